@@ -1,0 +1,114 @@
+"""Load the compiled scoring kernels for the backend a bundle was built with.
+
+The backend is the one seam between the kernels' source (``app.kernels``) and
+the machine code that runs them, so that replacing numba.pycc later touches
+only this module and ``bundler.backends``:
+
+- ``aot``: an extension module compiled at build time (``AOT_MODULE``). The
+  frozen app imports it like any other module; no numba is shipped.
+- ``jit``: numba compiles ``app.kernels`` on first use and caches the machine
+  code in the user's cache folder, so later starts skip compilation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+from app import kernels as _kernel_source
+
+#: Import name of the extension module the ``aot`` backend produces.
+AOT_MODULE = "_mlbundle_kernels"
+BACKENDS = ("aot", "jit")
+
+
+class BackendError(RuntimeError):
+    """The compiled kernels could not be loaded."""
+
+
+def kernel_source_hash() -> str:
+    """sha256 of the kernels' source: identifies the scoring code in records and caches."""
+    return hashlib.sha256(_kernel_source_text().encode("utf-8")).hexdigest()
+
+
+def _kernel_source_text() -> str:
+    spec = importlib.util.find_spec("app.kernels")
+    loader = spec.loader if spec else None
+    text = loader.get_source("app.kernels") if loader is not None else None  # type: ignore[union-attr]
+    if text is None:
+        raise BackendError("the kernels' source is not available in this build")
+    return text
+
+
+def load_kernels(backend: str, aot_path: Path | None = None) -> SimpleNamespace | ModuleType:
+    """Return an object whose attributes are the compiled kernels named in ``EXPORTS``.
+
+    ``aot_path`` points at a compiled extension file outside ``sys.path`` (the
+    build tool's cache); without it the ``aot`` module is imported by name, as
+    the frozen app does.
+    """
+    if backend == "aot":
+        return _load_aot(aot_path)
+    if backend == "jit":
+        return _load_jit()
+    raise BackendError(f"unknown scoring backend {backend!r}; valid: {', '.join(BACKENDS)}")
+
+
+def _load_aot(path: Path | None) -> ModuleType:
+    if path is None:
+        try:
+            return importlib.import_module(AOT_MODULE)
+        except ImportError as exc:
+            raise BackendError(f"compiled kernels {AOT_MODULE} are missing: {exc}") from exc
+    spec = importlib.util.spec_from_file_location(AOT_MODULE, path)
+    if spec is None or spec.loader is None:
+        raise BackendError(f"cannot load compiled kernels from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    missing = [name for name in _kernel_source.EXPORTS if not hasattr(module, name)]
+    if missing:
+        raise BackendError(f"{path} lacks kernels {missing}; rebuild it")
+    return module
+
+
+def jit_cache_dir() -> Path:
+    """Per-user cache for JIT-compiled kernels (XDG on Linux, a dot folder elsewhere)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mlbundle" / "kernels"
+
+
+def _load_jit() -> SimpleNamespace:
+    source = _kernel_source_text()
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+    cache = jit_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache))
+    try:
+        import numba  # only the jit backend ships numba
+    except ImportError as exc:
+        raise BackendError("the jit backend needs numba, which is not installed") from exc
+    # numba keys its on-disk cache on the source file, which a frozen app does
+    # not have: give it a stable file of its own, named by the source's hash.
+    src_file = cache / f"kernels_{digest}.py"
+    if not src_file.exists():
+        tmp = src_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source, encoding="utf-8")
+        os.replace(tmp, src_file)
+    name = f"_mlbundle_jit_{digest}"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, src_file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    compiled = {
+        fname: numba.njit(sig, cache=True, nogil=True)(getattr(module, fname))
+        for fname, sig in module.EXPORTS.items()
+    }
+    return SimpleNamespace(**compiled)

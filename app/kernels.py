@@ -1,0 +1,196 @@
+"""Scoring kernels: written once, compiled by the backend the bundle chose.
+
+Every function here is plain, Numba-compatible Python. Nothing in this module
+imports numba: the ``aot`` backend compiles these functions at build time into
+an extension module that links only libc/libm, and the ``jit`` backend compiles
+them on the user's machine. Both read the signatures from ``EXPORTS``, so the
+two backends run the very same code.
+
+All kernels work on a *workspace*: one float64 matrix per batch whose columns
+are the plan's inputs followed by every intermediate result. A kernel reads
+columns ``src`` and writes columns ``dst`` of it. Kernels that can meet bad
+input return the first offending position (``row * len(cols) + j``) or -1, so
+the caller can name the row and column in its error message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Float32 limits used by trees: scikit-learn casts X to float32 and refuses
+# values that overflow to infinity.
+_F32_MAX = 3.4028234663852886e38
+
+
+def check_values(ws, cols, allow_nan, float32):
+    """Mirror scikit-learn's ``validate_data`` finiteness rules for ``cols``."""
+    n = ws.shape[0]
+    m = cols.shape[0]
+    for i in range(n):
+        for j in range(m):
+            x = ws[i, cols[j]]
+            if np.isnan(x):
+                if allow_nan == 0:
+                    return i * m + j
+            elif np.isinf(x):
+                return i * m + j
+            elif float32 != 0 and (x > _F32_MAX or x < -_F32_MAX) and np.isinf(np.float32(x)):
+                # Beyond float32's range (past the rounding margin): scikit-learn's
+                # cast would make it infinite and refuse it.
+                return i * m + j
+    return -1
+
+
+def impute(ws, src, dst, fill):
+    """SimpleImputer with ``missing_values=nan``: NaN becomes the column's fill."""
+    n = ws.shape[0]
+    for i in range(n):
+        for j in range(src.shape[0]):
+            x = ws[i, src[j]]
+            ws[i, dst[j]] = fill[j] if np.isnan(x) else x
+
+
+def scale(ws, src, dst, offset, divisor):
+    """``(x - offset) / divisor`` per column, in scikit-learn's order of operations."""
+    n = ws.shape[0]
+    for i in range(n):
+        for j in range(src.shape[0]):
+            ws[i, dst[j]] = (ws[i, src[j]] - offset[j]) / divisor[j]
+
+
+def onehot(ws, src, cat_start, cat_value, cat_dst, dst, unknown_error):
+    """One-hot encode ``src`` columns.
+
+    Input column ``k`` owns categories ``cat_start[k]:cat_start[k + 1]`` of
+    ``cat_value``; category ``c`` sets column ``cat_dst[c]`` (or nothing when
+    -1, a dropped category). NaN matches a NaN category. An unmatched value is
+    an error when ``unknown_error`` is set, else it encodes as all zeros.
+    """
+    n = ws.shape[0]
+    m = src.shape[0]
+    for i in range(n):
+        for j in range(dst.shape[0]):
+            ws[i, dst[j]] = 0.0
+        for k in range(m):
+            x = ws[i, src[k]]
+            found = -1
+            for c in range(cat_start[k], cat_start[k + 1]):
+                v = cat_value[c]
+                if x == v or (np.isnan(x) and np.isnan(v)):
+                    found = c
+                    break
+            if found < 0:
+                if unknown_error != 0:
+                    return i * m + k
+            elif cat_dst[found] >= 0:
+                ws[i, cat_dst[found]] = 1.0
+    return -1
+
+
+def linear(ws, src, dst, coef, intercept):
+    """``X @ coef.T + intercept`` for the columns ``src``."""
+    n = ws.shape[0]
+    for i in range(n):
+        for j in range(dst.shape[0]):
+            acc = 0.0
+            for k in range(src.shape[0]):
+                acc += ws[i, src[k]] * coef[j, k]
+            ws[i, dst[j]] = acc + intercept[j]
+
+
+def forest(ws, src, dst, roots, feature, threshold, left, right, missing_left, value, divisor):
+    """Sum the leaf values of every tree, in tree order, then divide.
+
+    This is scikit-learn's tree traversal: ``float32(x) <= threshold`` goes
+    left, NaN follows ``missing_go_to_left``; forests add each tree's output
+    in estimator order and divide by the number of trees.
+    """
+    n = ws.shape[0]
+    n_out = dst.shape[0]
+    acc = np.zeros(n_out)
+    for i in range(n):
+        for j in range(n_out):
+            acc[j] = 0.0
+        for t in range(roots.shape[0]):
+            node = roots[t]
+            while left[node] >= 0:
+                x = ws[i, src[feature[node]]]
+                if np.isnan(x):
+                    node = left[node] if missing_left[node] != 0 else right[node]
+                elif np.float32(x) <= threshold[node]:
+                    node = left[node]
+                else:
+                    node = right[node]
+            for j in range(n_out):
+                acc[j] += value[node, j]
+        for j in range(n_out):
+            ws[i, dst[j]] = acc[j] / divisor
+
+
+def expit_pair(ws, src, dst):
+    """Binary probabilities from one decision value: ``[1 - expit(d), expit(d)]``."""
+    n = ws.shape[0]
+    for i in range(n):
+        p = 1.0 / (1.0 + np.exp(-ws[i, src[0]]))
+        ws[i, dst[0]] = 1.0 - p
+        ws[i, dst[1]] = p
+
+
+def softmax(ws, src, dst):
+    """Row softmax after subtracting the row maximum, as scikit-learn does."""
+    n = ws.shape[0]
+    m = src.shape[0]
+    for i in range(n):
+        top = ws[i, src[0]]
+        for j in range(1, m):
+            if ws[i, src[j]] > top:
+                top = ws[i, src[j]]
+        total = 0.0
+        for j in range(m):
+            e = np.exp(ws[i, src[j]] - top)
+            ws[i, dst[j]] = e
+            total += e
+        for j in range(m):
+            ws[i, dst[j]] = ws[i, dst[j]] / total
+
+
+def argmax(ws, src, out):
+    """Index of the first largest value per row (numpy's tie rule)."""
+    n = ws.shape[0]
+    for i in range(n):
+        best = 0
+        top = ws[i, src[0]]
+        for j in range(1, src.shape[0]):
+            if ws[i, src[j]] > top:
+                top = ws[i, src[j]]
+                best = j
+        out[i] = best
+
+
+def positive(ws, src, out):
+    """Binary decision rule: class 1 where the decision value is > 0."""
+    n = ws.shape[0]
+    for i in range(n):
+        out[i] = 1 if ws[i, src[0]] > 0.0 else 0
+
+
+_WS = "f8[:, ::1]"
+_IDX = "i8[::1]"
+_F = "f8[::1]"
+
+#: Kernel name -> Numba signature. The backends compile exactly these.
+EXPORTS: dict[str, str] = {
+    "check_values": f"i8({_WS}, {_IDX}, i8, i8)",
+    "impute": f"void({_WS}, {_IDX}, {_IDX}, {_F})",
+    "scale": f"void({_WS}, {_IDX}, {_IDX}, {_F}, {_F})",
+    "onehot": f"i8({_WS}, {_IDX}, {_IDX}, {_F}, {_IDX}, {_IDX}, i8)",
+    "linear": f"void({_WS}, {_IDX}, {_IDX}, f8[:, ::1], {_F})",
+    "forest": (
+        f"void({_WS}, {_IDX}, {_IDX}, {_IDX}, {_IDX}, {_F}, {_IDX}, {_IDX}, u1[::1], "
+        "f8[:, ::1], f8)"
+    ),
+    "expit_pair": f"void({_WS}, {_IDX}, {_IDX})",
+    "softmax": f"void({_WS}, {_IDX}, {_IDX})",
+    "argmax": f"void({_WS}, {_IDX}, {_IDX})",
+    "positive": f"void({_WS}, {_IDX}, {_IDX})",
+}
