@@ -1,0 +1,5 @@
+"""mlbundle's build tool: spec -> verified artifacts -> plan -> gate -> record -> frozen app."""
+
+from app import __version__
+
+__all__ = ["__version__"]

@@ -1,0 +1,101 @@
+"""Ahead-of-time compilation of ``app.kernels`` with numba.pycc.
+
+The extension this produces links only libc/libm, so the frozen app carries
+neither numba nor llvmlite. Results are cached per kernel source, numba and
+Python version: a model-only rebuild does not recompile the kernels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+from filelock import FileLock
+from platformdirs import user_cache_dir
+
+from app.backend import AOT_MODULE, kernel_source_hash
+from bundler.errors import ToolchainError
+
+
+def require_toolchain() -> None:
+    """pycc needs a C compiler and setuptools; say how to get them before a long build."""
+    problems = []
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    if shutil.which(cc.split()[0]) is None:
+        problems.append(
+            f"no C compiler ({cc.split()[0]!r} not on PATH): install one, "
+            "for example `apt-get install gcc` (Debian/Ubuntu) or Xcode's command line tools"
+        )
+    if not Path(sysconfig.get_paths()["include"], "Python.h").exists():
+        problems.append("no Python headers (Python.h): install python3-dev or use a full CPython")
+    try:
+        import setuptools  # noqa: F401
+    except ImportError:
+        problems.append("setuptools is missing: `pip install setuptools`")
+    if problems:
+        raise ToolchainError("the aot backend cannot compile kernels: " + "; ".join(problems))
+
+
+def _cache_key() -> str:
+    import numba
+
+    parts = [kernel_source_hash(), numba.__version__, sys.version, sysconfig.get_platform()]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+def cache_root() -> Path:
+    """Where compiled kernels are kept between builds (override with MLBUNDLE_CACHE)."""
+    return Path(os.environ.get("MLBUNDLE_CACHE") or user_cache_dir("mlbundle")) / "aot"
+
+
+_DRIVER = """
+import importlib.util, sys
+from numba.pycc import CC
+spec = importlib.util.spec_from_file_location("kernels_src", sys.argv[1])
+mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+cc = CC(sys.argv[2]); cc.output_dir = sys.argv[3]; cc.verbose = False
+for name, sig in mod.EXPORTS.items():
+    cc.export(name, sig)(getattr(mod, name))
+cc.compile()
+"""
+
+
+def compile_aot() -> Path:
+    """Return the path of the compiled kernels extension, compiling it if needed."""
+    require_toolchain()
+    key = _cache_key()
+    target_dir = cache_root() / key
+    target_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target_dir) + ".lock"):
+        found = sorted(target_dir.glob(f"{AOT_MODULE}*.so")) + sorted(
+            target_dir.glob(f"{AOT_MODULE}*.pyd")
+        )
+        if found:
+            return found[0]
+        import app.kernels as source_module
+
+        with tempfile.TemporaryDirectory(prefix="mlbundle-aot-") as tmp:
+            # A separate process: pycc's compiler state and warnings stay out of ours.
+            proc = subprocess.run(
+                [sys.executable, "-c", _DRIVER, source_module.__file__, AOT_MODULE, tmp],
+                capture_output=True,
+                text=True,
+                cwd=tmp,
+            )
+            if proc.returncode != 0:
+                raise ToolchainError(
+                    "numba.pycc failed to compile the kernels:\n" + proc.stderr[-4000:]
+                )
+            built = [p for p in Path(tmp).iterdir() if p.name.startswith(AOT_MODULE)]
+            if len(built) != 1:
+                raise ToolchainError(f"numba.pycc produced {built!r}, expected one extension")
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target_dir.parent))
+            shutil.copy2(built[0], staging / built[0].name)
+            os.replace(staging, target_dir)
+        return next(target_dir.iterdir())

@@ -1,0 +1,205 @@
+"""The plan under construction: workspace columns, arrays and kernel calls.
+
+Converters never touch JSON or array names: they ask the builder for new
+columns, the code of a category, or to emit a kernel call, and the builder
+keeps the bookkeeping (column names for error messages, categorical
+vocabularies, array storage) consistent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.kernels import EXPORTS
+from app.plan import FORMAT, FORMAT_VERSION
+from bundler.errors import UnsupportedEstimatorError
+
+
+@dataclass(frozen=True)
+class Cols:
+    """A block of workspace columns flowing between converters (a 'tensor')."""
+
+    idx: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def take(self, positions: Sequence[int]) -> Cols:
+        return Cols(tuple(self.idx[p] for p in positions))
+
+    def __add__(self, other: Cols) -> Cols:
+        return Cols(self.idx + other.idx)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a final estimator produces: where its outputs are and how to read them."""
+
+    task: str  # classification | regression
+    decision: Cols
+    label_rule: str  # argmax | positive | value
+    classes: tuple[Any, ...] = ()
+    proba: Cols | None = None
+
+
+@dataclass
+class _Input:
+    name: str
+    kind: str = "numeric"
+    categories: list[str] = field(default_factory=list)
+    used_as_number: bool = False
+
+
+def _json_scalar(value: Any) -> Any:
+    """Classes and categories as plain JSON values (numpy scalars are not JSON)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+class PlanBuilder:
+    """Accumulates a plan; ``finish()`` returns the header and arrays to write."""
+
+    def __init__(self, input_names: Sequence[str]) -> None:
+        self.inputs = [_Input(str(n)) for n in input_names]
+        self.names: list[str] = list(self.inputs_names)
+        # workspace column -> index of the categorical input whose codes it holds
+        self.coding: dict[int, int] = {}
+        self.ops: list[dict[str, Any]] = []
+        self.arrays: dict[str, np.ndarray] = {}
+        self._path: list[str] = []
+        self.output: Prediction | None = None
+        self.notes: list[str] = []
+
+    @property
+    def inputs_names(self) -> list[str]:
+        return [i.name for i in self.inputs]
+
+    def input_cols(self) -> Cols:
+        return Cols(tuple(range(len(self.inputs))))
+
+    # -- naming -----------------------------------------------------------
+    def push(self, label: str) -> None:
+        self._path.append(label)
+
+    def pop(self) -> None:
+        self._path.pop()
+
+    def origin(self, est: object) -> str:
+        where = "/".join(self._path)
+        return f"{type(est).__name__} ({where})" if where else type(est).__name__
+
+    # -- columns ----------------------------------------------------------
+    def new_cols(self, names: Sequence[str]) -> Cols:
+        start = len(self.names)
+        self.names.extend(names)
+        return Cols(tuple(range(start, start + len(names))))
+
+    def derived(self, src: Cols, suffix: str = "") -> Cols:
+        """New columns one-to-one with ``src``, keeping their names and category coding."""
+        out = self.new_cols([self.names[c] + suffix for c in src.idx])
+        for s, d in zip(src.idx, out.idx, strict=True):
+            if s in self.coding:
+                self.coding[d] = self.coding[s]
+        return out
+
+    def name(self, col: int) -> str:
+        return self.names[col]
+
+    # -- categorical coding -----------------------------------------------
+    def make_categorical(self, col: int, est: object) -> int:
+        """Declare that ``col`` holds strings; return the input whose codes it carries."""
+        if col in self.coding:
+            return self.coding[col]
+        if col < len(self.inputs):
+            inp = self.inputs[col]
+            if inp.used_as_number:
+                raise UnsupportedEstimatorError(
+                    f"{self.origin(est)} treats input {inp.name!r} as text, but another step "
+                    "uses it as a number; a plan needs one type per input"
+                )
+            inp.kind = "categorical"
+            self.coding[col] = col
+            return col
+        raise UnsupportedEstimatorError(
+            f"{self.origin(est)} receives text in column {self.names[col]!r}, which is not an "
+            "input of the model; only raw inputs (and imputed copies of them) may be text"
+        )
+
+    def code(self, input_index: int, category: Any) -> float:
+        """The workspace value standing for ``category`` of a categorical input."""
+        if category is None or (isinstance(category, float) and math.isnan(category)):
+            return math.nan
+        cats = self.inputs[input_index].categories
+        text = str(category)
+        if text not in cats:
+            cats.append(text)
+        return float(cats.index(text))
+
+    def use_as_numbers(self, cols: Cols, est: object) -> None:
+        """Record numeric use, refusing columns that hold category codes."""
+        for c in cols.idx:
+            if c in self.coding:
+                raise UnsupportedEstimatorError(
+                    f"{self.origin(est)} computes with column {self.names[c]!r}, which holds "
+                    "text categories; encode it first (for example with OneHotEncoder)"
+                )
+            if c < len(self.inputs):
+                self.inputs[c].used_as_number = True
+
+    # -- ops ----------------------------------------------------------------
+    def array(self, data: Any, dtype: Any) -> dict[str, str]:
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = np.ascontiguousarray(data, dtype=dtype)
+        return {"array": key}
+
+    def emit(self, kernel: str, est: object, *args: Any, message: str = "") -> None:
+        if kernel not in EXPORTS:
+            raise KeyError(kernel)
+        self.ops.append(
+            {"kernel": kernel, "args": list(args), "origin": self.origin(est), "message": message}
+        )
+
+    def idx(self, cols: Cols) -> dict[str, str]:
+        return self.array(cols.idx, np.int64)
+
+    def check(self, cols: Cols, est: object, *, allow_nan: bool, float32: bool = False) -> None:
+        """Emit scikit-learn's input validation for ``cols`` (what ``validate_data`` refuses)."""
+        self.use_as_numbers(cols, est)
+        hint = "" if allow_nan else "this model does not accept missing values"
+        self.emit("check_values", est, self.idx(cols), int(allow_nan), int(float32), message=hint)
+
+    # -- result -------------------------------------------------------------
+    def finish(self, meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        if self.output is None:
+            raise UnsupportedEstimatorError("the pipeline has no final estimator to predict with")
+        out = self.output
+        header = {
+            "format": FORMAT,
+            "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
+            "inputs": [
+                {"name": i.name, "kind": i.kind, "categories": list(i.categories)}
+                if i.kind == "categorical"
+                else {"name": i.name, "kind": i.kind}
+                for i in self.inputs
+            ],
+            "width": len(self.names),
+            "columns": self.names,
+            "ops": self.ops,
+            "output": {
+                "task": out.task,
+                "classes": [_json_scalar(c) for c in out.classes],
+                "proba": list(out.proba.idx) if out.proba is not None else [],
+                "decision": list(out.decision.idx),
+                "label_rule": out.label_rule,
+            },
+            "meta": meta,
+        }
+        return header, dict(self.arrays)

@@ -1,0 +1,57 @@
+"""Typed errors of the build tool; ``bundler.cli`` maps them to messages and exit codes once."""
+
+from __future__ import annotations
+
+
+class BundleError(Exception):
+    """Base of every error a user can fix; the message must say what would be valid."""
+
+    exit_code = 1
+
+
+class SpecError(BundleError):
+    """The bundle spec (TOML) is malformed, names an unknown key or a missing file."""
+
+    exit_code = 2
+
+
+class ArtifactError(BundleError):
+    """An artifact is missing, its hash does not match, or it cannot be loaded."""
+
+    exit_code = 3
+
+
+class UnsupportedEstimatorError(BundleError):
+    """The compiler has no converter for an estimator (or one of its options)."""
+
+    exit_code = 4
+
+
+class ParityError(BundleError):
+    """The compiled plan scored differently from scikit-learn."""
+
+    exit_code = 5
+
+
+class GateError(BundleError):
+    """The release gate failed: an end-to-end row or the confidence metric."""
+
+    exit_code = 6
+
+
+class ToolchainError(BundleError):
+    """A build tool the stage needs (C compiler, PyInstaller) is missing or failed."""
+
+    exit_code = 7
+
+
+class FreezeError(BundleError):
+    """Freezing or the frozen binary's own self-test failed."""
+
+    exit_code = 8
+
+
+class InputError(BundleError):
+    """Input rows given to ``bundle score`` are malformed."""
+
+    exit_code = 9
