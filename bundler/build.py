@@ -1,0 +1,180 @@
+"""``bundle build``: the pipeline, stage by stage, as the product describes it.
+
+spec -> artifacts (hash-verified, then unpickled) -> plan (compiled, parity
+checked) -> gate -> record -> frozen app (self-tested) -> report, published
+atomically. Each stage is a module taking the previous stage's value; this
+file only wires them and keeps time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.backend import load_kernels
+from app.scorer import Scorer
+from bundler import freeze as freeze_stage
+from bundler.artifacts import load_artifacts
+from bundler.backends import compile_aot, require_toolchain
+from bundler.compiler import compile_estimators
+from bundler.errors import FreezeError
+from bundler.gate import run_gate_stage
+from bundler.parity import check_parity
+from bundler.payload import dump_json, plan_digest, write_payload
+from bundler.record import build_record
+from bundler.report import BuildReport, folder_size
+from bundler.spec import Spec, load_spec
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class _Clock:
+    """Seconds spent per stage, for the build report."""
+
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str, progress: Progress) -> Iterator[None]:
+        progress(name)
+        start = time.perf_counter()
+        yield
+        self.stages[name] = round(time.perf_counter() - start, 3)
+
+
+def build(
+    spec_path: Path, *, output_dir: Path | None = None, progress: Progress = lambda _msg: None
+) -> BuildReport:
+    """Run every stage; publish into the output folder only if all of them pass."""
+    clock = _Clock()
+    with clock.stage("validate spec", progress):
+        spec = load_spec(spec_path)
+        out_root = (output_dir or spec.build.output_dir).resolve()
+        freeze_stage.require_pyinstaller()
+        if spec.build.backend == "aot":
+            require_toolchain()
+    with clock.stage("verify and load artifacts", progress):
+        artifacts = load_artifacts(spec)
+    with clock.stage("compile kernels", progress):
+        aot_path = compile_aot() if spec.build.backend == "aot" else None
+        kernels = load_kernels(spec.build.backend, aot_path)
+    with clock.stage("compile plan and check parity", progress):
+        model = artifacts.model.estimator
+        extractor = artifacts.extractor.estimator if artifacts.extractor else None
+        compiled = compile_estimators(model, extractor)
+        scorer = Scorer(compiled.load(), kernels)
+        _check_spec_inputs(spec, scorer)
+        parity = check_parity(
+            scorer, model, extractor, [spec.gate.e2e.path, spec.gate.confidence.path]
+        )
+    with clock.stage("release gate", progress):
+        gate = run_gate_stage(spec, scorer)
+
+    target = out_root / spec.app.name
+    out_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{spec.app.name}.staging-", dir=out_root))
+    try:
+        with clock.stage("model record", progress):
+            digest = plan_digest(compiled, staging / "work" / "plan-digest")
+            record = build_record(
+                spec, artifacts, compiled.header, gate.to_json(), parity.to_json(), digest
+            )
+            info = {
+                "name": spec.app.name,
+                "version": spec.app.version,
+                "title": spec.app.title,
+                "model_version": spec.model.version,
+                "backend": spec.build.backend,
+            }
+            payload = write_payload(
+                staging / "work" / "payload", info=info, plan=compiled, record=record, gate=gate
+            )
+        with clock.stage("freeze with PyInstaller", progress):
+            frozen = freeze_stage.freeze(
+                name=spec.app.name,
+                payload_dir=payload,
+                backend=spec.build.backend,
+                aot_extension=aot_path,
+                modes=spec.build.modes,
+                work_dir=staging / "work" / "pyinstaller",
+                progress=progress,
+            )
+        with clock.stage("self-test frozen binaries", progress):
+            result = _assemble(staging, spec, frozen, payload, record)
+        report = BuildReport.create(
+            spec=spec,
+            out_dir=target,
+            stages=clock.stages,
+            gate=gate,
+            parity=parity,
+            record=record,
+            binaries=result,
+        )
+        dump_json(staging / "out" / "build-report.json", report.to_json())
+        _publish(staging / "out", target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+def _check_spec_inputs(spec: Spec, scorer: Scorer) -> None:
+    from bundler.errors import SpecError
+
+    unknown = sorted(set(spec.inputs) - set(scorer.plan.input_names))
+    if unknown:
+        raise SpecError(
+            f"{spec.path}: inputs.{unknown[0]}: the model has no input named {unknown[0]!r}; "
+            f"valid: {', '.join(scorer.plan.input_names)}"
+        )
+
+
+def _assemble(
+    staging: Path, spec: Spec, frozen: freeze_stage.FrozenApp, payload: Path, record: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Move binaries into the output layout and run each one's own selftest."""
+    out = staging / "out"
+    out.mkdir()
+    binaries: dict[str, dict[str, Any]] = {}
+    if frozen.onedir is not None:
+        target = out / "onedir" / spec.app.name
+        target.parent.mkdir()
+        shutil.move(str(frozen.onedir), target)
+        binaries["onedir"] = {
+            "path": f"onedir/{spec.app.name}/{spec.app.name}",
+            "size": folder_size(target),
+        }
+    if frozen.onefile is not None:
+        target = out / "onefile" / spec.app.name
+        target.parent.mkdir()
+        shutil.move(str(frozen.onefile), target)
+        binaries["onefile"] = {"path": f"onefile/{spec.app.name}", "size": target.stat().st_size}
+    for mode, entry in binaries.items():
+        start = time.perf_counter()
+        proc = freeze_stage.run_frozen(out / entry["path"], "selftest")
+        entry["selftest_seconds"] = round(time.perf_counter() - start, 3)
+        if proc.returncode != 0:
+            raise FreezeError(
+                f"the {mode} binary failed its own selftest (exit {proc.returncode}):\n"
+                + (proc.stdout + proc.stderr)[-3000:]
+            )
+        entry["selftest"] = proc.stdout.strip().splitlines()
+    shutil.copytree(payload, out / "payload", ignore=shutil.ignore_patterns("__init__.py"))
+    return binaries
+
+
+def _publish(src: Path, dst: Path) -> None:
+    """Replace ``dst`` with ``src`` by renames only: readers never see a half-written tree."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,187 @@
+"""The ``bundle`` command: build, compile, score.
+
+Library code raises typed errors (``bundler.errors``); ``main`` is the one
+place that turns them into a message and an exit code, so no user ever sees
+a traceback for a mistake they can fix.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from app import __version__
+from bundler.errors import BundleError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Compile, gate and freeze a scikit-learn model into an offline application.",
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"mlbundle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """mlbundle: ship a model inside an offline desktop application."""
+
+
+@app.command()
+def build(
+    spec: Annotated[Path, typer.Argument(help="The bundle spec, e.g. specs/penguins.toml.")],
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", "-o", help="Where to publish (default: the spec's build.output_dir)."
+        ),
+    ] = None,
+) -> None:
+    """Build the app: verify, compile, gate, record, freeze and self-test."""
+    from bundler.build import build as run_build
+
+    with err.status("starting") as status:
+        report = run_build(
+            spec, output_dir=output_dir, progress=lambda msg: status.update(f"[bold]{msg}[/]…")
+        )
+    table = Table(title=f"{report.app} {report.version} — built in {report.total_seconds:.1f} s")
+    table.add_column("output")
+    table.add_column("size", justify="right")
+    table.add_column("selftest", justify="right")
+    for mode in report.binaries:
+        b = report.binaries[mode]
+        table.add_row(
+            str(report.executable(mode)),
+            f"{b['size'] / 1e6:.1f} MB",
+            f"passed in {b['selftest_seconds']:.2f} s",
+        )
+    out.print(table)
+    stages = Table(title="stages")
+    stages.add_column("stage")
+    stages.add_column("seconds", justify="right")
+    for name, secs in report.stages.items():
+        stages.add_row(name, f"{secs:.2f}")
+    out.print(stages)
+    for line in report.gate_summary:
+        out.print(f"gate {line}")
+    out.print(
+        f"parity with scikit-learn: {report.parity['rows']} rows, largest difference "
+        f"{report.parity['max_abs_diff']:.3g}"
+    )
+    out.print(f"report: {report.out_dir / 'build-report.json'}")
+
+
+@app.command()
+def compile(  # noqa: A001 - the subcommand's name is the user's word for it
+    model: Annotated[Path, typer.Option(help="The model (joblib file).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the plan into.")],
+    extractor: Annotated[Path | None, typer.Option(help="The feature extractor (joblib).")] = None,
+    sha256: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Expected sha256 of the model, then of the extractor; refuses a mismatch."
+        ),
+    ] = None,
+) -> None:
+    """Compile a model (and extractor) into a scoring plan, without freezing."""
+    from bundler.artifacts import load_artifact
+    from bundler.compiler import compile_estimators
+    from bundler.errors import SpecError
+
+    hashes = list(sha256 or [])
+    if len(hashes) > (2 if extractor else 1):
+        raise SpecError("--sha256: give at most one hash per artifact (model, then extractor)")
+    m = load_artifact("model", model, hashes[0] if hashes else None)
+    e = (
+        load_artifact("extractor", extractor, hashes[1] if len(hashes) > 1 else None)
+        if extractor
+        else None
+    )
+    plan = compile_estimators(
+        m.estimator,
+        e.estimator if e else None,
+        meta={"model_sha256": m.sha256, "extractor_sha256": e.sha256 if e else None},
+    )
+    plan.write(out_dir)
+    inputs = ", ".join(f"{i['name']} ({i['kind']})" for i in plan.header["inputs"])
+    out.print(f"wrote plan to {out_dir}: {len(plan.header['ops'])} kernel calls; inputs: {inputs}")
+
+
+@app.command()
+def score(
+    plan_dir: Annotated[Path, typer.Argument(help="A plan folder written by `bundle compile`.")],
+    input_csv: Annotated[Path, typer.Option("--input", help="CSV with a header of input names.")],
+    output_csv: Annotated[Path, typer.Option("--output", help="Where to write the scores.")],
+    backend: Annotated[
+        str, typer.Option(help="Kernels to use: aot (as frozen apps) or jit.")
+    ] = "aot",
+) -> None:
+    """Score a CSV with a plan, using exactly the kernels the frozen app uses."""
+    from app.backend import BackendError, load_kernels
+    from app.inputs import InputError as AppInputError
+    from app.plan import PlanError, load_plan
+    from app.scorer import Scorer
+    from bundler.backends import compile_aot
+    from bundler.errors import InputError, SpecError
+
+    try:
+        plan = load_plan(plan_dir)
+    except PlanError as exc:
+        raise SpecError(str(exc)) from None
+    try:
+        kernels = load_kernels(backend, compile_aot() if backend == "aot" else None)
+    except BackendError as exc:
+        raise SpecError(f"--backend: {exc}") from None
+    if not input_csv.is_file():
+        raise InputError(f"{input_csv}: no such file")
+    try:
+        n = Scorer(plan, kernels).score_csv_file(input_csv, output_csv)
+    except AppInputError as exc:
+        raise InputError(str(exc)) from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"{input_csv}: cannot be read as a UTF-8 CSV ({exc})") from None
+    out.print(f"scored {n} rows into {output_csv}")
+
+
+def main() -> None:
+    """Entry point: run the app, mapping every expected failure to a message and exit code."""
+    try:
+        app(standalone_mode=False)
+    except BundleError as exc:
+        err.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing was published")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and friends
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,55 @@
+"""The bundle's payload: the files the frozen app reads with importlib.resources.
+
+Every file is written deterministically (sorted JSON keys, fixed array
+order), so two builds from the same inputs give identical payloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from app.bundle import BUNDLE_FILE, GATE_FILE, PAYLOAD_PACKAGE, RECORD_FILE
+from bundler.compiler import CompiledPlan, write_plan_files
+from bundler.gate import CONFIDENCE_NAME, E2E_NAME, GateReport
+
+
+def dump_json(path: Path, data: Any) -> None:
+    """Stable JSON: sorted keys, no NaN, a final newline."""
+    path.write_text(
+        json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
+    )
+
+
+def plan_digest(plan: CompiledPlan, scratch: Path) -> str:
+    """sha256 over the plan's two files as written, recorded as the scoring code's identity."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    write_plan_files(plan, scratch)
+    digest = hashlib.sha256()
+    for name in sorted(p.name for p in scratch.iterdir()):
+        digest.update(name.encode() + b"\0" + (scratch / name).read_bytes())
+    return digest.hexdigest()
+
+
+def write_payload(
+    root: Path,
+    *,
+    info: dict[str, Any],
+    plan: CompiledPlan,
+    record: dict[str, Any],
+    gate: GateReport,
+) -> Path:
+    """Write the ``mlbundle_payload`` package under ``root``; return its folder."""
+    folder = root / PAYLOAD_PACKAGE
+    (folder / "gate").mkdir(parents=True)
+    (folder / "__init__.py").write_text('"""Data of one mlbundle application."""\n')
+    write_plan_files(plan, folder)
+    dump_json(folder / BUNDLE_FILE, info)
+    dump_json(folder / RECORD_FILE, record)
+    dump_json(folder / GATE_FILE, gate.config.to_json())
+    shutil.copyfile(gate.e2e_path, folder / E2E_NAME)
+    shutil.copyfile(gate.confidence_path, folder / CONFIDENCE_NAME)
+    return folder

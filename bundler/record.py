@@ -1,0 +1,157 @@
+"""Stage 5: the model record, the bundle's answer to "which model is inside?".
+
+It is written as JSON into the bundle (``record.json``) and follows the
+versioned schema in ``docs/model-record.md``. Everything the build can know
+is filled in automatically; what only people know (data versions, approval,
+review) comes from the spec.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import math
+import os
+import platform
+import sys
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from app import __version__
+from app.backend import kernel_source_hash
+from bundler.artifacts import Artifacts, LoadedArtifact
+
+SCHEMA = "mlbundle.record"
+SCHEMA_VERSION = "1.0"
+
+#: Build-environment distributions worth recording (when installed).
+_BUILD_LIBRARIES = ("scikit-learn", "numpy", "joblib", "numba", "llvmlite", "pyinstaller", "scipy")
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """Hyperparameters as JSON: nested estimators by class and params, the rest by value."""
+    if depth > 8:
+        return repr(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, np.generic):
+        return json_safe(value.item(), depth + 1)
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist(), depth + 1)
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
+    if hasattr(value, "get_params"):
+        return {
+            "class": f"{type(value).__module__}.{type(value).__qualname__}",
+            "params": json_safe(value.get_params(deep=False), depth + 1),
+        }
+    if callable(value):
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
+    return repr(value)
+
+
+def _artifact(art: LoadedArtifact) -> dict[str, Any]:
+    est = art.estimator
+    return {
+        "algorithm": art.algorithm,
+        "class": f"{type(est).__module__}.{type(est).__qualname__}",
+        "version": art.version,
+        "file": art.path.name,
+        "sha256": art.sha256,
+        "size": art.size,
+        "pickled_by": {"scikit-learn": art.sklearn_version},
+        "hyperparameters": json_safe(est.get_params(deep=False)),
+    }
+
+
+def build_time() -> str:
+    """UTC build time; SOURCE_DATE_EPOCH wins so that rebuilds are reproducible."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = (
+        dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+        if epoch
+        else dt.datetime.now(dt.UTC).replace(microsecond=0)
+    )
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _versions(names: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def build_record(
+    spec: Any,
+    artifacts: Artifacts,
+    plan_header: dict[str, Any],
+    gate: dict[str, Any],
+    parity: dict[str, Any],
+    plan_sha256: str,
+) -> dict[str, Any]:
+    """Assemble the record from the spec and every earlier stage's output."""
+    inputs = []
+    for item in plan_header["inputs"]:
+        doc = spec.inputs.get(item["name"])
+        entry = dict(item)
+        entry["description"] = doc.description if doc else ""
+        entry["unit"] = doc.unit if doc else ""
+        inputs.append(entry)
+    out = plan_header["output"]
+    columns = ["prediction"]
+    if out["task"] == "classification" and out["proba"]:
+        columns += [f"proba_{c}" for c in out["classes"]]
+    trained_with = {
+        "scikit-learn": artifacts.model.sklearn_version
+        or (artifacts.extractor.sklearn_version if artifacts.extractor else None)
+    }
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "app": {
+            "name": spec.app.name,
+            "version": spec.app.version,
+            "title": spec.app.title,
+            "description": spec.app.description,
+        },
+        "model": _artifact(artifacts.model),
+        "extractor": _artifact(artifacts.extractor) if artifacts.extractor else None,
+        "training": {"libraries": {k: v for k, v in trained_with.items() if v}},
+        "inputs": inputs,
+        "features": list(plan_header["columns"][: len(inputs)]),
+        "outputs": {
+            "task": out["task"],
+            "classes": out["classes"],
+            "columns": columns,
+            "description": spec.outputs.description,
+            "consume": spec.outputs.consume,
+        },
+        "gate": gate,
+        "parity": parity,
+        "scoring_code": {
+            "plan_format": plan_header["format_version"],
+            "plan_sha256": plan_sha256,
+            "kernels_sha256": kernel_source_hash(),
+            "backend": spec.build.backend,
+        },
+        "build": {
+            "time": build_time(),
+            "tool": "mlbundle",
+            "tool_version": __version__,
+            "backend": spec.build.backend,
+            "built_by": getpass.getuser(),
+            "python": sys.version.split()[0],
+            "platform": f"{platform.system()}-{platform.machine()}",
+            "libraries": _versions(_BUILD_LIBRARIES),
+        },
+    }

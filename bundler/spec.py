@@ -1,0 +1,570 @@
+"""Load and validate a bundle spec (``specs/<app>.toml``) into frozen models.
+
+The spec is the only file a user writes, and every later stage (compile, gate,
+freeze) trusts it, so all of its problems are found here, before any work
+starts, and reported at once: one line per problem, each naming the spec file,
+the dotted key, what was found and what would be valid. pydantic does the
+walking; its errors are translated here so that no pydantic wording, URL or
+traceback reaches the user.
+
+Paths in the spec are relative to the spec file's folder (so a spec works from
+any working directory) and are returned resolved and absolute. Input files must
+exist now; ``build.output_dir`` need not.
+
+The models are strict: TOML has real types, so ``tolerance = "1e-9"``,
+``probabilities = 1`` or ``version = 1.0`` are mistakes to report, not values
+to coerce.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import tomllib
+import types
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from bundler.errors import SpecError
+
+Metric = Literal["accuracy", "balanced_accuracy", "f1", "roc_auc", "r2", "mae", "rmse"]
+Average = Literal["macro", "weighted"]
+Mode = Literal["onedir", "onefile"]
+Backend = Literal["aot", "jit"]
+
+#: Metric names ``gate.confidence.metric`` accepts (``app.metrics`` implements each).
+METRICS: tuple[str, ...] = get_args(Metric)
+AVERAGES: tuple[str, ...] = get_args(Average)
+MODES: tuple[str, ...] = get_args(Mode)
+BACKENDS: tuple[str, ...] = get_args(Backend)
+#: Top-level tables of a spec, in the order the documentation lists them.
+TABLES: tuple[str, ...] = ("app", "model", "extractor", "inputs", "outputs", "gate", "build")
+
+#: The app name becomes the executable's (and its folder's) name on every OS.
+APP_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+_APP_NAME = re.compile(APP_NAME_PATTERN)
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX = re.compile(r"^[0-9a-fA-F]*$")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+_DEFAULT_TOLERANCE_TEXT = "1e-9"
+DEFAULT_TOLERANCE = float(_DEFAULT_TOLERANCE_TEXT)
+DEFAULT_OUTPUT_DIR = "dist"
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _problem(message: str) -> PydanticCustomError:
+    """An error whose message is final: the translator prints it after the key as is."""
+    return PydanticCustomError("spec", "{message}", {"message": message})
+
+
+def _show(value: Any) -> str:
+    """A found value as the user wrote it, shortened so one problem stays on one line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "table"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, datetime):
+        return "datetime"
+    if isinstance(value, date):
+        return "date"
+    if isinstance(value, time):
+        return "time"
+    return type(value).__name__
+
+
+def _found(value: Any) -> str:
+    """``found <TOML type> <value>``, without dumping whole tables."""
+    kind = _toml_type(value)
+    if kind == "table":
+        return "a table"
+    if isinstance(value, datetime | date | time):
+        return f"{kind} {value.isoformat()}"
+    return f"{kind} {_show(value)}"
+
+
+def _root(info: ValidationInfo) -> Path:
+    """The folder spec paths are relative to: the spec's, or the working directory."""
+    context = info.context if isinstance(info.context, Mapping) else {}
+    root = context.get("root")
+    return Path(root) if root is not None else Path.cwd()
+
+
+def _resolve(raw: str, info: ValidationInfo) -> Path:
+    return (_root(info) / Path(raw).expanduser()).resolve()
+
+
+def _existing_file(value: Any, info: ValidationInfo) -> Any:
+    """Resolve a spec-relative path and require a file there now, not at build time."""
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str):
+        raise _problem(f"expected a file path (a string), found {_found(value)}")
+    if not value.strip():
+        raise _problem("empty; expected the path of a file, relative to the spec's folder")
+    resolved = _resolve(value, info)
+    if not resolved.exists():
+        raise _problem(f"file {value} not found (resolved to {resolved})")
+    if not resolved.is_file():
+        raise _problem(f"{value} is not a file (resolved to {resolved}, a folder)")
+    return resolved
+
+
+def _non_empty(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise _problem("empty; expected a non-empty string")
+    return value
+
+
+def _one_of(value: Any, options: tuple[str, ...]) -> Any:
+    """Reject an unknown choice, listing the valid ones (pydantic's own message would not)."""
+    if isinstance(value, str) and value not in options:
+        hint = difflib.get_close_matches(value, options, n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise _problem(
+            f"{_show(value)} is not valid; expected one of {', '.join(options)}{suggestion}"
+        )
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------- models
+
+
+class _Table(BaseModel):
+    """Base of every spec table: unknown keys are errors, values are immutable and typed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class App(_Table):
+    """``[app]``: how the frozen application is named and presented."""
+
+    name: str
+    version: str
+    title: str
+    description: str = ""
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        if isinstance(value, str) and not _APP_NAME.fullmatch(value):
+            raise _problem(
+                f"{_show(value)} is not valid; expected 1-64 characters matching "
+                f"{APP_NAME_PATTERN}: a lowercase letter, then lowercase letters, digits, "
+                "'_' or '-' (it becomes the executable's name)"
+            )
+        return value
+
+    @field_validator("version", "title", mode="before")
+    @classmethod
+    def _required_text(cls, value: Any) -> Any:
+        return _non_empty(value)
+
+
+class Artifact(_Table):
+    """``[model]`` / ``[extractor]``: a joblib file pinned by hash, so builds are reproducible."""
+
+    path: Path
+    sha256: str
+    version: str
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, value: Any, info: ValidationInfo) -> Any:
+        return _existing_file(value, info)
+
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _sha256(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        digest = value.strip()
+        if not _SHA256.fullmatch(digest):
+            if not _HEX.fullmatch(digest):
+                bad = next(c for c in digest if not _HEX.fullmatch(c))
+                detail = f"contains {bad!r}, which is not a hexadecimal digit"
+            else:
+                detail = f"has {len(digest)} characters"
+            raise _problem(
+                f"{_show(value)} is not a sha256 digest: it {detail}; expected 64 hexadecimal "
+                "characters (e.g. the output of `sha256sum FILE`)"
+            )
+        return digest.lower()
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        return _non_empty(value)
+
+
+class InputDoc(_Table):
+    """``[inputs.<name>]``: documentation of one input; the names themselves come from the model."""
+
+    description: str = ""
+    unit: str = ""
+
+
+class Outputs(_Table):
+    """``[outputs]``: documentation of the prediction and whether probabilities are returned."""
+
+    description: str = ""
+    consume: str = ""
+    probabilities: bool = True
+
+
+class E2EGate(_Table):
+    """``[gate.e2e]``: rows whose expected outputs the compiled plan must reproduce."""
+
+    path: Path
+    tolerance: float = DEFAULT_TOLERANCE
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, value: Any, info: ValidationInfo) -> Any:
+        return _existing_file(value, info)
+
+    @field_validator("tolerance")
+    @classmethod
+    def _tolerance(cls, value: float) -> float:
+        if not math.isfinite(value) or value < 0:
+            raise _problem(
+                f"{_show(value)} is not valid; expected a finite number >= 0 "
+                f"(default {_DEFAULT_TOLERANCE_TEXT})"
+            )
+        return value
+
+
+class ConfidenceGate(_Table):
+    """``[gate.confidence]``: held-out rows and the range the chosen metric must fall in."""
+
+    path: Path
+    target: str
+    metric: Metric
+    range: tuple[float, float]
+    average: Average = "macro"
+    pos_label: str | None = None
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, value: Any, info: ValidationInfo) -> Any:
+        return _existing_file(value, info)
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, value: Any) -> Any:
+        return _non_empty(value)
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _metric(cls, value: Any) -> Any:
+        return _one_of(value, METRICS)
+
+    @field_validator("average", mode="before")
+    @classmethod
+    def _average(cls, value: Any) -> Any:
+        return _one_of(value, AVERAGES)
+
+    @field_validator("pos_label", mode="before")
+    @classmethod
+    def _pos_label(cls, value: Any) -> Any:
+        return _non_empty(value)
+
+    @field_validator("range", mode="before")
+    @classmethod
+    def _range(cls, value: Any) -> Any:
+        expected = "expected two numbers [min, max] with min <= max, e.g. [0.9, 1.0]"
+        if not isinstance(value, list | tuple):
+            raise _problem(f"{expected}; found {_found(value)}")
+        if len(value) != 2 or not all(_is_number(v) for v in value):
+            raise _problem(f"{expected}; found {_show(list(value))}")
+        low, high = float(value[0]), float(value[1])
+        if math.isnan(low) or math.isnan(high):
+            raise _problem(f"{expected}; found nan in {_show(list(value))}")
+        if low > high:
+            raise _problem(f"min {value[0]!r} is greater than max {value[1]!r}; {expected}")
+        return (low, high)
+
+
+class Gate(_Table):
+    """``[gate]``: both checks a release must pass."""
+
+    e2e: E2EGate
+    confidence: ConfidenceGate
+
+
+class Build(_Table):
+    """``[build]``: which PyInstaller layouts to produce, with which backend, and where."""
+
+    modes: tuple[Mode, ...] = MODES
+    backend: Backend = "aot"
+    output_dir: Path = Field(default=Path(DEFAULT_OUTPUT_DIR), validate_default=True)
+
+    @field_validator("modes", mode="before")
+    @classmethod
+    def _modes(cls, value: Any) -> Any:
+        expected = f"expected a non-empty array of distinct values from {', '.join(MODES)}"
+        if not isinstance(value, list | tuple):
+            raise _problem(f"{expected}; found {_found(value)}")
+        if not value:
+            raise _problem(f"empty; {expected}")
+        seen: list[str] = []
+        for item in value:
+            if not isinstance(item, str) or item not in MODES:
+                raise _problem(f"{_show(item)} is not valid; {expected}")
+            if item in seen:
+                raise _problem(f"{item!r} is listed twice; {expected}")
+            seen.append(item)
+        return tuple(seen)
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend(cls, value: Any) -> Any:
+        return _one_of(value, BACKENDS)
+
+    @field_validator("output_dir", mode="before")
+    @classmethod
+    def _output_dir(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, Path):
+            value = str(value)
+        if not isinstance(value, str):
+            raise _problem(f"expected a folder path (a string), found {_found(value)}")
+        if not value.strip():
+            raise _problem("empty; expected a folder path, relative to the spec's folder")
+        resolved = _resolve(value, info)
+        if resolved.exists() and not resolved.is_dir():
+            raise _problem(
+                f"{value} is not a folder (resolved to {resolved}, an existing file); "
+                "expected a folder path (it need not exist yet)"
+            )
+        return resolved
+
+
+class Spec(_Table):
+    """A validated bundle spec; every path in it is absolute.
+
+    ``path`` is the spec file and ``root`` its folder, which relative paths in
+    the spec were resolved against. Neither may be written in the TOML.
+    """
+
+    app: App
+    model: Artifact
+    extractor: Artifact | None = None
+    inputs: dict[str, InputDoc] = Field(default_factory=dict)
+    outputs: Outputs = Field(default_factory=Outputs)
+    gate: Gate
+    build: Build = Field(default_factory=lambda: {}, validate_default=True)  # type: ignore[arg-type]
+    path: Path
+    root: Path
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_spec(path: Path) -> Spec:
+    """Read, parse and validate the spec at ``path``; raise ``SpecError`` listing every problem."""
+    path = Path(path)
+    label = str(path)
+    data = _parse(path, label)
+    root = path.resolve().parent
+    problems = [
+        f"{label}: {key}: unknown key; valid top-level tables: {', '.join(TABLES)}"
+        for key in ("path", "root")
+        if key in data
+    ]
+    document = {k: v for k, v in data.items() if k not in ("path", "root")}
+    spec: Spec | None = None
+    try:
+        spec = Spec.model_validate(
+            {**document, "path": path.resolve(), "root": root}, context={"root": root}
+        )
+    except ValidationError as exc:
+        problems.extend(f"{label}: {line}" for line in _translate(exc))
+    if problems or spec is None:
+        raise SpecError("\n".join(problems))
+    return spec
+
+
+def _parse(path: Path, label: str) -> dict[str, Any]:
+    """The TOML document, or a SpecError saying why the file cannot be one."""
+    if not path.exists():
+        raise SpecError(f"{label}: spec file not found (resolved to {path.resolve()})")
+    if not path.is_file():
+        raise SpecError(
+            f"{label}: not a file (resolved to {path.resolve()}); "
+            "expected a TOML bundle spec such as specs/<app>.toml"
+        )
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"{label}: cannot read the spec: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError(
+            f"{label}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
+            "expected a TOML file saved as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(_toml_syntax_message(label, text, str(exc))) from None
+
+
+def _toml_syntax_message(label: str, text: str, message: str) -> str:
+    """``file: invalid TOML at line L, column C: reason`` plus the offending line and a caret."""
+    match = _TOML_POSITION.search(message)
+    if match is None:
+        return f"{label}: invalid TOML: {message}"
+    line, column = int(match.group(1)), int(match.group(2))
+    reason = message[: match.start()]
+    result = f"{label}: invalid TOML at line {line}, column {column}: {reason}"
+    lines = text.splitlines()
+    if 1 <= line <= len(lines):
+        gutter = f"{line} | "
+        result += f"\n  {gutter}{lines[line - 1]}\n  {' ' * len(gutter)}{' ' * (column - 1)}^"
+    return result
+
+
+# --------------------------------------------------------------------------- error translation
+
+
+def _translate(exc: ValidationError) -> list[str]:
+    """One ``key: problem`` line per pydantic error, in the order of the spec's tables."""
+    lines: list[str] = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        key = _dotted(loc)
+        text = _describe(error, loc)
+        line = f"{key}: {text}" if key else text
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    """``gate.confidence.metric``, ``build.modes[1]``, ``inputs."body mass".unit``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
+        out = f"{out}.{name}" if out else name
+    return out
+
+
+def _table(loc: tuple[int | str, ...]) -> str:
+    return f"[{_dotted(loc)}]" if loc else "the top level"
+
+
+def _describe(error: Mapping[str, Any], loc: tuple[int | str, ...]) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "spec":
+        return str(ctx["message"])
+    if kind == "missing":
+        if _is_model(_node_at(loc)):
+            return f"missing (required table {_table(loc)})"
+        return "missing (required)"
+    if kind == "extra_forbidden":
+        return _unknown_key(loc)
+    if kind == "string_type":
+        hint = ""
+        if _is_number(value) or isinstance(value, bool):
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+            hint = f'; write it in quotes: "{shown}"'
+        return f"expected a string, found {_found(value)}{hint}"
+    if kind in ("float_type", "int_type", "float_parsing", "finite_number"):
+        return f"expected a number, found {_found(value)}"
+    if kind == "bool_type":
+        return f"expected true or false, found {_found(value)}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"expected a table {_table(loc)}, found {_found(value)}"
+    if kind in ("tuple_type", "list_type"):
+        return f"expected an array, found {_found(value)}"
+    if kind == "literal_error":
+        return f"{_show(value)} is not valid; expected {ctx.get('expected', 'another value')}"
+    # Anything else: pydantic's sentence, still without its URL.
+    return f"{error['msg'][0].lower()}{error['msg'][1:]}; found {_found(value)}"
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    parent = loc[:-1]
+    node = _node_at(parent)
+    if not parent:
+        valid = TABLES
+        where = "valid top-level tables"
+    elif _is_model(node):
+        valid = tuple(node.model_fields)
+        where = f"valid keys in {_table(parent)}"
+    else:
+        return "unknown key"
+    name = str(loc[-1])
+    hint = difflib.get_close_matches(name, valid, n=1)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return f"unknown key; {where}: {', '.join(valid)}{suggestion}"
+
+
+def _is_model(node: Any) -> bool:
+    return isinstance(node, type) and issubclass(node, BaseModel)
+
+
+def _unwrap_optional(node: Any) -> Any:
+    if get_origin(node) in (Union, types.UnionType):
+        members = [a for a in get_args(node) if a is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return node
+
+
+def _node_at(loc: tuple[int | str, ...]) -> Any:
+    """The model (or type) that validates the value at ``loc`` of a spec document."""
+    node: Any = Spec
+    for part in loc:
+        node = _unwrap_optional(node)
+        if _is_model(node) and isinstance(part, str):
+            field = node.model_fields.get(part)
+            if field is None:
+                return None
+            node = field.annotation
+        elif get_origin(node) is dict:
+            node = get_args(node)[1]
+        else:
+            return None
+    return _unwrap_optional(node)
