@@ -18,7 +18,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
 from app import kernels as _kernel_source
 
@@ -45,7 +45,7 @@ def _kernel_source_text() -> str:
     return text
 
 
-def load_kernels(backend: str, aot_path: Path | None = None) -> SimpleNamespace | ModuleType:
+def load_kernels(backend: str, aot_path: Path | None = None) -> object:
     """Return an object whose attributes are the compiled kernels named in ``EXPORTS``.
 
     ``aot_path`` points at a compiled extension file outside ``sys.path`` (the
@@ -82,7 +82,7 @@ def jit_cache_dir() -> Path:
     return Path(base) / "mlbundle" / "kernels"
 
 
-def _load_jit() -> SimpleNamespace:
+def _load_jit() -> object:
     source = _kernel_source_text()
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
     cache = jit_cache_dir()
@@ -107,8 +107,20 @@ def _load_jit() -> SimpleNamespace:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         sys.modules[name] = module
-    compiled = {
-        fname: numba.njit(sig, cache=True, nogil=True)(getattr(module, fname))
-        for fname, sig in module.EXPORTS.items()
-    }
-    return SimpleNamespace(**compiled)
+    return _LazyJit(module, numba)
+
+
+class _LazyJit:
+    """Compile each kernel on first use: a plan needs only a few of them."""
+
+    def __init__(self, module: ModuleType, numba: ModuleType) -> None:
+        self._module = module
+        self._numba = numba
+
+    def __getattr__(self, name: str) -> object:
+        signature = self._module.EXPORTS.get(name)
+        if signature is None:
+            raise AttributeError(name)
+        fn = self._numba.njit(signature, cache=True, nogil=True)(getattr(self._module, name))
+        setattr(self, name, fn)
+        return fn
