@@ -1,0 +1,69 @@
+"""Shared fixtures: one real build of the example per test session.
+
+A PyInstaller build takes 30-90 s, so every test that needs a frozen binary
+shares this one, built through the real ``bundle`` command into a session
+temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "specs" / "penguins.toml"
+RESOURCES = ROOT / "resources"
+BUNDLE = [sys.executable, "-m", "bundler"]
+
+
+def run_bundle(*args: str, cwd: Path | None = None, timeout: float = 900
+               ) -> subprocess.CompletedProcess[str]:
+    """Run the ``bundle`` CLI as a user would, capturing its output."""
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    return subprocess.run([*BUNDLE, *args], capture_output=True, text=True, cwd=cwd or ROOT,
+                          timeout=timeout, env=env)
+
+
+@dataclass(frozen=True)
+class Built:
+    """The session's build: where the published outputs are, and copies out of the tree."""
+
+    out: Path  # published folder (<output-dir>/penguins)
+    onedir: Path  # executable inside a copy of the onedir folder, outside the repo
+    onefile: Path  # copy of the onefile executable, outside the repo
+    stdout: str
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    dist = tmp_path_factory.mktemp("dist")
+    proc = run_bundle("build", str(SPEC), "--output-dir", str(dist))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = dist / "penguins"
+    # Copy the binaries away from the build tree: they must not need it.
+    away = tmp_path_factory.mktemp("installed")
+    shutil.copytree(out / "onedir" / "penguins", away / "penguins")
+    shutil.copy2(out / "onefile" / "penguins", away / "penguins-onefile")
+    return Built(out=out, onedir=away / "penguins" / "penguins",
+                 onefile=away / "penguins-onefile", stdout=proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def built_jit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example built with the ``jit`` backend (onedir only); returns its executable."""
+    work = tmp_path_factory.mktemp("jit")
+    text = SPEC.read_text().replace('"../', f'"{ROOT}/')
+    text = text.replace('backend = "aot"', 'backend = "jit"')
+    text = text.replace('modes = ["onedir", "onefile"]', 'modes = ["onedir"]')
+    assert 'backend = "jit"' in text and 'modes = ["onedir"]' in text
+    spec = work / "penguins-jit.toml"
+    spec.write_text(text)
+    proc = run_bundle("build", str(spec), "--output-dir", str(work / "dist"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return work / "dist" / "penguins" / "onedir" / "penguins" / "penguins"

@@ -1,0 +1,159 @@
+"""The real thing: the example built by ``bundle build`` and run as an end user would.
+
+Both binaries are copies outside the source tree, run with a clean
+environment (no PYTHONPATH, no venv, an empty working folder).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bundler.freeze import bundled_names, run_frozen
+from tests.conftest import RESOURCES, Built
+
+E2E = RESOURCES / "gate" / "e2e.csv"
+MODES = ["onedir", "onefile"]
+FORBIDDEN = ("sklearn", "scipy", "joblib", "numba", "llvmlite", "pandas", "bundler")
+
+
+def exe(built: Built, mode: str) -> Path:
+    return built.onedir if mode == "onedir" else built.onefile
+
+
+def e2e_rows() -> list[dict[str, str]]:
+    with open(E2E, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def as_record(row: dict[str, str]) -> dict[str, object]:
+    record: dict[str, object] = {}
+    for name in ("island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm",
+                 "body_mass_g", "sex"):
+        cell = row[name]
+        if cell == "":
+            record[name] = None
+        elif name in ("island", "sex"):
+            record[name] = cell
+        else:
+            record[name] = float(cell)
+    return record
+
+
+def test_build_published_both_binaries_and_a_report(built: Built) -> None:
+    report = json.loads((built.out / "build-report.json").read_text())
+    assert set(report["binaries"]) == {"onedir", "onefile"}
+    assert report["gate"]["passed"] is True
+    assert report["parity"]["max_abs_diff"] <= 1e-9
+    assert (built.out / "onefile" / "penguins").stat().st_size == report["binaries"]["onefile"][
+        "size"]
+    # no staging leftovers beside the published folder
+    assert [p.name for p in built.out.parent.iterdir()] == ["penguins"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_predict_json_matches_expected_outputs(built: Built, mode: str) -> None:
+    rows = e2e_rows()
+    for row in (rows[0], rows[-1], rows[-4]):  # a normal row, unseen island, all-missing
+        proc = run_frozen(exe(built, mode), "predict", "--json", json.dumps(as_record(row)))
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert out["prediction"] == row["prediction"]
+        for cls, p in out["probabilities"].items():
+            assert math.isclose(p, float(row[f"proba_{cls}"]), abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_predict_csv_writes_full_precision_file(built: Built, mode: str, tmp_path: Path) -> None:
+    dst = tmp_path / "scores.csv"
+    proc = run_frozen(exe(built, mode), "predict", "--input", str(E2E), "--output", str(dst))
+    assert proc.returncode == 0, proc.stderr
+    with open(dst, newline="") as f:
+        got = list(csv.DictReader(f))
+    want = e2e_rows()
+    assert len(got) == len(want)
+    assert list(got[0]) == ["prediction", "proba_Adelie", "proba_Chinstrap", "proba_Gentoo"]
+    for g, w in zip(got, want, strict=True):
+        assert g["prediction"] == w["prediction"]
+        for col in list(g)[1:]:
+            assert abs(float(g[col]) - float(w[col])) <= 1e-9
+    assert not list(tmp_path.glob(".*tmp"))  # written via a temporary file, then renamed
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_about_and_version_describe_the_model(built: Built, mode: str) -> None:
+    about = run_frozen(exe(built, mode), "about")
+    assert about.returncode == 0, about.stderr
+    assert "RandomForestClassifier" in about.stdout
+    assert "scikit-learn 1.9.1" in about.stdout
+    record = json.loads(run_frozen(exe(built, mode), "about", "--json").stdout)
+    assert record["model"]["sha256"] == json.loads(
+        (built.out / "build-report.json").read_text())["model"]["sha256"]
+    assert [i["name"] for i in record["inputs"]] == [
+        "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+    version = run_frozen(exe(built, mode), "--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith("penguins 1.0.0")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_selftest_passes_inside_the_binary(built: Built, mode: str) -> None:
+    proc = run_frozen(exe(built, mode), "selftest")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "end-to-end: 56 rows match" in proc.stdout
+    assert "selftest: PASSED" in proc.stdout
+
+
+GOOD = {"island": "Dream", "bill_length_mm": 46.5, "bill_depth_mm": 17.9,
+        "flipper_length_mm": 192, "body_mass_g": 3500, "sex": "female"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "--json", json.dumps({k: v for k, v in GOOD.items() if k != "sex"})],
+         "missing field(s) sex"),
+        (["predict", "--json", json.dumps(GOOD | {"bill_depth_mm": "deep"})],
+         "field 'bill_depth_mm': expected a number or null, got str 'deep'"),
+        (["predict", "--json", json.dumps(GOOD | {"colour": "red"})], "unknown field(s) colour"),
+        (["predict", "--json", "{not json"], "--json: not valid JSON"),
+        (["predict", "--json", json.dumps(GOOD | {"body_mass_g": math.inf})],
+         "field 'body_mass_g': an infinite value"),
+        (["predict", "--input", "/no/such/file.csv"], "/no/such/file.csv: no such file"),
+    ],
+)
+def test_bad_input_is_a_clear_error(built: Built, args: list[str], message: str) -> None:
+    proc = run_frozen(built.onedir, *args)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_csv_cell_names_row_and_column(built: Built, tmp_path: Path) -> None:
+    src = tmp_path / "rows.csv"
+    src.write_text("island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex\n"
+                   "Dream,46.5,17.9,192,3500,female\n"
+                   "Dream,46.5,seventeen,192,3500,female\n")
+    dst = tmp_path / "out.csv"
+    proc = run_frozen(built.onedir, "predict", "--input", str(src), "--output", str(dst))
+    assert proc.returncode == 3
+    assert "row 1 (line 3), column 'bill_depth_mm': 'seventeen' is not a number" in proc.stderr
+    assert not dst.exists()  # nothing half-written
+    assert list(tmp_path.iterdir()) == [src]
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    proc = run_frozen(built.onedir, "predict", "--input", str(binary))
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
+
+
+def test_aot_bundle_ships_no_build_stack(built: Built) -> None:
+    for mode in MODES:
+        names = bundled_names(exe(built, mode))
+        assert any("_mlbundle_kernels" in n for n in names)
+        leaked = sorted({n for n in names for f in FORBIDDEN
+                         if n == f or n.startswith((f + ".", f + "/"))})
+        assert leaked == [], f"{mode} ships {leaked[:10]}"
