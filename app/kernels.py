@@ -155,15 +155,20 @@ def softmax(ws, src, dst):
 
 
 def argmax(ws, src, out):
-    """Index of the first largest value per row (numpy's tie rule)."""
+    """Index of the first largest value per row; a NaN wins, as in ``numpy.argmax``."""
     n = ws.shape[0]
     for i in range(n):
         best = 0
         top = ws[i, src[0]]
-        for j in range(1, src.shape[0]):
-            if ws[i, src[j]] > top:
-                top = ws[i, src[j]]
-                best = j
+        if not np.isnan(top):
+            for j in range(1, src.shape[0]):
+                v = ws[i, src[j]]
+                if np.isnan(v):
+                    best = j
+                    break
+                if v > top:
+                    top = v
+                    best = j
         out[i] = best
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from app import kernels
 from app.kernels import EXPORTS
+from app.plan_checks import check_op
 
 FORMAT = "mlbundle.plan"
 #: (major, minor). A reader accepts any minor of its own major.
@@ -62,7 +63,22 @@ class Output:
     classes: tuple[Any, ...]
     proba: tuple[int, ...]  # workspace columns of class probabilities (may be empty)
     decision: tuple[int, ...]  # columns the label rule reads
-    label_rule: str  # "argmax" | "positive" (binary: decision > 0) | "value"
+    label_rule: str  # see LABEL_RULES
+    extras: tuple[Extra, ...] = ()  # further scores scikit-learn exposes (decision_function...)
+
+
+#: How a label is read from the decision columns: first maximum (numpy's rule),
+#: binary "> 0" (linear classifiers), "not < 0" (outlier detectors), or the value itself.
+LABEL_RULES = ("argmax", "positive", "nonnegative", "value")
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A further output, e.g. ``decision_function``: one column, or one per label."""
+
+    name: str
+    cols: tuple[int, ...]
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,6 @@ _ARG_NAMES = {
 
 
 _OUTPUT_KERNELS = frozenset({"argmax", "positive"})  # run by the scorer, not listed as ops
-_COLUMN_ARGS = frozenset({"cols", "src", "dst"})
 
 
 def _check_bounds(kernel: str, args: list[Any], width: int, where: str) -> None:
@@ -119,67 +134,10 @@ def _check_bounds(kernel: str, args: list[Any], width: int, where: str) -> None:
     A corrupted or hand-edited plan must fail here with a message, never read or
     write outside the workspace or loop forever in a tree.
     """
-    names = _ARG_NAMES[kernel]
-    named = dict(zip(names, args, strict=True))
-    for name, value in named.items():
-        if name in _COLUMN_ARGS and value.size and (value.min() < 0 or value.max() >= width):
-            raise PlanError(f"{where}: column index out of range in {name}")
-    if kernel in ("check_values", "impute", "scale", "linear", "softmax", "argmax", "positive"):
-        src = named.get("src", named.get("cols"))
-        if src is None or src.size == 0:
-            raise PlanError(f"{where}: no source columns")
-    if kernel in ("impute", "scale") and not (
-        named["src"].shape == named["dst"].shape
-        and all(named[k].shape == named["src"].shape for k in names[3:])
-    ):
-        raise PlanError(f"{where}: argument lengths differ")
-    if kernel == "linear" and named["coef"].shape != (named["dst"].size, named["src"].size):
-        raise PlanError(f"{where}: coef shape {named['coef'].shape} does not match columns")
-    if kernel == "linear" and named["intercept"].shape != named["dst"].shape:
-        raise PlanError(f"{where}: intercept shape does not match columns")
-    if kernel == "onehot":
-        start, cdst = named["cat_start"], named["cat_dst"]
-        if (
-            start.size != named["src"].size + 1
-            or start[0] != 0
-            or np.any(np.diff(start) < 0)
-            or start[-1] != named["cat_value"].size
-            or cdst.size != named["cat_value"].size
-            or (cdst.size and (cdst.min() < -1 or cdst.max() >= width))
-        ):
-            raise PlanError(f"{where}: inconsistent category tables")
-    if kernel == "forest":
-        _check_forest(named, where)
-    if kernel in ("expit_pair",) and (named["src"].size != 1 or named["dst"].size != 2):
-        raise PlanError(f"{where}: expects one source and two destination columns")
-    if kernel == "softmax" and named["src"].shape != named["dst"].shape:
-        raise PlanError(f"{where}: argument lengths differ")
-
-
-def _check_forest(a: dict[str, Any], where: str) -> None:
-    n_nodes = a["threshold"].size
-    left, right, feature = a["left"], a["right"], a["feature"]
-    if not (left.size == right.size == feature.size == a["missing_left"].size == n_nodes):
-        raise PlanError(f"{where}: node arrays differ in length")
-    if a["value"].shape != (n_nodes, a["dst"].size):
-        raise PlanError(f"{where}: leaf values do not match nodes and outputs")
-    roots = a["roots"]
-    if roots.size == 0 or roots.min() < 0 or roots.max() >= n_nodes:
-        raise PlanError(f"{where}: tree roots out of range")
-    internal = left >= 0
-    ids = np.arange(n_nodes)
-    # Children always come after their parent, so every walk ends at a leaf.
-    if (
-        np.any(left[internal] <= ids[internal])
-        or np.any(right[internal] <= ids[internal])
-        or np.any(left[internal] >= n_nodes)
-        or np.any(right[internal] >= n_nodes)
-    ):
-        raise PlanError(f"{where}: tree children out of order or out of range")
-    if np.any(feature[internal] < 0) or np.any(feature[internal] >= a["src"].size):
-        raise PlanError(f"{where}: tree feature index out of range")
-    if not a["divisor"] > 0:
-        raise PlanError(f"{where}: divisor must be positive")
+    named = dict(zip(_ARG_NAMES[kernel], args, strict=True))
+    problem = check_op(kernel, named, width)
+    if problem:
+        raise PlanError(f"{where}: {problem}")
 
 
 def load_plan(source: str | os.PathLike[str] | Traversable) -> Plan:
@@ -252,8 +210,18 @@ def parse_plan(header: dict[str, Any], arrays: dict[str, np.ndarray], where: str
         proba=tuple(out.get("proba", ())),
         decision=tuple(out.get("decision", ())),
         label_rule=out["label_rule"],
+        extras=tuple(
+            Extra(name=e["name"], cols=tuple(e["cols"]), labels=tuple(e.get("labels", ())))
+            for e in out.get("extras", ())
+        ),
     )
-    for col in output.proba + output.decision:
+    if output.label_rule not in LABEL_RULES:
+        raise PlanError(f"{where}: unknown label rule {output.label_rule!r}")
+    extra_cols = tuple(c for e in output.extras for c in e.cols)
+    for e in output.extras:
+        if len(e.cols) > 1 and len(e.labels) != len(e.cols):
+            raise PlanError(f"{where}: output {e.name!r} needs one label per column")
+    for col in output.proba + output.decision + extra_cols:
         if not 0 <= col < width:
             raise PlanError(f"{where}: output column {col} outside the workspace")
     if (

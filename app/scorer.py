@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from app.inputs import Chunk, Encoder, InputError, iter_csv_chunks
-from app.plan import Plan
+from app.plan import Extra, Plan
 
 #: Rows per kernel batch when scoring files: large enough to amortise the
 #: per-call overhead, small enough to keep memory flat on any file size.
@@ -34,6 +34,7 @@ class Scores:
     label_index: np.ndarray | None  # classification: index into classes
     proba: np.ndarray | None  # (n, n_classes) or None
     values: np.ndarray | None  # regression values
+    extras: tuple[tuple[Extra, np.ndarray], ...] = ()  # (output, values (n, k))
 
     def __len__(self) -> int:
         ref = self.values if self.values is not None else self.label_index
@@ -41,8 +42,7 @@ class Scores:
 
     def labels(self) -> list[Any]:
         """Predictions: class labels, or regression values."""
-        if self.task == "regression":
-            assert self.values is not None
+        if self.values is not None:
             return self.values.tolist()
         assert self.label_index is not None
         return [self.classes[i] for i in self.label_index]
@@ -52,34 +52,44 @@ class Scores:
         cols = ["prediction"]
         if self.proba is not None:
             cols += [f"proba_{c}" for c in self.classes]
+        for extra, _ in self.extras:
+            cols += extra_columns(extra)
         return cols
 
     def rows(self) -> Iterator[list[str]]:
         """Output CSV cells: labels as ``str(label)``, floats at full precision."""
         preds = self.labels()
-        if self.task == "regression":
-            for v in preds:
-                yield [repr(float(v))]
-            return
         proba = self.proba.tolist() if self.proba is not None else None
+        extras = [values.tolist() for _, values in self.extras]
         for r, label in enumerate(preds):
-            cells = [str(label)]
+            cells = [repr(float(label)) if self.values is not None else str(label)]
             if proba is not None:
                 cells += [repr(p) for p in proba[r]]
+            for values in extras:
+                cells += [repr(v) for v in values[r]]
             yield cells
 
     def record(self, r: int) -> dict[str, Any]:
         """One row as JSON-ready data."""
-        if self.task == "regression":
-            assert self.values is not None
-            return {"prediction": float(self.values[r])}
-        assert self.label_index is not None
-        out: dict[str, Any] = {"prediction": self.classes[int(self.label_index[r])]}
+        out: dict[str, Any]
+        if self.values is not None:
+            out = {"prediction": float(self.values[r])}
+        else:
+            assert self.label_index is not None
+            out = {"prediction": self.classes[int(self.label_index[r])]}
         if self.proba is not None:
             out["probabilities"] = {
                 str(c): float(p) for c, p in zip(self.classes, self.proba[r], strict=True)
             }
+        for extra, values in self.extras:
+            row = values[r].tolist()
+            out[extra.name] = dict(zip(extra.labels, row, strict=True)) if extra.labels else row[0]
         return out
+
+
+def extra_columns(extra: Extra) -> list[str]:
+    """CSV columns of an extra output: its name, or ``name_<label>`` per column."""
+    return [f"{extra.name}_{label}" for label in extra.labels] if extra.labels else [extra.name]
 
 
 class Scorer:
@@ -150,8 +160,10 @@ class Scorer:
         """The output header, for a file with no rows."""
         out = self.plan.output
         cols = ["prediction"]
-        if out.task == "classification" and out.proba:
+        if out.proba:
             cols += [f"proba_{c}" for c in out.classes]
+        for extra in out.extras:
+            cols += extra_columns(extra)
         return cols
 
     # -- the kernel pipeline ---------------------------------------------
@@ -163,15 +175,20 @@ class Scorer:
                 raise self._explain(op, args, ws, int(status), where)
         out = self.plan.output
         n = ws.shape[0]
-        if out.task == "regression":
-            return Scores(out.task, (), None, None, ws[:, self._decision[0]].copy())
+        proba = ws[:, self._proba] if len(self._proba) else None
+        extras = tuple((e, ws[:, list(e.cols)]) for e in out.extras)
+        if out.label_rule == "value":
+            return Scores(
+                out.task, out.classes, None, proba, ws[:, self._decision[0]].copy(), extras
+            )
         label = np.empty(n, dtype=np.int64)
         if out.label_rule == "positive":
             self._positive(ws, self._decision, label)
+        elif out.label_rule == "nonnegative":
+            label[:] = ~(ws[:, self._decision[0]] < 0)
         else:
             self._argmax(ws, self._decision, label)
-        proba = ws[:, self._proba] if len(self._proba) else None
-        return Scores(out.task, out.classes, label, proba, None)
+        return Scores(out.task, out.classes, label, proba, None, extras)
 
     def _explain(
         self,

@@ -42,9 +42,11 @@ class Prediction:
 
     task: str  # classification | regression
     decision: Cols
-    label_rule: str  # argmax | positive | value
+    label_rule: str  # see app.plan.LABEL_RULES
     classes: tuple[Any, ...] = ()
     proba: Cols | None = None
+    #: further outputs scikit-learn exposes: (name, columns, one label per column or ())
+    extras: tuple[tuple[str, Cols, tuple[str, ...]], ...] = ()
 
 
 @dataclass
@@ -199,6 +201,10 @@ class PlanBuilder:
                 "proba": list(out.proba.idx) if out.proba is not None else [],
                 "decision": list(out.decision.idx),
                 "label_rule": out.label_rule,
+                "extras": [
+                    {"name": name, "cols": list(cols.idx), "labels": list(labels)}
+                    for name, cols, labels in out.extras
+                ],
             },
             "meta": meta,
         }

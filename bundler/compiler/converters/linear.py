@@ -43,10 +43,24 @@ def convert_logistic_regression(
         decision = emit_linear(builder, est, cols, est.coef_, est.intercept_, ["decision"])
         proba = builder.new_cols([f"proba[{c}]" for c in classes])
         builder.emit("expit_pair", est, builder.idx(decision), builder.idx(proba))
-        return Prediction("classification", decision, "positive", classes, proba)
+        return Prediction(
+            "classification",
+            decision,
+            "positive",
+            classes,
+            proba,
+            extras=(("decision_function", decision, ()),),
+        )
     decision = emit_linear(
         builder, est, cols, est.coef_, est.intercept_, [f"decision[{c}]" for c in classes]
     )
     proba = builder.new_cols([f"proba[{c}]" for c in classes])
     builder.emit("softmax", est, builder.idx(decision), builder.idx(proba))
-    return Prediction("classification", decision, "argmax", classes, proba)
+    return Prediction(
+        "classification",
+        decision,
+        "argmax",
+        classes,
+        proba,
+        extras=(("decision_function", decision, tuple(map(str, classes))),),
+    )
