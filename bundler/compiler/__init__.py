@@ -22,7 +22,7 @@ import numpy as np
 from app.plan import ARRAYS_FILE, PLAN_FILE, Plan, parse_plan
 from bundler.compiler import converters  # noqa: F401  (registers every converter)
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
-from bundler.compiler._registry import convert, supported
+from bundler.compiler._registry import convert, require_checked_sklearn, supported
 from bundler.errors import UnsupportedEstimatorError
 
 __all__ = ["CompiledPlan", "compile_estimators", "input_names", "supported"]
@@ -82,6 +82,9 @@ def compile_estimators(
     model: object, extractor: object | None = None, meta: dict[str, Any] | None = None
 ) -> CompiledPlan:
     """Compile ``extractor`` (optional) followed by ``model`` into one plan."""
+    import sklearn
+
+    require_checked_sklearn(sklearn.__version__)
     first = extractor if extractor is not None else model
     builder = PlanBuilder(input_names(first))
     cols: Cols | Prediction = builder.input_cols()

@@ -15,6 +15,26 @@ from bundler.errors import UnsupportedEstimatorError
 
 Converter = Callable[..., Any]
 
+#: The scikit-learn versions every converter's parity tests ran against. A model
+#: from outside this range is refused: scoring code changes between releases.
+CHECKED_SKLEARN = (">=1.9", "<1.10")
+_CHECKED_RANGE = ((1, 9), (1, 10))
+
+
+def require_checked_sklearn(version: str) -> None:
+    """Refuse a scikit-learn version the converters were not checked against."""
+    try:
+        major_minor = tuple(int(p) for p in version.split(".")[:2])
+    except ValueError:
+        major_minor = (0, 0)
+    low, high = _CHECKED_RANGE
+    if not low <= major_minor < high:
+        raise UnsupportedEstimatorError(
+            f"the compiler was checked against scikit-learn {','.join(CHECKED_SKLEARN)}, "
+            f"but this model comes from scikit-learn {version}; retrain or re-export it with a "
+            "checked version, or ship it with backend = \"passthrough\""
+        )
+
 
 @dataclass(frozen=True)
 class Registration:
