@@ -157,3 +157,32 @@ def test_aot_bundle_ships_no_build_stack(built: Built) -> None:
         leaked = sorted({n for n in names for f in FORBIDDEN
                          if n == f or n.startswith((f + ".", f + "/"))})
         assert leaked == [], f"{mode} ships {leaked[:10]}"
+
+
+def test_model_record_inside_the_bundle(built: Built) -> None:
+    from app.backend import kernel_source_hash
+    from bundler.artifacts import sha256_file
+
+    record = json.loads(run_frozen(built.onefile, "about", "--json").stdout)
+    assert record["schema"] == "mlbundle.record" and record["schema_version"] == "1.0"
+    model, extractor = record["model"], record["extractor"]
+    assert model["algorithm"] == "RandomForestClassifier"
+    assert model["hyperparameters"]["n_estimators"] == 100
+    assert model["sha256"] == sha256_file(RESOURCES / "artifacts" / "model.joblib")
+    assert extractor["algorithm"] == "ColumnTransformer"
+    assert extractor["hyperparameters"]["transformers"][0][1]["class"].endswith("Pipeline")
+    assert record["training"]["libraries"] == {"scikit-learn": "1.9.1"}
+    assert record["outputs"]["columns"] == [
+        "prediction", "proba_Adelie", "proba_Chinstrap", "proba_Gentoo"]
+    assert record["outputs"]["consume"].startswith("Use `prediction`")
+    units = {i["name"]: i["unit"] for i in record["inputs"]}
+    assert units["bill_length_mm"] == "mm"
+    cats = {i["name"]: i.get("categories") for i in record["inputs"]}
+    assert cats["island"] == ["Biscoe", "Dream", "Torgersen"]
+    assert record["gate"]["confidence"]["metric"] == "balanced_accuracy"
+    assert 0.93 <= record["gate"]["confidence"]["value"] <= 1.0
+    assert record["gate"]["e2e"]["rows"] == 56
+    assert record["scoring_code"]["kernels_sha256"] == kernel_source_hash()
+    assert record["scoring_code"]["backend"] == "aot"
+    assert record["build"]["libraries"]["scikit-learn"] == "1.9.1"
+    assert record["build"]["tool"] == "mlbundle"
