@@ -151,8 +151,12 @@ def load_plan(source: str | os.PathLike[str] | Traversable) -> Plan:
         raise PlanError(f"{source}: not a scoring plan ({exc.filename or exc} is missing)") from exc
     except (OSError, ValueError) as exc:
         raise PlanError(f"{source}/{PLAN_FILE}: unreadable: {exc}") from exc
-    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, EOFError) as exc:
+        # e.g. an object array or a pickle: never unpickled, refused
+        raise PlanError(f"{source}/{ARRAYS_FILE}: not a plain array archive ({exc})") from exc
     return parse_plan(header, arrays, where=str(source))
 
 
@@ -185,13 +189,21 @@ def parse_plan(header: dict[str, Any], arrays: dict[str, np.ndarray], where: str
         for value, (code, is_array) in zip(raw_op["args"], sig, strict=True):
             dtype = _DTYPES[code]
             if is_array:
-                data = arrays[value["array"]] if isinstance(value, dict) else np.asarray(value)
+                if isinstance(value, dict):
+                    if value.get("array") not in arrays:
+                        raise PlanError(
+                            f"{where}: op {n} ({kernel}) names array {value.get('array')!r}, "
+                            f"which is not in {ARRAYS_FILE}"
+                        )
+                    data = arrays[value["array"]]
+                else:
+                    data = np.asarray(value)
                 if data.dtype != dtype and not np.can_cast(data.dtype, dtype, "same_kind"):
                     raise PlanError(
                         f"{where}: op {n} ({kernel}) argument of dtype {data.dtype}, "
                         f"expected {np.dtype(dtype)}"
                     )
-                args.append(np.ascontiguousarray(data, dtype=dtype))
+                args.append(np.require(data.astype(dtype, copy=False), requirements=["C", "W"]))
             else:
                 args.append(dtype(value))
         _check_bounds(kernel, args, width, f"{where}: op {n} ({kernel})")
@@ -217,6 +229,14 @@ def parse_plan(header: dict[str, Any], arrays: dict[str, np.ndarray], where: str
     )
     if output.label_rule not in LABEL_RULES:
         raise PlanError(f"{where}: unknown label rule {output.label_rule!r}")
+    if output.task not in ("classification", "regression"):
+        raise PlanError(f"{where}: unknown task {output.task!r}")
+    if not output.decision:
+        raise PlanError(f"{where}: output.decision names no column")
+    if output.label_rule != "value" and not output.classes:
+        raise PlanError(f"{where}: a {output.label_rule!r} label rule needs classes")
+    if output.label_rule in ("positive", "nonnegative") and len(output.classes) != 2:
+        raise PlanError(f"{where}: a {output.label_rule!r} label rule needs two classes")
     extra_cols = tuple(c for e in output.extras for c in e.cols)
     for e in output.extras:
         if len(e.cols) > 1 and len(e.labels) != len(e.cols):

@@ -78,6 +78,8 @@ class PlanBuilder:
         self.arrays: dict[str, np.ndarray] = {}
         self._path: list[str] = []
         self.output: Prediction | None = None
+        # columns produced by a transformer whose output scikit-learn keeps sparse
+        self.sparse: set[int] = set()
         self.notes: list[str] = []
 
     @property
@@ -159,7 +161,8 @@ class PlanBuilder:
     # -- ops ----------------------------------------------------------------
     def array(self, data: Any, dtype: Any) -> dict[str, str]:
         key = f"a{len(self.arrays)}"
-        self.arrays[key] = np.ascontiguousarray(data, dtype=dtype)
+        # always a fresh, writable, C-ordered copy: views (broadcasts) are read-only
+        self.arrays[key] = np.array(data, dtype=dtype, order="C", copy=True)
         return {"array": key}
 
     def emit(self, kernel: str, est: object, *args: Any, message: str = "") -> None:

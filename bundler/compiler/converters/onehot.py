@@ -41,7 +41,8 @@ def convert_one_hot_encoder(est: OneHotEncoder, builder: PlanBuilder, cols: Cols
         text = cats.dtype.kind in "OUS"
         owner = builder.make_categorical(col, est) if text else None
         if not text:
-            builder.use_as_numbers(Cols((col,)), est)
+            # numeric input: NaN may be a category, infinity is refused (validate_data)
+            builder.check(Cols((col,)), est, allow_nan=True)
         for c, cat in enumerate(cats):
             values.append(builder.code(owner, cat) if owner is not None else float(cat))
             if drop_idx[k] is not None and c == int(drop_idx[k]):

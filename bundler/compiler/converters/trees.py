@@ -32,7 +32,11 @@ def _emit_forest(
             f"{builder.origin(est)}: multi-output trees are not supported; valid: one target"
         )
     first = trees[0]
-    allow_nan = bool(first._support_missing_values(np.zeros((1, len(cols)))))
+    # scikit-learn's trees take NaN in dense input only; a sparse ColumnTransformer
+    # output makes them refuse it.
+    allow_nan = bool(first._support_missing_values(np.zeros((1, len(cols))))) and not any(
+        c in builder.sparse for c in cols.idx
+    )
     builder.check(cols, est, allow_nan=allow_nan, float32=True)
     roots, feature, threshold, left, right, missing, values = [], [], [], [], [], [], []
     offset = 0

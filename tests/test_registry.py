@@ -1,0 +1,234 @@
+"""The converter registry: what compiles, what is refused, and how the refusal reads."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    RandomForestClassifier,
+    RandomForestRegressor,
+    StackingClassifier,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from bundler.compiler import _registry, compile_estimators, supported
+from bundler.compiler._registry import get_converter, register_converter
+from bundler.errors import UnsupportedEstimatorError
+
+SUPPORTED = [
+    Pipeline,
+    ColumnTransformer,
+    StandardScaler,
+    SimpleImputer,
+    OneHotEncoder,
+    LogisticRegression,
+    DecisionTreeClassifier,
+    DecisionTreeRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+]
+
+
+def _xy(n: int = 60, d: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d)
+    return X, (X[:, 0] + 0.3 * X[:, 1] > 0).astype(int)
+
+
+def _supported_names() -> list[str]:
+    return [r.cls.__name__ for r in supported()]
+
+
+@pytest.mark.parametrize("cls", SUPPORTED, ids=lambda c: c.__name__)
+def test_supported_class_has_a_converter(cls: type) -> None:
+    registered = {r.cls: r for r in supported()}
+    assert cls in registered
+    reg = registered[cls]
+    assert callable(reg.fn) and reg.options.strip()
+    if cls is Pipeline:
+        est = Pipeline([("lr", LogisticRegression())])
+    elif cls is ColumnTransformer:
+        est = ColumnTransformer([("s", StandardScaler(), [0])])
+    else:
+        est = cls()
+    assert get_converter(est) is reg.fn
+
+
+def test_supported_is_sorted_and_unique() -> None:
+    names = _supported_names()
+    assert names == sorted(names)
+    assert len(set(names)) == len(names)
+
+
+def _assert_refusal(exc: UnsupportedEstimatorError, cls_name: str) -> None:
+    msg = str(exc)
+    assert re.search(rf"\b{cls_name}\b", msg), msg
+    assert "Supported:" in msg, msg
+    listed = msg.split("Supported:", 1)[1]
+    for cls in SUPPORTED:
+        assert cls.__name__ in listed, (cls.__name__, msg)
+
+
+def test_gradient_boosting_is_refused() -> None:
+    X, y = _xy()
+    est = GradientBoostingClassifier(n_estimators=3).fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError) as info:
+        compile_estimators(est)
+    _assert_refusal(info.value, "GradientBoostingClassifier")
+
+
+def test_stacking_is_refused() -> None:
+    X, y = _xy()
+    est = StackingClassifier(
+        [("tree", DecisionTreeClassifier(max_depth=2)), ("lr", LogisticRegression())],
+        final_estimator=LogisticRegression(),
+        cv=2,
+    ).fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError) as info:
+        compile_estimators(est)
+    _assert_refusal(info.value, "StackingClassifier")
+
+
+def test_pipeline_with_pca_is_refused_naming_pca() -> None:
+    X, y = _xy()
+    est = make_pipeline(StandardScaler(), PCA(n_components=2), LogisticRegression()).fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError) as info:
+        compile_estimators(est)
+    _assert_refusal(info.value, "PCA")
+    assert "sklearn.decomposition" in str(info.value)
+
+
+def test_unsupported_step_inside_a_column_transformer_is_refused() -> None:
+    df = pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0)[::-1]})
+    y = (df["a"] > 9).astype(int)
+    est = make_pipeline(
+        ColumnTransformer([("pca", PCA(n_components=1), ["a", "b"])]), LogisticRegression()
+    ).fit(df, y)
+    with pytest.raises(UnsupportedEstimatorError) as info:
+        compile_estimators(est)
+    _assert_refusal(info.value, "PCA")
+
+
+def test_subclass_of_a_supported_class_is_refused() -> None:
+    """Exact classes only: a subclass may score differently."""
+
+    class MyLogistic(LogisticRegression):
+        def predict(self, X: Any) -> Any:
+            return 1 - super().predict(X)
+
+    X, y = _xy()
+    est = MyLogistic().fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError) as info:
+        compile_estimators(est)
+    _assert_refusal(info.value, "MyLogistic")
+
+
+def test_model_must_end_in_a_predictor() -> None:
+    X, _ = _xy()
+    with pytest.raises(UnsupportedEstimatorError, match="transformer"):
+        compile_estimators(make_pipeline(StandardScaler()).fit(X))
+
+
+def test_extractor_must_not_end_in_a_predictor() -> None:
+    X, y = _xy()
+    lr = LogisticRegression().fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError, match="extractor"):
+        compile_estimators(lr, make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y))
+
+
+def test_extractor_width_must_match_the_model() -> None:
+    X, y = _xy(d=4)
+    extractor = ColumnTransformer([("s", StandardScaler(), [0, 1, 2])]).fit(X)
+    model = LogisticRegression().fit(X, y)  # 4 features, the extractor gives 3
+    with pytest.raises(UnsupportedEstimatorError, match=r"3 features.*4"):
+        compile_estimators(model, extractor)
+
+
+def test_unfitted_estimator_is_refused() -> None:
+    with pytest.raises(UnsupportedEstimatorError, match="fitted"):
+        compile_estimators(LogisticRegression())
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (
+            lambda: SimpleImputer(missing_values=-1.0),
+            "missing_values",
+        ),
+        (lambda: SimpleImputer(add_indicator=True), "add_indicator"),
+        (lambda: OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5), "infreq"),
+        (lambda: OneHotEncoder(handle_unknown="warn"), "handle_unknown"),
+    ],
+    ids=["imputer-missing_values", "imputer-add_indicator", "ohe-infrequent", "ohe-warn"],
+)
+def test_unsupported_options_are_refused(make: Any, match: str) -> None:
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 4, size=(80, 2)).astype(float)
+    X[::7, 0] = np.nan if "missing_values" not in match else -1.0
+    y = (X[:, 1] > 1).astype(int)
+    est = make_pipeline(make(), LogisticRegression()).fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError, match=match) as info:
+        compile_estimators(est)
+    assert type(est[0]).__name__ in str(info.value)
+
+
+def test_multi_output_trees_are_refused() -> None:
+    X, y = _xy()
+    est = DecisionTreeRegressor(max_depth=3).fit(X, np.column_stack([y, 1 - y]).astype(float))
+    with pytest.raises(UnsupportedEstimatorError, match="multi-output"):
+        compile_estimators(est)
+
+
+def test_register_converter_refuses_duplicates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+    before = get_converter(LogisticRegression())
+
+    def another(est: Any, builder: Any, cols: Any) -> Any:
+        raise AssertionError("must not be registered")
+
+    with pytest.raises(ValueError, match="LogisticRegression"):
+        register_converter(LogisticRegression)(another)
+    assert get_converter(LogisticRegression()) is before
+
+
+def test_register_converter_accepts_a_new_class_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+
+    class Doubler:
+        pass
+
+    def convert_doubler(est: Any, builder: Any, cols: Any) -> Any:
+        return cols
+
+    register_converter(Doubler, "doubles")(convert_doubler)
+    assert get_converter(Doubler()) is convert_doubler
+    assert "Doubler" in _supported_names()
+    with pytest.raises(ValueError, match="already registered"):
+        register_converter(Doubler)(convert_doubler)
+
+
+def test_register_converter_checks_the_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+
+    class Thing:
+        pass
+
+    def wrong(model: Any, b: Any, c: Any) -> Any:
+        return c
+
+    with pytest.raises(TypeError, match="est, builder, cols"):
+        register_converter(Thing)(wrong)
+    with pytest.raises(UnsupportedEstimatorError):
+        get_converter(Thing())
