@@ -7,6 +7,7 @@ are the same layout, so the same code reads them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from app.plan import Plan, PlanError, load_plan
+from app.plan import ARRAYS_FILE, PLAN_FILE, Plan, PlanError, plan_from_bytes
 
 PAYLOAD_PACKAGE = "mlbundle_payload"
 BUNDLE_FILE = "bundle.json"
@@ -35,19 +36,20 @@ class Bundle:
     def name(self) -> str:
         return str(self.info["name"])
 
+    @property
+    def approved(self) -> bool:
+        return self.info.get("approval") == "APPROVED"
+
     def read_json(self, name: str) -> dict[str, Any]:
+        data = self.read_bytes(name)
         try:
-            return json.loads(self.root.joinpath(name).read_bytes())
-        except FileNotFoundError as exc:
-            raise PlanError(f"the bundle has no {name}") from exc
+            return json.loads(data)
         except ValueError as exc:
             raise PlanError(f"the bundle's {name} is damaged: {exc}") from exc
 
     def read_bytes(self, name: str) -> bytes:
-        node = self.root
-        for part in name.split("/"):
-            node = node.joinpath(part)
-        return node.read_bytes()
+        """A payload file's bytes, refused unless they match the hash recorded at build time."""
+        return _read_checked(self.root, self.info, name)
 
     def record(self) -> dict[str, Any]:
         return self.read_json(RECORD_FILE)
@@ -68,11 +70,35 @@ def payload_root(folder: str | os.PathLike[str] | None = None) -> Traversable:
     return resources.files(PAYLOAD_PACKAGE)
 
 
+def _read_checked(root: Traversable, info: dict[str, Any], name: str) -> bytes:
+    expected = info.get("files", {}).get(name)
+    if expected is None:
+        raise PlanError(f"{name} is not a file of this bundle")
+    node = root
+    for part in name.split("/"):
+        node = node.joinpath(part)
+    try:
+        data = node.read_bytes()
+    except OSError as exc:
+        raise PlanError(f"the bundle's {name} cannot be read ({exc})") from exc
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise PlanError(
+            f"the bundle's {name} was modified after the build (its sha256 no longer matches); "
+            "refusing to use it. Reinstall the application."
+        )
+    return data
+
+
 def open_bundle(folder: str | os.PathLike[str] | None = None) -> Bundle:
-    """Load bundle info and plan (not the record: only ``about`` needs it)."""
+    """Load bundle info and the hash-checked plan (the record is read only when asked for)."""
     root = payload_root(folder)
     try:
         info = json.loads(root.joinpath(BUNDLE_FILE).read_bytes())
     except (FileNotFoundError, ModuleNotFoundError) as exc:
         raise PlanError(f"no bundle found at {root} ({BUNDLE_FILE} is missing)") from exc
-    return Bundle(root=root, info=info, plan=load_plan(root))
+    except ValueError as exc:
+        raise PlanError(f"the bundle's {BUNDLE_FILE} is damaged: {exc}") from exc
+    plan = plan_from_bytes(
+        _read_checked(root, info, PLAN_FILE), _read_checked(root, info, ARRAYS_FILE), "bundle"
+    )
+    return Bundle(root=root, info=info, plan=plan)

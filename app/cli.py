@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.version:
             info = bundle.info
+            status = "" if bundle.approved else ", UNAPPROVED development build"
             print(
                 f"{info['name']} {info['version']} (model {info.get('model_version', '?')}, "
-                f"mlbundle {__version__}, {info.get('backend', 'aot')} kernels)"
+                f"mlbundle {__version__}, {info.get('backend', 'aot')} kernels{status})"
             )
             return EXIT_OK
         if args.command == "predict":
@@ -151,7 +152,11 @@ def _about(bundle: Any, as_json: bool) -> int:
         return EXIT_OK
     info = bundle.info
     model = record.get("model", {})
-    lines = [
+    audit = record.get("audit", {})
+    lines = []
+    if not bundle.approved:
+        lines.append("UNAPPROVED: a development build, not approved for release")
+    lines += [
         f"{info.get('title', info['name'])} — {info['name']} {info['version']}",
         f"  model        {model.get('algorithm', '?')} v{model.get('version', '?')} "
         f"(sha256 {str(model.get('sha256', ''))[:16]}…)",
@@ -181,6 +186,24 @@ def _about(bundle: Any, as_json: bool) -> int:
             f"  gate         e2e {gate.get('e2e', {}).get('rows', '?')} rows; "
             f"{conf.get('metric')} = {conf.get('value')} in {conf.get('range')}"
         )
+    data = record.get("data") or {}
+    for role in ("training", "validation"):
+        ref = data.get(role)
+        if ref:
+            checked = "hash verified" if ref.get("verified") else "hash not checked"
+            lines.append(f"  {role:<13}{ref['version']} at {ref['location']} ({checked})")
+    if bundle.approved:
+        lines.append(
+            f"  approved     by {audit.get('approved_by')} on {audit.get('approved_date')}:"
+            f" {audit.get('approval_grounds')}"
+        )
+        lines.append(
+            f"  reviewed     privacy: {audit.get('privacy_reviewer')} "
+            f"({audit.get('privacy_review_date')}); security: "
+            f"{audit.get('security_reviewer')} ({audit.get('security_review_date')})"
+        )
+    if audit.get("model_author"):
+        lines.append(f"  author       {audit['model_author']} ({audit.get('model_date')})")
     build = record.get("build", {})
     lines.append(
         f"  built        {build.get('time', '?')} with mlbundle {build.get('tool_version')}"

@@ -145,19 +145,28 @@ def load_plan(source: str | os.PathLike[str] | Traversable) -> Plan:
     if isinstance(source, (str, os.PathLike)):
         source = Path(source)
     try:
-        header = json.loads(source.joinpath(PLAN_FILE).read_bytes())
+        header = source.joinpath(PLAN_FILE).read_bytes()
         raw = source.joinpath(ARRAYS_FILE).read_bytes()
     except FileNotFoundError as exc:
         raise PlanError(f"{source}: not a scoring plan ({exc.filename or exc} is missing)") from exc
-    except (OSError, ValueError) as exc:
-        raise PlanError(f"{source}/{PLAN_FILE}: unreadable: {exc}") from exc
+    except OSError as exc:
+        raise PlanError(f"{source}: unreadable: {exc}") from exc
+    return plan_from_bytes(header, raw, where=str(source))
+
+
+def plan_from_bytes(header: bytes, raw: bytes, where: str) -> Plan:
+    """Parse the two plan files' contents (already read, and possibly hash-checked)."""
+    try:
+        parsed = json.loads(header)
+    except ValueError as exc:
+        raise PlanError(f"{where}/{PLAN_FILE}: not valid JSON: {exc}") from exc
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (ValueError, OSError, EOFError) as exc:
         # e.g. an object array or a pickle: never unpickled, refused
-        raise PlanError(f"{source}/{ARRAYS_FILE}: not a plain array archive ({exc})") from exc
-    return parse_plan(header, arrays, where=str(source))
+        raise PlanError(f"{where}/{ARRAYS_FILE}: not a plain array archive ({exc})") from exc
+    return parse_plan(parsed, arrays, where=where)
 
 
 def parse_plan(header: dict[str, Any], arrays: dict[str, np.ndarray], where: str = "plan") -> Plan:

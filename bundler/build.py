@@ -24,11 +24,12 @@ from bundler import freeze as freeze_stage
 from bundler.artifacts import load_artifacts
 from bundler.backends import compile_aot, require_toolchain
 from bundler.compiler import compile_estimators
+from bundler.data import check_data, check_release, check_versions
 from bundler.errors import FreezeError
 from bundler.gate import run_gate_stage
 from bundler.parity import check_parity
 from bundler.payload import dump_json, plan_digest, write_payload
-from bundler.record import build_record
+from bundler.record import build_record, requirements_text
 from bundler.report import BuildReport, folder_size
 from bundler.spec import Spec, load_spec
 
@@ -50,12 +51,19 @@ class _Clock:
 
 
 def build(
-    spec_path: Path, *, output_dir: Path | None = None, progress: Progress = lambda _msg: None
+    spec_path: Path,
+    *,
+    output_dir: Path | None = None,
+    release: bool = False,
+    progress: Progress = lambda _msg: None,
 ) -> BuildReport:
     """Run every stage; publish into the output folder only if all of them pass."""
     clock = _Clock()
     with clock.stage("validate spec", progress):
         spec = load_spec(spec_path)
+        if release:
+            check_release(spec)
+        check_versions(spec)
         out_root = (output_dir or spec.build.output_dir).resolve()
         freeze_stage.require_pyinstaller()
         if spec.build.backend == "aot":
@@ -76,6 +84,8 @@ def build(
         )
     with clock.stage("release gate", progress):
         gate = run_gate_stage(spec, scorer)
+    with clock.stage("check data", progress):
+        data = check_data(spec, compiled.header["inputs"])
 
     target = out_root / spec.app.name
     out_root.mkdir(parents=True, exist_ok=True)
@@ -84,7 +94,14 @@ def build(
         with clock.stage("model record", progress):
             digest = plan_digest(compiled, staging / "work" / "plan-digest")
             record = build_record(
-                spec, artifacts, compiled.header, gate.to_json(), parity.to_json(), digest
+                spec,
+                artifacts,
+                compiled.header,
+                gate.to_json(),
+                parity.to_json(),
+                digest,
+                data,
+                release,
             )
             info = {
                 "name": spec.app.name,
@@ -92,9 +109,15 @@ def build(
                 "title": spec.app.title,
                 "model_version": spec.model.version,
                 "backend": spec.build.backend,
+                "approval": record["audit"]["status"],
             }
             payload = write_payload(
-                staging / "work" / "payload", info=info, plan=compiled, record=record, gate=gate
+                staging / "work" / "payload",
+                info=info,
+                plan=compiled,
+                record=record,
+                gate=gate,
+                requirements=requirements_text(),
             )
         with clock.stage("freeze with PyInstaller", progress):
             frozen = freeze_stage.freeze(

@@ -56,13 +56,27 @@ def build(
             "--output-dir", "-o", help="Where to publish (default: the spec's build.output_dir)."
         ),
     ] = None,
+    release: Annotated[
+        bool,
+        typer.Option(
+            "--release", help="A release build: refuse to run unless every audit field is filled."
+        ),
+    ] = False,
 ) -> None:
     """Build the app: verify, compile, gate, record, freeze and self-test."""
     from bundler.build import build as run_build
 
     with err.status("starting") as status:
         report = run_build(
-            spec, output_dir=output_dir, progress=lambda msg: status.update(f"[bold]{msg}[/]…")
+            spec,
+            output_dir=output_dir,
+            release=release,
+            progress=lambda msg: status.update(f"[bold]{msg}[/]…"),
+        )
+    if not release:
+        out.print(
+            "[yellow]development build: the bundle is marked UNAPPROVED "
+            "(build with --release to approve it)[/]"
         )
     table = Table(title=f"{report.app} {report.version} — built in {report.total_seconds:.1f} s")
     table.add_column("output")

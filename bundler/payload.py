@@ -15,6 +15,7 @@ from typing import Any
 from app.bundle import BUNDLE_FILE, GATE_FILE, PAYLOAD_PACKAGE, RECORD_FILE
 from bundler.compiler import CompiledPlan, write_plan_files
 from bundler.gate import CONFIDENCE_NAME, E2E_NAME, GateReport
+from bundler.record import REQUIREMENTS_FILE
 
 
 def dump_json(path: Path, data: Any) -> None:
@@ -41,15 +42,27 @@ def write_payload(
     plan: CompiledPlan,
     record: dict[str, Any],
     gate: GateReport,
+    requirements: str,
 ) -> Path:
-    """Write the ``mlbundle_payload`` package under ``root``; return its folder."""
+    """Write the ``mlbundle_payload`` package under ``root``; return its folder.
+
+    ``bundle.json`` is written last and lists the sha256 of every other payload
+    file: the app checks each file against it as it reads it, so a damaged or
+    edited plan is refused instead of scored.
+    """
     folder = root / PAYLOAD_PACKAGE
     (folder / "gate").mkdir(parents=True)
     (folder / "__init__.py").write_text('"""Data of one mlbundle application."""\n')
     write_plan_files(plan, folder)
-    dump_json(folder / BUNDLE_FILE, info)
     dump_json(folder / RECORD_FILE, record)
     dump_json(folder / GATE_FILE, gate.config.to_json())
+    (folder / REQUIREMENTS_FILE).write_text(requirements, encoding="utf-8")
     shutil.copyfile(gate.e2e_path, folder / E2E_NAME)
     shutil.copyfile(gate.confidence_path, folder / CONFIDENCE_NAME)
+    hashes = {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "__init__.py"
+    }
+    dump_json(folder / BUNDLE_FILE, {**info, "files": hashes})
     return folder

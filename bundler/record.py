@@ -22,9 +22,14 @@ import numpy as np
 from app import __version__
 from app.backend import kernel_source_hash
 from bundler.artifacts import Artifacts, LoadedArtifact
+from bundler.data import DataCheck
 
 SCHEMA = "mlbundle.record"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+APPROVED = "APPROVED"
+UNAPPROVED = "UNAPPROVED"
+#: The build environment's distributions, pinned, as a file inside the bundle.
+REQUIREMENTS_FILE = "requirements.txt"
 
 #: Build-environment distributions worth recording (when installed).
 _BUILD_LIBRARIES = ("scikit-learn", "numpy", "joblib", "numba", "llvmlite", "pyinstaller", "scipy")
@@ -81,6 +86,16 @@ def build_time() -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
+def requirements_text() -> str:
+    """The build environment as ``name==version`` lines, sorted: what scored at build time."""
+    lines = set()
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            lines.add(f"{name}=={dist.version}")
+    return "".join(f"{line}\n" for line in sorted(lines, key=str.lower))
+
+
 def _versions(names: tuple[str, ...]) -> dict[str, str]:
     found = {}
     for name in names:
@@ -98,14 +113,22 @@ def build_record(
     gate: dict[str, Any],
     parity: dict[str, Any],
     plan_sha256: str,
+    data: DataCheck,
+    release: bool,
 ) -> dict[str, Any]:
-    """Assemble the record from the spec and every earlier stage's output."""
+    """Assemble the record from the spec and every earlier stage's output.
+
+    Only a release build (every audit field present, checked before the build
+    started) is APPROVED; any other build says UNAPPROVED, in the record and in
+    the app, so a development bundle cannot pass for a release.
+    """
     inputs = []
     for item in plan_header["inputs"]:
         doc = spec.inputs.get(item["name"])
         entry = dict(item)
         entry["description"] = doc.description if doc else ""
         entry["unit"] = doc.unit if doc else ""
+        entry["training_range"] = data.ranges.get(item["name"])
         inputs.append(entry)
     out = plan_header["output"]
     columns = ["prediction"]
@@ -136,6 +159,14 @@ def build_record(
             "description": spec.outputs.description,
             "consume": spec.outputs.consume,
         },
+        "data": {"training": data.training, "validation": data.validation},
+        "audit": {
+            "status": APPROVED if release else UNAPPROVED,
+            "release_build": release,
+            "model_extractor_version": spec.model.extractor_version,
+            **spec.audit.as_text(),
+        },
+        "requirements": {"file": REQUIREMENTS_FILE, "python": sys.version.split()[0]},
         "gate": gate,
         "parity": parity,
         "scoring_code": {

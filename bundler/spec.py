@@ -52,7 +52,9 @@ AVERAGES: tuple[str, ...] = get_args(Average)
 MODES: tuple[str, ...] = get_args(Mode)
 BACKENDS: tuple[str, ...] = get_args(Backend)
 #: Top-level tables of a spec, in the order the documentation lists them.
-TABLES: tuple[str, ...] = ("app", "model", "extractor", "inputs", "outputs", "gate", "build")
+TABLES: tuple[str, ...] = (
+    "app", "model", "extractor", "inputs", "outputs", "gate", "data", "audit", "build",
+)
 
 #: The app name becomes the executable's (and its folder's) name on every OS.
 APP_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
@@ -231,6 +233,86 @@ class Artifact(_Table):
         return _non_empty(value)
 
 
+class ModelArtifact(Artifact):
+    """``[model]``: the artifact, plus the extractor version it was trained with (version sync)."""
+
+    extractor_version: str | None = None
+
+    @field_validator("extractor_version", mode="before")
+    @classmethod
+    def _extractor_version(cls, value: Any) -> Any:
+        return _non_empty(value)
+
+
+class DataRef(_Table):
+    """``[data.training]`` / ``[data.validation]``: the data a model was trained or validated on.
+
+    ``location`` is where the data lives (a URL, a bucket, a share); ``path`` is an
+    optional local copy, hashed against ``sha256`` when present.
+    """
+
+    version: str
+    location: str
+    sha256: str
+    path: Path | None = None
+
+    @field_validator("version", "location", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return _non_empty(value)
+
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _sha256(cls, value: Any) -> Any:
+        return Artifact._sha256(value)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, value: Any, info: ValidationInfo) -> Any:
+        return _existing_file(value, info)
+
+
+class Data(_Table):
+    """``[data]``: the training and validation data of this model version."""
+
+    training: DataRef | None = None
+    validation: DataRef | None = None
+
+
+When = str | date
+
+
+class Audit(_Table):
+    """``[audit]``: what only people know. A release build requires every field."""
+
+    model_author: str | None = None
+    model_date: When | None = None
+    approved_by: str | None = None
+    approved_date: When | None = None
+    approval_grounds: str | None = None
+    privacy_reviewer: str | None = None
+    privacy_review_date: When | None = None
+    security_reviewer: str | None = None
+    security_review_date: When | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return _non_empty(value)
+
+    def missing(self) -> list[str]:
+        """Audit fields not filled in (a release needs none missing)."""
+        return [name for name in type(self).model_fields if getattr(self, name) is None]
+
+    def as_text(self) -> dict[str, str | None]:
+        return {
+            name: (value.isoformat() if isinstance(value, date) else value)
+            for name, value in ((n, getattr(self, n)) for n in type(self).model_fields)
+        }
+
+
 class InputDoc(_Table):
     """``[inputs.<name>]``: documentation of one input; the names themselves come from the model."""
 
@@ -381,11 +463,13 @@ class Spec(_Table):
     """
 
     app: App
-    model: Artifact
+    model: ModelArtifact
     extractor: Artifact | None = None
     inputs: dict[str, InputDoc] = Field(default_factory=dict)
     outputs: Outputs = Field(default_factory=Outputs)
     gate: Gate
+    data: Data = Field(default_factory=Data)
+    audit: Audit = Field(default_factory=Audit)
     build: Build = Field(default_factory=lambda: {}, validate_default=True)  # type: ignore[arg-type]
     path: Path
     root: Path

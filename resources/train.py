@@ -223,6 +223,10 @@ def main() -> None:
             )
         ],
     )
+    # The training split itself: the spec's [data.training] points here, so the
+    # build can check its hash and record each input's training range.
+    write_csv(DATA_CSV.parent / "training.csv", [*INPUT_COLUMNS, TARGET],
+              raw_cells(train, [*INPUT_COLUMNS, TARGET]))
     write_csv(
         GATE_DIR / "confidence.csv",
         [*INPUT_COLUMNS, TARGET],
@@ -242,6 +246,8 @@ def main() -> None:
     )
     print(f"extractor.joblib sha256 = {extractor_sha}")
     print(f"model.joblib     sha256 = {model_sha}")
+    print(f"training.csv     sha256 = {sha256_of(DATA_CSV.parent / 'training.csv')}")
+    print(f"confidence.csv   sha256 = {sha256_of(GATE_DIR / 'confidence.csv')}")
     print(f"balanced accuracy on the confidence set = {score:.6f}")
 
 

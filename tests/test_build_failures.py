@@ -173,3 +173,64 @@ def test_score_and_compile_commands(tmp_path: Path) -> None:
     assert_refused(proc, 3, "sha256 mismatch")
     assert not (tmp_path / "p2").exists()
     shutil.rmtree(plan)
+
+
+AUDIT = {
+    "model_author": '"Ada <ada@example.org>"',
+    "model_date": "2026-11-01",
+    "approved_by": '"Grace <grace@example.org>"',
+    "approved_date": "2026-11-02",
+    "approval_grounds": '"metric within range"',
+    "privacy_reviewer": '"Pat <pat@example.org>"',
+    "privacy_review_date": "2026-11-03",
+    "security_reviewer": '"Sam <sam@example.org>"',
+    "security_review_date": "2026-11-04",
+}
+
+
+def audited_spec(tmp: Path, *, skip: str = "", extractor_version: str = "1.0.0",
+                 training_sha: str | None = None) -> Path:
+    training = RESOURCES / "data" / "training.csv"
+    audit = "\n".join(f"{k} = {v}" for k, v in AUDIT.items() if k != skip)
+    spec = write_spec(tmp, extra="")
+    text = spec.read_text().replace(
+        'version = "1.0.0"\n\n[extractor]',
+        f'version = "1.0.0"\nextractor_version = "{extractor_version}"\n\n[extractor]',
+    )
+    text += f"""
+[data.training]
+version = "v1"
+location = "resources/data/training.csv"
+sha256 = "{training_sha or sha256_file(training)}"
+path = "{training}"
+
+[data.validation]
+version = "v1"
+location = "resources/gate/confidence.csv"
+sha256 = "{sha256_file(RESOURCES / 'gate' / 'confidence.csv')}"
+
+[audit]
+{audit}
+"""
+    spec.write_text(text)
+    return spec
+
+
+@pytest.mark.parametrize("field", list(AUDIT))
+def test_release_build_refuses_each_missing_audit_field(tmp_path: Path, field: str) -> None:
+    proc = run_bundle("build", str(audited_spec(tmp_path, skip=field)), "--release")
+    assert_refused(proc, 2, "a release build (--release) needs every audit field",
+                   f"audit.{field}")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_extractor_version_mismatch_is_refused(tmp_path: Path) -> None:
+    proc = run_bundle("build", str(audited_spec(tmp_path, extractor_version="0.9.0")))
+    assert_refused(proc, 2, "model.extractor_version", "'0.9.0'", "'1.0.0'")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_training_data_hash_mismatch_is_refused(tmp_path: Path) -> None:
+    proc = run_bundle("build", str(audited_spec(tmp_path, training_sha="ab" * 32)))
+    assert_refused(proc, 3, "training data", "sha256 mismatch", "ab" * 32)
+    assert not (tmp_path / "dist").exists()

@@ -164,7 +164,7 @@ def test_model_record_inside_the_bundle(built: Built) -> None:
     from bundler.artifacts import sha256_file
 
     record = json.loads(run_frozen(built.onefile, "about", "--json").stdout)
-    assert record["schema"] == "mlbundle.record" and record["schema_version"] == "1.0"
+    assert record["schema"] == "mlbundle.record" and record["schema_version"] == "1.1"
     model, extractor = record["model"], record["extractor"]
     assert model["algorithm"] == "RandomForestClassifier"
     assert model["hyperparameters"]["n_estimators"] == 100
@@ -186,3 +186,33 @@ def test_model_record_inside_the_bundle(built: Built) -> None:
     assert record["scoring_code"]["backend"] == "aot"
     assert record["build"]["libraries"]["scikit-learn"] == "1.9.1"
     assert record["build"]["tool"] == "mlbundle"
+
+
+def test_development_build_is_marked_unapproved(built: Built) -> None:
+    about = run_frozen(built.onedir, "about")
+    assert about.stdout.startswith("UNAPPROVED")
+    assert "UNAPPROVED development build" in run_frozen(built.onefile, "--version").stdout
+    record = json.loads(run_frozen(built.onedir, "about", "--json").stdout)
+    assert record["audit"]["status"] == "UNAPPROVED"
+    assert record["audit"]["release_build"] is False
+    assert record["data"]["training"]["verified"] is True
+    ranges = {i["name"]: i["training_range"] for i in record["inputs"]}
+    assert ranges["bill_length_mm"]["min"] < ranges["bill_length_mm"]["max"]
+    assert ranges["sex"] == {"categories": ["female", "male"]}
+
+
+@pytest.mark.parametrize("name", ["arrays.npz", "plan.json", "record.json"])
+def test_app_refuses_a_tampered_payload(built: Built, tmp_path: Path, name: str) -> None:
+    import shutil
+
+    copy = tmp_path / "penguins"
+    shutil.copytree(built.onedir.parent, copy)
+    target = copy / "_internal" / "mlbundle_payload" / name
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    args = ["about"] if name == "record.json" else ["predict", "--json", json.dumps(GOOD)]
+    proc = run_frozen(copy / "penguins", *args)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert f"the bundle's {name} was modified after the build" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -26,6 +26,7 @@ from bundler.spec import (
     Artifact,
     Build,
     InputDoc,
+    ModelArtifact,
     Spec,
     load_spec,
 )
@@ -164,7 +165,7 @@ def test_minimal_spec_loads_with_defaults_and_absolute_paths(project: Path) -> N
     assert spec.root == project / "specs"
     assert spec.app.name == "penguins"
     assert spec.app.description == ""
-    assert spec.model == Artifact(path=resources / "model.joblib", sha256=SHA, version="1.0.0")
+    assert spec.model == ModelArtifact(path=resources / "model.joblib", sha256=SHA, version="1.0.0")
     assert spec.model.path.is_absolute()
     assert spec.extractor is None
     assert spec.inputs == {}
