@@ -27,6 +27,7 @@ from bundler.compiler import compile_estimators
 from bundler.data import check_data, check_release, check_versions
 from bundler.errors import FreezeError
 from bundler.gate import run_gate_stage
+from bundler.installers import make_installers
 from bundler.parity import check_parity
 from bundler.payload import dump_json, plan_digest, write_payload
 from bundler.record import build_record, requirements_text
@@ -131,6 +132,23 @@ def build(
             )
         with clock.stage("self-test frozen binaries", progress):
             result = _assemble(staging, spec, frozen, payload, record)
+        if spec.build.installers:
+            with clock.stage("installers", progress):
+                for inst in make_installers(
+                    staging / "out" / "onedir" / spec.app.name,
+                    staging / "out" / "installers",
+                    kinds=spec.build.installers,
+                    name=spec.app.name,
+                    version=spec.app.version,
+                    title=spec.app.title,
+                    description=spec.app.description,
+                    record=record,
+                    work=staging / "work" / "installers",
+                ):
+                    result[inst.kind] = {
+                        "path": inst.path.relative_to(staging / "out").as_posix(),
+                        "size": inst.size,
+                    }
         report = BuildReport.create(
             spec=spec,
             out_dir=target,

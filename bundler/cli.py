@@ -87,7 +87,7 @@ def build(
         table.add_row(
             str(report.executable(mode)),
             f"{b['size'] / 1e6:.1f} MB",
-            f"passed in {b['selftest_seconds']:.2f} s",
+            f"passed in {b['selftest_seconds']:.2f} s" if "selftest_seconds" in b else "-",
         )
     out.print(table)
     stages = Table(title="stages")
@@ -192,10 +192,10 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted; nothing was published")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and friends
-        import click
+    except _CLICK_ERROR as exc:  # usage errors: typer shows them as click would
+        exc.show()
+        sys.exit(exc.exit_code)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+#: typer's usage-error base class (it vendors click, so take it from a public subclass).
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")

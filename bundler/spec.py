@@ -36,6 +36,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -45,12 +46,14 @@ Metric = Literal["accuracy", "balanced_accuracy", "f1", "roc_auc", "r2", "mae", 
 Average = Literal["macro", "weighted"]
 Mode = Literal["onedir", "onefile"]
 Backend = Literal["aot", "jit"]
+Installer = Literal["tar.gz", "deb"]
 
 #: Metric names ``gate.confidence.metric`` accepts (``app.metrics`` implements each).
 METRICS: tuple[str, ...] = get_args(Metric)
 AVERAGES: tuple[str, ...] = get_args(Average)
 MODES: tuple[str, ...] = get_args(Mode)
 BACKENDS: tuple[str, ...] = get_args(Backend)
+INSTALLERS: tuple[str, ...] = get_args(Installer)
 #: Top-level tables of a spec, in the order the documentation lists them.
 TABLES: tuple[str, ...] = (
     "app", "model", "extractor", "inputs", "outputs", "gate", "data", "audit", "build",
@@ -413,6 +416,7 @@ class Build(_Table):
 
     modes: tuple[Mode, ...] = MODES
     backend: Backend = "aot"
+    installers: tuple[Installer, ...] = INSTALLERS
     output_dir: Path = Field(default=Path(DEFAULT_OUTPUT_DIR), validate_default=True)
 
     @field_validator("modes", mode="before")
@@ -436,6 +440,28 @@ class Build(_Table):
     @classmethod
     def _backend(cls, value: Any) -> Any:
         return _one_of(value, BACKENDS)
+
+    @field_validator("installers", mode="before")
+    @classmethod
+    def _installers(cls, value: Any) -> Any:
+        expected = f"expected an array of distinct values from {', '.join(INSTALLERS)}"
+        if not isinstance(value, list | tuple):
+            raise _problem(f"{expected}; found {_found(value)}")
+        for item in value:
+            if not isinstance(item, str) or item not in INSTALLERS:
+                raise _problem(f"{_show(item)} is not valid; {expected}")
+        if len(set(value)) != len(value):
+            raise _problem(f"a value is listed twice; {expected}")
+        return tuple(value)
+
+    @model_validator(mode="after")
+    def _installers_need_onedir(self) -> Build:
+        if self.installers and "onedir" not in self.modes:
+            raise _problem(
+                "installers are made from the onedir build; add \"onedir\" to build.modes "
+                "or set build.installers = []"
+            )
+        return self
 
     @field_validator("output_dir", mode="before")
     @classmethod

@@ -216,3 +216,28 @@ def test_app_refuses_a_tampered_payload(built: Built, tmp_path: Path, name: str)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert f"the bundle's {name} was modified after the build" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_installers_unpack_to_a_working_app(built: Built, tmp_path: Path) -> None:
+    import subprocess
+    import tarfile
+
+    installers = built.out / "installers"
+    tarball = installers / "penguins-1.0.0-linux-x86_64.tar.gz"
+    with tarfile.open(tarball) as tar:
+        names = tar.getnames()
+        assert names[0] == "penguins-1.0.0"
+        assert all(m.uid == 0 and m.uname == "root" for m in tar.getmembers())
+        tar.extractall(tmp_path / "tgz", filter="data")
+    proc = run_frozen(tmp_path / "tgz" / "penguins-1.0.0" / "penguins", "selftest")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    deb = installers / "penguins_1.0.0_amd64.deb"
+    info = subprocess.run(["dpkg-deb", "--field", str(deb), "Package", "Version"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "Package: penguins" in info and "Version: 1.0.0" in info
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "deb")], check=True)
+    launcher = (tmp_path / "deb" / "usr" / "bin" / "penguins").read_text()
+    assert "exec /opt/penguins/penguins" in launcher
+    proc = run_frozen(tmp_path / "deb" / "opt" / "penguins" / "penguins", "--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("penguins 1.0.0")
