@@ -105,7 +105,276 @@ def _softmax(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst")
 
 
+def _tree_outputs(a: Args) -> str | None:
+    """Per-tree output columns of the boosting kernels: one per root, within dst."""
+    out, n_out = a["tree_out"], a["dst"].size
+    if out.size != a["roots"].size:
+        return "tree_out and roots differ in length"
+    if out.size and (out.min() < 0 or out.max() >= n_out):
+        return "tree output index out of range"
+    return None
+
+
+def _boost(a: Args, width: int) -> str | None:
+    base = a["init_cols"]
+    out_of_range = base.size and (base.min() < 0 or base.max() >= width)
+    if base.size not in (0, a["dst"].size) or out_of_range:
+        return "init_cols must be empty or one workspace column per output"
+    return (
+        _same_length(a, "dst", "init")
+        or _tree_outputs(a)
+        or check_tree_nodes(a, 1)
+    )
+
+
+def _hgb(a: Args, width: int) -> str | None:
+    n_nodes = a["threshold"].size
+    for name in ("missing_left", "cat_left", "cat_known"):
+        if a[name].size != n_nodes:
+            return "node arrays differ in length"
+    left_bits, known_bits = a["left_bits"], a["known_bits"]
+    if left_bits.size % 8 or known_bits.size % 8:
+        return "bitsets must be 8 words each"
+    cat = a["cat_left"] >= 0
+    if np.any(a["cat_left"][cat] >= left_bits.size // 8) or np.any(
+        (a["cat_known"][cat] < 0) | (a["cat_known"][cat] >= known_bits.size // 8)
+    ):
+        return "categorical split bitset index out of range"
+    return (
+        _same_length(a, "dst", "init")
+        or _tree_outputs(a)
+        or check_tree_nodes(a, 1)
+    )
+
+
+def _exp_link(a: Args, width: int) -> str | None:
+    return _same_length(a, "src", "dst")
+
+
+def _iforest(a: Args, width: int) -> str | None:
+    if a["dst"].size != 2:
+        return "expects two destination columns (score_samples, decision_function)"
+    if a["missing_left"].size != a["threshold"].size:
+        return "node arrays differ in length"
+    return check_tree_nodes(a, 1)
+
+
+def _mul_add(a: Args, width: int) -> str | None:
+    return _same_length(a, "src", "dst", "mul", "add")
+
+
+def _multiply(a: Args, width: int) -> str | None:
+    return _same_length(a, "src", "dst", "factor")
+
+
+def _clip(a: Args, width: int) -> str | None:
+    return _same_length(a, "src", "dst", "lo", "hi")
+
+
+def _normalize_rows(a: Args, width: int) -> str | None:
+    if a["src"].size == 0:
+        return "no source columns"
+    if a["norm"] not in (0, 1, 2) or a["order"] not in (0, 1) or a["dense_rule"] not in (0, 1):
+        return "unknown norm, order or zero rule"
+    return _same_length(a, "src", "dst")
+
+
+def _category_table(start: np.ndarray, n_src: int, n_values: int) -> str | None:
+    """``start`` splits ``n_values`` categories into ``n_src`` consecutive runs."""
+    if (
+        start.size != n_src + 1
+        or start[0] != 0
+        or np.any(np.diff(start) < 0)
+        or start[-1] != n_values
+    ):
+        return "inconsistent category tables"
+    return None
+
+
+def _within(values: np.ndarray, allowed: np.ndarray) -> bool:
+    """Every entry is -1 or one of ``allowed`` (the op's own output columns)."""
+    return bool(np.all((values == -1) | np.isin(values, allowed)))
+
+
+def _onehot_fallback(a: Args, width: int) -> str | None:
+    problem = _category_table(a["cat_start"], a["src"].size, a["cat_value"].size)
+    if problem:
+        return problem
+    if a["cat_dst"].size != a["cat_value"].size or a["unknown_dst"].size != a["src"].size:
+        return "inconsistent category tables"
+    if not (_within(a["cat_dst"], a["dst"]) and _within(a["unknown_dst"], a["dst"])):
+        return "category columns outside the op's output columns"
+    return None
+
+
+def _ordinal_encode(a: Args, width: int) -> str | None:
+    problem = _category_table(a["cat_start"], a["src"].size, a["cat_value"].size)
+    if problem:
+        return problem
+    if a["cat_out"].size != a["cat_value"].size:
+        return "inconsistent category tables"
+    return _same_length(a, "src", "dst", "unknown_out")
+
+
+def _missing_indicator(a: Args, width: int) -> str | None:
+    return _same_length(a, "src", "dst")
+
+
+def _product(a: Args, width: int) -> str | None:
+    problem = _same_length(a, "dst", "left", "right")
+    if problem:
+        return problem
+    if a["sparse"] not in (0, 1):
+        return "sparse flag must be 0 or 1"
+    n = a["src"].size
+    for name in ("left", "right"):
+        v = a[name]
+        if v.size and (v.min() < 0 or v.max() >= n):
+            return f"{name} factor index out of range"
+    return None
+
+
+def _constant(a: Args, width: int) -> str | None:
+    return _same_length(a, "dst", "value")
+
+
+def _bin_index(a: Args, width: int) -> str | None:
+    problem = _category_table(a["edge_start"], a["src"].size, a["edges"].size)
+    if problem:
+        return "inconsistent bin edge tables"
+    return _same_length(a, "src", "dst")
+
+
+def _unary_func(a: Args, width: int) -> str | None:
+    if a["op"] not in (0, 1, 2, 3, 4, 5):
+        return f"unknown function code {a['op']!r}"
+    return _same_length(a, "src", "dst")
+
+
+# -- kernel SVMs, MLPs, k nearest neighbours ---------------------------------------
+
+
+def _mlp_dense(a: Args, width: int) -> str | None:
+    if a["coef"].shape != (a["src"].size, a["dst"].size):
+        return f"coef shape {a['coef'].shape} does not match {a['src'].size}x{a['dst'].size}"
+    if not 0 <= a["activation"] <= 4:
+        return "unknown activation"
+    return _same_length(a, "dst", "intercept")
+
+
+def _n_pairs(n_class: int) -> int:
+    return n_class * (n_class - 1) // 2
+
+
+def _svm_kernel_sum(a: Args, width: int) -> str | None:
+    sv, start = a["sv"], a["start"]
+    n_sv = sv.shape[0]
+    if sv.shape[1] != a["src"].size:
+        return "support vectors do not match the source columns"
+    if (
+        start.size < 2
+        or start[0] != 0
+        or start[-1] != n_sv
+        or np.any(np.diff(start) < 0)
+    ):
+        return "inconsistent support vector ranges"
+    n_class = start.size - 1
+    n_out = 1 if n_class == 1 else _n_pairs(n_class)
+    if a["dst"].size != n_out or a["rho"].size != n_out:
+        return f"expected {n_out} outputs and intercepts"
+    if a["coef"].shape != (max(n_class - 1, 1), n_sv):
+        return "dual coefficients do not match the support vectors"
+    if not 0 <= a["kernel"] <= 3 or a["degree"] < 0:
+        return "unknown kernel or negative degree"
+    return None
+
+
+def _svm_pairs(a: Args, width: int) -> str | None:
+    if a["dst"].size < 2 or a["src"].size != _n_pairs(a["dst"].size):
+        return "expects one source column per class pair"
+    return None
+
+
+def _svm_proba(a: Args, width: int) -> str | None:
+    return _svm_pairs(a, width) or _same_length(a, "src", "prob_a", "prob_b")
+
+
+def _knn_tree(a: Args, width: int) -> str | None:
+    data, idx = a["data"], a["idx_array"]
+    n_data = data.shape[0]
+    n_nodes = a["node_start"].size
+    k2 = a["dst"].size
+    if data.shape[1] != a["src"].size or n_data == 0:
+        return "training data does not match the source columns"
+    if idx.size != n_data or (idx.size and (idx.min() < 0 or idx.max() >= n_data)):
+        return "point index out of range"
+    if k2 < 2 or k2 % 2 or k2 // 2 > n_data:
+        return "expects k index and k distance columns, k within the training set"
+    if n_nodes == 0 or not (
+        a["node_end"].size == a["node_leaf"].size == a["radius"].size == n_nodes
+    ):
+        return "node arrays differ in length"
+    start, end = a["node_start"], a["node_end"]
+    if start.min() < 0 or end.max() > n_data or np.any(start > end):
+        return "node point ranges out of range"
+    internal = np.flatnonzero(a["node_leaf"] == 0)
+    if internal.size and 2 * internal.max() + 2 >= n_nodes:
+        return "tree children out of range"
+    shape = (n_nodes, data.shape[1])
+    if a["bound_a"].shape != shape or a["bound_b"].shape != shape:
+        return "node bounds do not match the nodes and features"
+    if a["tree_kind"] not in (0, 1) or a["metric"] not in (0, 1, 2):
+        return "unknown tree kind or metric"
+    return None
+
+
+def _knn_vote(a: Args, width: int) -> str | None:
+    src, dst, labels = a["src"], a["dst"], a["labels"]
+    if src.size < 2 or src.size % 2 or dst.size < 2 or dst.size % 2:
+        return "expects k index and k distance columns, votes and probabilities"
+    if labels.size == 0 or labels.min() < 0 or labels.max() >= dst.size // 2:
+        return "class label out of range"
+    if a["weighting"] not in (0, 1):
+        return "unknown weighting"
+    return None
+
+
+def _knn_mean(a: Args, width: int) -> str | None:
+    if a["src"].size < 2 or a["src"].size % 2 or a["dst"].size != 1 or a["y"].size == 0:
+        return "expects k index and k distance columns and one output"
+    if a["weighting"] not in (0, 1):
+        return "unknown weighting"
+    return None
+
+
 #: Kernel name -> its check. Every kernel a plan may call must have one (a test enforces it).
+def _binarize(a: Args, width: int) -> str | None:
+    return _same_length(a, "src", "dst")
+
+
+def _huber_pair(a: Args, width: int) -> str | None:
+    return _expit_pair(a, width)
+
+
+def _ovr_proba(a: Args, width: int) -> str | None:
+    if int(a["kind"]) not in (0, 1):
+        return "kind must be 0 (expit) or 1 (modified_huber)"
+    return _softmax(a, width)
+
+
+def _gaussian_nb(a: Args, width: int) -> str | None:
+    shape = (a["dst"].size, a["src"].size)
+    if a["src"].size == 0 or a["theta"].shape != shape or a["var"].shape != shape:
+        return f"theta/var shapes {a['theta'].shape}/{a['var'].shape} do not match {shape}"
+    return _same_length(a, "dst", "log_prior", "norm")
+
+
+def _nb_proba(a: Args, width: int) -> str | None:
+    if int(a["pairwise"]) not in (0, 1):
+        return "pairwise must be 0 or 1"
+    return _softmax(a, width)
+
+
 CHECKS: dict[str, Check] = {
     "check_values": _check_values,
     "impute": _impute,
@@ -115,6 +384,35 @@ CHECKS: dict[str, Check] = {
     "forest": _forest,
     "expit_pair": _expit_pair,
     "softmax": _softmax,
+    "boost": _boost,
+    "hgb": _hgb,
+    "exp_link": _exp_link,
+    "iforest": _iforest,
+    "mul_add": _mul_add,
+    "multiply": _multiply,
+    "clip": _clip,
+    "normalize_rows": _normalize_rows,
+    "onehot_fallback": _onehot_fallback,
+    "ordinal_encode": _ordinal_encode,
+    "missing_indicator": _missing_indicator,
+    "product": _product,
+    "constant": _constant,
+    "bin_index": _bin_index,
+    "unary_func": _unary_func,
+    "linear_dot2": _linear,
+    "binarize": _binarize,
+    "huber_pair": _huber_pair,
+    "ovr_proba": _ovr_proba,
+    "gaussian_nb": _gaussian_nb,
+    "nb_proba": _nb_proba,
+    "mlp_dense": _mlp_dense,
+    "svm_kernel_sum": _svm_kernel_sum,
+    "svm_votes": _svm_pairs,
+    "svm_ovr": _svm_pairs,
+    "svm_proba": _svm_proba,
+    "knn_tree": _knn_tree,
+    "knn_vote": _knn_vote,
+    "knn_mean": _knn_mean,
 }
 
 

@@ -203,7 +203,7 @@ class Scorer:
         col = int(cols[j])
         name = self.plan.columns[col]
         x = float(ws[row, col])
-        if op.kernel == "onehot":
+        if op.kernel in ("onehot", "ordinal_encode"):
             j_input = self.plan.input_names.index(name) if name in self.plan.input_names else -1
             known = ""
             if j_input >= 0 and self.plan.inputs[j_input].kind == "categorical":

@@ -25,15 +25,29 @@ class Cols:
     """A block of workspace columns flowing between converters (a 'tensor')."""
 
     idx: tuple[int, ...]
+    #: scikit-learn holds these columns in a sparse matrix (some estimators compute
+    #: differently on one, e.g. scale by ``x * (1 / s)``); a sparse block joined to
+    #: another stays sparse, as in FeatureUnion.
+    sparse: bool = False
+    #: scikit-learn holds them as float32 (e.g. ``OneHotEncoder(dtype=np.float32)``), so
+    #: an estimator computing with them may compute in float32; joined to a float64
+    #: block they become float64, as numpy's hstack does.
+    float32: bool = False
 
     def __len__(self) -> int:
         return len(self.idx)
 
     def take(self, positions: Sequence[int]) -> Cols:
-        return Cols(tuple(self.idx[p] for p in positions))
+        return Cols(tuple(self.idx[p] for p in positions), self.sparse, self.float32)
 
     def __add__(self, other: Cols) -> Cols:
-        return Cols(self.idx + other.idx)
+        if not self.idx:
+            return other
+        if not other.idx:
+            return self
+        return Cols(
+            self.idx + other.idx, self.sparse or other.sparse, self.float32 and other.float32
+        )
 
 
 @dataclass(frozen=True)

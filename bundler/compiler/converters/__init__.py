@@ -1,5 +1,29 @@
 """Converters, one module per estimator family; importing this package registers them all."""
 
-from bundler.compiler.converters import compose, impute, linear, onehot, scalers, trees
+from bundler.compiler.converters import (
+    compose,
+    discretize,
+    function,
+    gradient_boosting,
+    hist_gradient_boosting,
+    iforest,
+    impute,
+    linear,
+    mlp,
+    naive_bayes,
+    neighbors,
+    onehot,
+    ordinal,
+    polynomial,
+    scalers,
+    sgd,
+    svm,
+    svm_linear,
+    trees,
+)
 
 __all__ = ["compose", "impute", "linear", "onehot", "scalers", "trees"]
+__all__ += ["gradient_boosting", "hist_gradient_boosting", "iforest"]
+__all__ += ["naive_bayes", "sgd", "svm_linear"]
+__all__ += ["discretize", "function", "ordinal", "polynomial"]
+__all__ += ["mlp", "neighbors", "svm"]

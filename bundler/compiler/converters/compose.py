@@ -1,76 +1,100 @@
-"""Pipeline and ColumnTransformer: wiring only, no arithmetic of their own."""
+"""Pipeline and ColumnTransformer: wiring, plus ColumnTransformer's weights.
+
+ColumnTransformer's column selections (names, indices, slices, masks,
+callables and ``make_column_selector``) are resolved by scikit-learn at fit time
+into ``_transformer_to_input_indices``, so the plan uses those indices. In
+scikit-learn 1.9 ``transformers_`` holds ``'passthrough'`` (remainder or named)
+as a fitted identity ``FunctionTransformer``, converted like any other step.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import Normalizer
 
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import convert, register_converter
+from bundler.compiler.converters.scalers import FORTRAN_FED, keeps_memory_order
 from bundler.errors import UnsupportedEstimatorError
 
 
-@register_converter(Pipeline, "steps in order; 'passthrough' steps")
+def _is(trans: object, word: str) -> bool:
+    return isinstance(trans, str) and trans == word
+
+
+@register_converter(Pipeline, "steps in order; 'passthrough' / None steps; nested pipelines")
 def convert_pipeline(est: Pipeline, builder: PlanBuilder, cols: Cols) -> Cols | Prediction:
     value: Any = cols
+    # Fitted on a DataFrame, the first step gets its Fortran-ordered values; steps that
+    # keep the memory order pass it on (it changes how Normalizer's sums are added).
+    fortran = getattr(est, "feature_names_in_", None) is not None and not cols.sparse
     for name, step in est.steps:
-        if step is None or step == "passthrough":
+        if step is None or _is(step, "passthrough"):
             continue
         if isinstance(value, Prediction):
             raise UnsupportedEstimatorError(
                 f"{builder.origin(est)}: step {name!r} follows a final estimator"
             )
+        if fortran and isinstance(step, Normalizer):
+            FORTRAN_FED.add(step)
         builder.push(name)
         value = convert(step, builder, value)
         builder.pop()
+        if isinstance(step, Normalizer):
+            FORTRAN_FED.discard(step)
+        fortran = fortran and keeps_memory_order(step)
     return value
 
 
 @register_converter(
     ColumnTransformer,
-    "columns by name, index or mask; remainder drop or passthrough; dense output",
+    "columns by name, index, slice, mask, callable or make_column_selector; 'drop' and "
+    "'passthrough' transformers; remainder drop, passthrough or an estimator; "
+    "transformer_weights; dense or sparse output (sparse_threshold)",
 )
 def convert_column_transformer(est: ColumnTransformer, builder: PlanBuilder, cols: Cols) -> Cols:
-    if est.transformer_weights:
-        raise UnsupportedEstimatorError(
-            f"{builder.origin(est)}: transformer_weights are not supported yet; "
-            "valid: transformer_weights=None"
-        )
+    weights = est.transformer_weights or {}
     out = Cols(())
     for name, trans, _ in est.transformers_:
         positions = est._transformer_to_input_indices.get(name, [])
-        if _is_drop(trans) or len(positions) == 0:
+        if _is(trans, "drop") or len(positions) == 0:
             continue
         sub = cols.take([int(p) for p in positions])
-        if _is_passthrough(trans):
-            out = out + sub
-            continue
-        builder.push(name)
-        result = convert(trans, builder, sub)
-        builder.pop()
+        if _is(trans, "passthrough"):
+            result: Any = sub
+        else:
+            builder.push(name)
+            result = convert(trans, builder, sub)
+            builder.pop()
         if not isinstance(result, Cols):
             raise UnsupportedEstimatorError(
                 f"{builder.origin(est)}: transformer {name!r} is a predictor, not a transformer"
             )
+        weight = weights.get(name)
+        if weight is not None and result.float32:
+            raise UnsupportedEstimatorError(
+                f"{builder.origin(est)}: transformer {name!r} outputs float32, which "
+                "transformer_weights multiplies in float32; valid: float64 output"
+            )
+        if weight is not None:
+            # scikit-learn's _transform_one: ``res * weight``
+            builder.push(name)
+            builder.use_as_numbers(result, est)
+            weighted = builder.derived(result)
+            builder.emit(
+                "multiply",
+                est,
+                builder.idx(result),
+                builder.idx(weighted),
+                builder.array(np.full(len(result), float(weight)), np.float64),
+            )
+            builder.pop()
+            result = Cols(weighted.idx, result.sparse)
         out = out + result
-    if getattr(est, "sparse_output_", False):
-        builder.sparse.update(out.idx)
-    return out
-
-
-def _is_drop(trans: object) -> bool:
-    return isinstance(trans, str) and trans == "drop"
-
-
-def _is_passthrough(trans: object) -> bool:
-    """'passthrough', or the identity FunctionTransformer scikit-learn 1.9 stores for it."""
-    if isinstance(trans, str):
-        return trans == "passthrough"
-    return (
-        type(trans) is FunctionTransformer
-        and trans.func is None
-        and not trans.validate
-    )
+    # The output is sparse exactly when fit decided so (density < sparse_threshold);
+    # sparse blocks are otherwise densified.
+    return Cols(out.idx, bool(getattr(est, "sparse_output_", False)), out.float32)

@@ -1,12 +1,37 @@
-"""Linear models: ``X @ coef.T + intercept``, then scikit-learn's link function."""
+"""Linear models: ``X @ coef.T + intercept``, then scikit-learn's link function.
+
+Every model here validates X with ``validate_data``'s defaults at predict time
+(float64 kept, NaN and infinity refused) and computes ``X @ coef.T + intercept``
+(``LinearModel._decision_function``, ``LinearClassifierMixin.decision_function``).
+scikit-learn's product goes through BLAS, whose summation order depends on the
+CPU and on the batch's shape, so the ``linear_dot2`` kernel computes the dot
+product as exactly as it can (compensated) and adds the intercept after it.
+Classifiers predict ``classes_[d > 0]`` with one decision column, else the
+first argmax; ``decision_function`` is exposed as an extra output.
+
+scikit-learn 1.9 removed ``LogisticRegression(multi_class=...)``: binary
+models give ``[1 - expit(d), expit(d)]`` (``_predict_proba_lr``), multiclass
+ones the softmax; liblinear refuses more than two classes at fit time.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+import scipy.sparse as sp
+from sklearn.linear_model import (
+    ElasticNet,
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    RidgeClassifier,
+)
 
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import register_converter
+from bundler.errors import UnsupportedEstimatorError
 
 
 def emit_linear(
@@ -32,35 +57,125 @@ def emit_linear(
     return out
 
 
-@register_converter(LogisticRegression, "binary (expit) and multiclass (softmax)")
+def linear_params(builder: PlanBuilder, est: Any, cols: Cols) -> tuple[np.ndarray, np.ndarray]:
+    """``coef_`` as a dense float64 (outputs x inputs) array and ``intercept_`` per output."""
+    coef = est.coef_
+    coef = coef.toarray() if sp.issparse(coef) else np.asarray(coef)  # after .sparsify()
+    coef = np.atleast_2d(coef).astype(np.float64)  # exact: float32 coefficients widen
+    if coef.ndim != 2 or coef.shape[1] != len(cols):
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)} has coefficients of shape {np.shape(est.coef_)} but "
+            f"receives {len(cols)} features"
+        )
+    intercept = np.broadcast_to(np.asarray(est.intercept_, dtype=np.float64), (coef.shape[0],))
+    return coef, np.ascontiguousarray(intercept)
+
+
+def emit_dot2(
+    builder: PlanBuilder,
+    est: object,
+    cols: Cols,
+    coef: np.ndarray,
+    intercept: np.ndarray,
+    names: list[str],
+    *,
+    check: bool = True,
+) -> Cols:
+    """``cols @ coef.T + intercept`` with the compensated kernel (after validation)."""
+    if check:
+        builder.check(cols, est, allow_nan=False)
+    out = builder.new_cols(names)
+    builder.emit(
+        "linear_dot2",
+        est,
+        builder.idx(cols),
+        builder.idx(out),
+        builder.array(coef, np.float64),
+        builder.array(intercept, np.float64),
+    )
+    return out
+
+
+def linear_decision(builder: PlanBuilder, est: Any, cols: Cols) -> Cols:
+    """A linear classifier's decision columns: one when binary, else one per class."""
+    coef, intercept = linear_params(builder, est, cols)
+    classes = tuple(est.classes_)
+    if len(classes) < 2 or coef.shape[0] != (1 if len(classes) == 2 else len(classes)):
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)} has {coef.shape[0]} coefficient rows for "
+            f"{len(classes)} classes; expected 1 (binary) or one per class"
+        )
+    names = ["decision"] if coef.shape[0] == 1 else [f"decision[{c}]" for c in classes]
+    return emit_dot2(builder, est, cols, coef, intercept, names)
+
+
+def classification(est: Any, decision: Cols, proba: Cols | None = None) -> Prediction:
+    """Labels from decision values (``> 0`` when binary, else argmax), plus decision_function."""
+    classes = tuple(est.classes_)
+    binary = len(decision) == 1
+    labels = () if binary else tuple(map(str, classes))
+    return Prediction(
+        "classification",
+        decision,
+        "positive" if binary else "argmax",
+        classes,
+        proba,
+        extras=(("decision_function", decision, labels),),
+    )
+
+
+def regression(builder: PlanBuilder, est: Any, cols: Cols) -> Prediction:
+    """A single-target linear regressor: the decision value is the prediction."""
+    coef, intercept = linear_params(builder, est, cols)
+    if coef.shape[0] != 1:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)} predicts {coef.shape[0]} targets; only single-target "
+            "regression is supported (a plan has one regression output). Valid: fit on a 1-D y"
+        )
+    value = emit_dot2(builder, est, cols, coef, intercept, ["prediction"])
+    return Prediction("regression", value, "value")
+
+
+@register_converter(
+    LogisticRegression,
+    "binary ([1 - expit, expit]) and multinomial (softmax), every solver (liblinear is "
+    "binary-only in scikit-learn 1.9); predict_proba, decision_function",
+)
 def convert_logistic_regression(
     est: LogisticRegression, builder: PlanBuilder, cols: Cols
 ) -> Prediction:
     classes = tuple(est.classes_)
+    coef, intercept = linear_params(builder, est, cols)
+    # Still the plain in-order "linear" kernel (tests/test_plan_reader.py edits its
+    # arrays); logistic decision values are small, where both kernels are within ~1e-14.
     if len(classes) <= 2:
         # scikit-learn 1.9: binary predict_proba is [1 - expit(d), expit(d)],
         # and predict is classes[d > 0].
-        decision = emit_linear(builder, est, cols, est.coef_, est.intercept_, ["decision"])
+        decision = emit_linear(builder, est, cols, coef, intercept, ["decision"])
         proba = builder.new_cols([f"proba[{c}]" for c in classes])
         builder.emit("expit_pair", est, builder.idx(decision), builder.idx(proba))
-        return Prediction(
-            "classification",
-            decision,
-            "positive",
-            classes,
-            proba,
-            extras=(("decision_function", decision, ()),),
-        )
+        return classification(est, decision, proba)
     decision = emit_linear(
-        builder, est, cols, est.coef_, est.intercept_, [f"decision[{c}]" for c in classes]
+        builder, est, cols, coef, intercept, [f"decision[{c}]" for c in classes]
     )
     proba = builder.new_cols([f"proba[{c}]" for c in classes])
     builder.emit("softmax", est, builder.idx(decision), builder.idx(proba))
-    return Prediction(
-        "classification",
-        decision,
-        "argmax",
-        classes,
-        proba,
-        extras=(("decision_function", decision, tuple(map(str, classes))),),
-    )
+    return classification(est, decision, proba)
+
+
+@register_converter(LinearRegression, "single target (also y of shape (n, 1)); positive")
+@register_converter(Ridge, "single target; every solver")
+@register_converter(Lasso, "single target")
+@register_converter(ElasticNet, "single target; any l1_ratio")
+def convert_linear_regressor(est: Any, builder: PlanBuilder, cols: Cols) -> Prediction:
+    return regression(builder, est, cols)
+
+
+@register_converter(RidgeClassifier, "binary and multiclass (not multilabel); decision_function")
+def convert_ridge_classifier(est: RidgeClassifier, builder: PlanBuilder, cols: Cols) -> Prediction:
+    if est._label_binarizer.y_type_.startswith("multilabel"):
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)} was fitted on multilabel targets; only binary and "
+            "multiclass RidgeClassifier is supported"
+        )
+    return classification(est, linear_decision(builder, est, cols))

@@ -1,4 +1,14 @@
-"""OneHotEncoder: one 0/1 column per kept category of each input column."""
+"""OneHotEncoder: one 0/1 column per kept (possibly grouped) category of each input column.
+
+This follows ``transform``: a category's index in ``categories_`` is first
+grouped (infrequent categories, from ``min_frequency`` / ``max_categories``,
+share the last index ``_default_to_infrequent_mappings`` gives them), then the
+grouped index ``_drop_idx_after_grouping`` names is dropped and the later ones
+shift down. Unknown values are refused (``handle_unknown="error"``), encode as
+all zeros (``"ignore"``), or with ``"infrequent_if_exist"`` / ``"warn"`` set the
+infrequent column when the feature has one (all zeros otherwise, or when that
+column was dropped). Numeric columns refuse infinity, as ``_check_X`` does.
+"""
 
 from __future__ import annotations
 
@@ -9,59 +19,82 @@ from sklearn.preprocessing import OneHotEncoder
 
 from bundler.compiler._builder import Cols, PlanBuilder
 from bundler.compiler._registry import register_converter
+from bundler.compiler.converters.ordinal import categories_of, float32_output, refuse_sparse
 from bundler.errors import UnsupportedEstimatorError
 
+HANDLE_UNKNOWN = ("error", "ignore", "infrequent_if_exist", "warn")
 
-def _is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+
+def _shown(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    return str(value)
 
 
 @register_converter(
     OneHotEncoder,
-    "handle_unknown error / ignore; drop (first, if_binary, explicit); numeric and string columns",
+    "handle_unknown error / ignore / infrequent_if_exist / warn; drop (first, if_binary, "
+    "explicit); min_frequency, max_categories; sparse or dense output; numeric and string "
+    "columns",
 )
 def convert_one_hot_encoder(est: OneHotEncoder, builder: PlanBuilder, cols: Cols) -> Cols:
-    if getattr(est, "_infrequent_enabled", False):
-        raise UnsupportedEstimatorError(
-            f"{builder.origin(est)}: infrequent categories (min_frequency / max_categories) are "
-            "not supported yet; valid: min_frequency=None, max_categories=None"
-        )
-    if est.handle_unknown not in ("error", "ignore"):
+    refuse_sparse(est, builder, cols)
+    if est.handle_unknown not in HANDLE_UNKNOWN:
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)}: handle_unknown={est.handle_unknown!r} is not supported; "
-            "valid: 'error', 'ignore'"
+            f"valid: {', '.join(map(repr, HANDLE_UNKNOWN))}"
         )
-    drop_idx = est.drop_idx_ if est.drop_idx_ is not None else [None] * len(cols)
-    starts = [0]
-    values: list[float] = []
+    infrequent = bool(getattr(est, "_infrequent_enabled", False))
+    mappings = est._default_to_infrequent_mappings if infrequent else [None] * len(cols)
+    drops = est._drop_idx_after_grouping
+    to_infrequent = est.handle_unknown in ("infrequent_if_exist", "warn")
+    values, starts = categories_of(est, builder, cols, list(est.categories_))
     names: list[str] = []
     slot: list[int] = []  # per category: index into the new columns, or -1 when dropped
+    unknown_slot: list[int] = []  # per input column
     for k, cats in enumerate(est.categories_):
-        col = cols.idx[k]
-        text = cats.dtype.kind in "OUS"
-        owner = builder.make_categorical(col, est) if text else None
-        if not text:
-            # numeric input: NaN may be a category, infinity is refused (validate_data)
-            builder.check(Cols((col,)), est, allow_nan=True)
-        for c, cat in enumerate(cats):
-            values.append(builder.code(owner, cat) if owner is not None else float(cat))
-            if drop_idx[k] is not None and c == int(drop_idx[k]):
-                slot.append(-1)
+        mapping = mappings[k]
+        drop = None if drops is None or drops[k] is None else int(drops[k])
+        grouped = est._compute_transformed_categories(k, remove_dropped=False)
+        first = len(names)
+        position = []  # grouped index -> new column, or -1
+        for g, cat in enumerate(grouped):
+            if g == drop:
+                position.append(-1)
             else:
-                slot.append(len(names))
-                shown = "nan" if _is_missing(cat) else str(cat)
-                names.append(f"{builder.name(col)}={shown}")
-        starts.append(len(values))
+                position.append(len(names))
+                names.append(f"{builder.name(cols.idx[k])}={_shown(cat)}")
+        for c in range(len(cats)):
+            slot.append(position[int(mapping[c]) if mapping is not None else c])
+        # with infrequent categories, the last grouped index is the infrequent one
+        unknown_slot.append(position[-1] if to_infrequent and mapping is not None else -1)
+        if len(names) - first != est._n_features_outs[k]:
+            raise UnsupportedEstimatorError(
+                f"{builder.origin(est)}: column {k} encodes to {len(names) - first} columns, "
+                f"scikit-learn says {est._n_features_outs[k]}; this version is not supported"
+            )
     out = builder.new_cols(names)
     cat_dst = [out.idx[s] if s >= 0 else -1 for s in slot]
-    builder.emit(
-        "onehot",
-        est,
-        builder.idx(cols),
-        builder.array(starts, np.int64),
-        builder.array(values, np.float64),
-        builder.array(cat_dst, np.int64),
-        builder.idx(out),
-        int(est.handle_unknown == "error"),
-    )
-    return out
+    if any(s >= 0 for s in unknown_slot):
+        builder.emit(
+            "onehot_fallback",
+            est,
+            builder.idx(cols),
+            builder.array(starts, np.int64),
+            builder.array(values, np.float64),
+            builder.array(cat_dst, np.int64),
+            builder.idx(out),
+            builder.array([out.idx[s] if s >= 0 else -1 for s in unknown_slot], np.int64),
+        )
+    else:
+        builder.emit(
+            "onehot",
+            est,
+            builder.idx(cols),
+            builder.array(starts, np.int64),
+            builder.array(values, np.float64),
+            builder.array(cat_dst, np.int64),
+            builder.idx(out),
+            int(est.handle_unknown == "error"),
+        )
+    return Cols(out.idx, bool(est.sparse_output), float32_output(est, builder))

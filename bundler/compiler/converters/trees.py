@@ -1,22 +1,104 @@
-"""Decision trees and random forests: one node table, traversed as scikit-learn does.
+"""Decision trees, extra trees and random forests: one node table, traversed as scikit-learn does.
 
 Thresholds stay float64 and the input is rounded to float32 before comparing
 (``float32(x) <= threshold`` goes left), NaN follows ``missing_go_to_left``,
 and forest outputs are summed in estimator order then divided by the number
 of trees: the same arithmetic as scikit-learn, so results match to the bit.
+
+``tree_table`` is shared with the other tree families (gradient boosting,
+isolation forest): it concatenates scikit-learn ``Tree`` objects into the one
+node table the tree kernels read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.tree import (
+    DecisionTreeClassifier,
+    DecisionTreeRegressor,
+    ExtraTreeClassifier,
+    ExtraTreeRegressor,
+)
 
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import register_converter
 from bundler.errors import UnsupportedEstimatorError
+
+
+@dataclass(frozen=True)
+class NodeTable:
+    """Trees laid end to end: tree ``t`` starts at node ``roots[t]``; leaves have ``left = -1``."""
+
+    roots: np.ndarray
+    feature: np.ndarray  # position in the kernel's ``src`` (0 at leaves)
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    missing_left: np.ndarray
+    value: np.ndarray  # (nodes, outputs)
+
+    def arg(self, builder: PlanBuilder, name: str) -> dict[str, str]:
+        """One of the table's arrays as a plan array, in the dtype the kernels take."""
+        dtype = {"threshold": np.float64, "value": np.float64, "missing_left": np.uint8}
+        return builder.array(getattr(self, name), dtype.get(name, np.int64))
+
+
+def tree_table(
+    trees: Sequence[Any],
+    values: Sequence[np.ndarray],
+    features: Sequence[np.ndarray] | None = None,
+) -> NodeTable:
+    """Concatenate scikit-learn ``Tree`` objects (``est.tree_``) into one node table.
+
+    ``values[t]`` is the (node_count, outputs) array tree ``t`` contributes at its
+    leaves; ``features[t]``, when given, maps tree ``t``'s feature indices to
+    positions in the kernel's ``src`` (trees fitted on a subset of the columns).
+    """
+    roots, feature, threshold, left, right, missing = [], [], [], [], [], []
+    offset = 0
+    for k, t in enumerate(trees):
+        is_leaf = t.children_left < 0
+        feat = np.where(is_leaf, 0, t.feature)
+        if features is not None:
+            feat = np.where(is_leaf, 0, np.asarray(features[k], dtype=np.int64)[feat])
+        roots.append(offset)
+        feature.append(feat)
+        threshold.append(t.threshold)
+        left.append(np.where(is_leaf, -1, t.children_left + offset))
+        right.append(np.where(is_leaf, -1, t.children_right + offset))
+        missing.append(t.missing_go_to_left)
+        offset += t.node_count
+    return NodeTable(
+        roots=np.asarray(roots, dtype=np.int64),
+        feature=np.concatenate(feature).astype(np.int64),
+        threshold=np.concatenate(threshold).astype(np.float64),
+        left=np.concatenate(left).astype(np.int64),
+        right=np.concatenate(right).astype(np.int64),
+        missing_left=np.concatenate(missing).astype(np.uint8),
+        value=np.ascontiguousarray(np.concatenate(values), dtype=np.float64),
+    )
+
+
+def receives_sparse(builder: PlanBuilder, cols: Cols) -> bool:
+    """scikit-learn hands these columns to the estimator as a sparse matrix."""
+    return cols.sparse or bool(set(cols.idx) & set(getattr(builder, "sparse", ())))
+
+
+def single_output(builder: PlanBuilder, est: object) -> None:
+    if getattr(est, "n_outputs_", 1) != 1:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: multi-output trees are not supported; valid: one target"
+        )
 
 
 def _emit_forest(
@@ -27,37 +109,22 @@ def _emit_forest(
     names: list[str],
     value_of: str,
 ) -> Cols:
-    if getattr(est, "n_outputs_", 1) != 1:
-        raise UnsupportedEstimatorError(
-            f"{builder.origin(est)}: multi-output trees are not supported; valid: one target"
-        )
+    single_output(builder, est)
     first = trees[0]
-    # scikit-learn's trees take NaN in dense input only; a sparse ColumnTransformer
-    # output makes them refuse it.
-    allow_nan = bool(first._support_missing_values(np.zeros((1, len(cols))))) and not any(
-        c in builder.sparse for c in cols.idx
-    )
+    # scikit-learn asks the first tree: NaN only in dense input, and ExtraTree* only
+    # with splitter="random" (``_support_missing_values``).
+    allow_nan = bool(first._support_missing_values(np.zeros((1, len(cols)))))
+    allow_nan = allow_nan and not receives_sparse(builder, cols)
     builder.check(cols, est, allow_nan=allow_nan, float32=True)
-    roots, feature, threshold, left, right, missing, values = [], [], [], [], [], [], []
-    offset = 0
-    for tree in trees:
-        t = tree.tree_
-        is_leaf = t.children_left < 0
-        roots.append(offset)
-        feature.append(np.where(is_leaf, 0, t.feature))
-        threshold.append(t.threshold)
-        left.append(np.where(is_leaf, -1, t.children_left + offset))
-        right.append(np.where(is_leaf, -1, t.children_right + offset))
-        missing.append(t.missing_go_to_left)
-        if value_of == "proba":
-            values.append(t.value[:, 0, :])
-        else:
-            values.append(t.value[:, 0, :1])
-        offset += t.node_count
-    value = np.concatenate(values)
-    if value.shape[1] != len(names):
+    if value_of == "proba":
+        values = [tree.tree_.value[:, 0, :] for tree in trees]
+    else:
+        values = [tree.tree_.value[:, 0, :1] for tree in trees]
+    table = tree_table([tree.tree_ for tree in trees], values)
+    if table.value.shape[1] != len(names):
         raise UnsupportedEstimatorError(
-            f"{builder.origin(est)}: trees have {value.shape[1]} outputs, expected {len(names)}"
+            f"{builder.origin(est)}: trees have {table.value.shape[1]} outputs, "
+            f"expected {len(names)}"
         )
     out = builder.new_cols(names)
     builder.emit(
@@ -65,13 +132,10 @@ def _emit_forest(
         est,
         builder.idx(cols),
         builder.idx(out),
-        builder.array(roots, np.int64),
-        builder.array(np.concatenate(feature), np.int64),
-        builder.array(np.concatenate(threshold), np.float64),
-        builder.array(np.concatenate(left), np.int64),
-        builder.array(np.concatenate(right), np.int64),
-        builder.array(np.concatenate(missing), np.uint8),
-        builder.array(value, np.float64),
+        *(
+            table.arg(builder, name)
+            for name in ("roots", "feature", "threshold", "left", "right", "missing_left", "value")
+        ),
         float(len(trees)) if len(trees) > 1 else 1.0,
     )
     return out
@@ -92,29 +156,64 @@ def _regressor(
     return Prediction("regression", value, "value")
 
 
-@register_converter(DecisionTreeClassifier, "predict, predict_proba; NaN via missing_go_to_left")
+_NAN = "NaN via missing_go_to_left"
+_EXTRA_NAN = (
+    "NaN via missing_go_to_left with splitter='random' (splitter='best' refuses NaN, "
+    "as scikit-learn does)"
+)
+
+
+@register_converter(DecisionTreeClassifier, f"predict, predict_proba; {_NAN}")
 def convert_tree_classifier(
     est: DecisionTreeClassifier, builder: PlanBuilder, cols: Cols
 ) -> Prediction:
     return _classifier(est, builder, cols, [est])
 
 
-@register_converter(DecisionTreeRegressor, "predict; NaN via missing_go_to_left")
+@register_converter(DecisionTreeRegressor, f"predict; {_NAN}")
 def convert_tree_regressor(
     est: DecisionTreeRegressor, builder: PlanBuilder, cols: Cols
 ) -> Prediction:
     return _regressor(est, builder, cols, [est])
 
 
-@register_converter(RandomForestClassifier, "predict, predict_proba; NaN via missing_go_to_left")
+@register_converter(RandomForestClassifier, f"predict, predict_proba; {_NAN}")
 def convert_forest_classifier(
     est: RandomForestClassifier, builder: PlanBuilder, cols: Cols
 ) -> Prediction:
     return _classifier(est, builder, cols, est.estimators_)
 
 
-@register_converter(RandomForestRegressor, "predict; NaN via missing_go_to_left")
+@register_converter(RandomForestRegressor, f"predict; {_NAN}")
 def convert_forest_regressor(
     est: RandomForestRegressor, builder: PlanBuilder, cols: Cols
+) -> Prediction:
+    return _regressor(est, builder, cols, est.estimators_)
+
+
+@register_converter(ExtraTreeClassifier, f"predict, predict_proba; {_EXTRA_NAN}")
+def convert_extra_tree_classifier(
+    est: ExtraTreeClassifier, builder: PlanBuilder, cols: Cols
+) -> Prediction:
+    return _classifier(est, builder, cols, [est])
+
+
+@register_converter(ExtraTreeRegressor, f"predict; {_EXTRA_NAN}")
+def convert_extra_tree_regressor(
+    est: ExtraTreeRegressor, builder: PlanBuilder, cols: Cols
+) -> Prediction:
+    return _regressor(est, builder, cols, [est])
+
+
+@register_converter(ExtraTreesClassifier, f"predict, predict_proba; {_NAN}")
+def convert_extra_trees_classifier(
+    est: ExtraTreesClassifier, builder: PlanBuilder, cols: Cols
+) -> Prediction:
+    return _classifier(est, builder, cols, est.estimators_)
+
+
+@register_converter(ExtraTreesRegressor, f"predict; {_NAN}")
+def convert_extra_trees_regressor(
+    est: ExtraTreesRegressor, builder: PlanBuilder, cols: Cols
 ) -> Prediction:
     return _regressor(est, builder, cols, est.estimators_)

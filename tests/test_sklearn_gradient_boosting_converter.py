@@ -1,0 +1,343 @@
+"""GradientBoosting classifiers and regressors compile to plans that score exactly as scikit-learn.
+
+What is checked, for every loss and init option the converter accepts:
+predict, predict_proba and decision_function on the training data, on inputs
+exactly at / one float32 step either side of every split threshold, on
+extreme values; NaN, infinity and float32 overflow are refused by both
+(GradientBoosting validates X as float32 with ``ensure_all_finite=True``, so it
+neither trains nor predicts with NaN). Init estimators we cannot compile are
+refused at compile time.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingRegressor,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from app.scorer import Scorer
+from bundler.compiler import compile_estimators
+from bundler.errors import UnsupportedEstimatorError
+from tests._parity import (
+    assert_parity,
+    assert_refused,
+    compile_scorer,
+    f32_neighbours,
+    to_records,
+)
+from tests.test_sklearn_trees_converter import (
+    FINITE_EXTREMES,
+    HYPOTHESIS,
+    OVERFLOWING,
+    _set,
+    assert_corruption_refused,
+    assert_full_parity,
+    dataset,
+    nan_rows,
+    probes,
+    splits,
+    value_rows,
+)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_sklearn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+GB = {"n_estimators": 25, "max_depth": 3, "random_state": 0}
+
+FACTORIES: dict[str, Any] = {
+    "GBC": lambda: GradientBoostingClassifier(**GB),
+    "GBC(exponential)": lambda: GradientBoostingClassifier(loss="exponential", **GB),
+    "GBC(init=zero)": lambda: GradientBoostingClassifier(init="zero", **GB),
+    "GBC(init=most_frequent)": lambda: GradientBoostingClassifier(
+        init=DummyClassifier(strategy="most_frequent"), **GB
+    ),
+    "GBC(init=uniform,lr=0.3,subsample)": lambda: GradientBoostingClassifier(
+        init=DummyClassifier(strategy="uniform"), learning_rate=0.3, subsample=0.7,
+        max_features=0.5, **GB
+    ),
+    "GBC(early stopping)": lambda: GradientBoostingClassifier(
+        n_iter_no_change=3, validation_fraction=0.2, n_estimators=200, max_depth=2,
+        random_state=0,
+    ),
+    "GBR(squared_error)": lambda: GradientBoostingRegressor(**GB),
+    "GBR(absolute_error)": lambda: GradientBoostingRegressor(loss="absolute_error", **GB),
+    "GBR(huber)": lambda: GradientBoostingRegressor(loss="huber", alpha=0.8, **GB),
+    "GBR(quantile)": lambda: GradientBoostingRegressor(loss="quantile", alpha=0.3, **GB),
+    "GBR(init=zero)": lambda: GradientBoostingRegressor(init="zero", **GB),
+    "GBR(init=DummyRegressor median)": lambda: GradientBoostingRegressor(
+        init=DummyRegressor(strategy="median"), **GB
+    ),
+    "GBR(init=DecisionTreeRegressor)": lambda: GradientBoostingRegressor(
+        init=DecisionTreeRegressor(max_depth=4, random_state=0), **GB
+    ),
+    "GBR(init=RandomForestRegressor)": lambda: GradientBoostingRegressor(
+        init=RandomForestRegressor(n_estimators=3, max_depth=4, random_state=0),
+        loss="huber", **GB
+    ),
+}
+
+CLASSIFIER_DATA = ("binary", "multi3", "breast_cancer", "iris")
+CASES = [
+    (kind, ds)
+    for kind in FACTORIES
+    for ds in (CLASSIFIER_DATA if kind.startswith("GBC") else ("regression", "diabetes"))
+    # the exponential loss is binary only
+    if not (kind == "GBC(exponential)" and ds in ("multi3", "iris"))
+]
+
+
+def _case_id(case: tuple[str, str]) -> str:
+    return "-".join(case)
+
+
+@functools.cache
+def fitted(kind: str, ds: str) -> tuple[Any, Scorer]:
+    X, y = dataset(ds)
+    est = FACTORIES[kind]().fit(X, y)
+    return est, compile_scorer(est)
+
+
+def _extras(est: Any) -> tuple[tuple[str, ...], dict[str, tuple]]:
+    if not hasattr(est, "classes_"):
+        return (), {}
+    labels = () if len(est.classes_) == 2 else tuple(map(str, est.classes_))
+    return ("decision_function",), {"decision_function": labels}
+
+
+def _trees(est: Any) -> list[Any]:
+    trees = [t.tree_ for t in est.estimators_.ravel()]
+    init = est.init_
+    if isinstance(init, DecisionTreeRegressor):
+        trees.append(init.tree_)
+    elif isinstance(init, RandomForestRegressor):
+        trees += [t.tree_ for t in init.estimators_]
+    return trees
+
+
+def check(est: Any, X: np.ndarray, scorer: Scorer, context: str = "") -> None:
+    names, labels = _extras(est)
+    assert_full_parity(est, X, scorer, names, labels, context)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_training_data(case: tuple[str, str]) -> None:
+    est, scorer = fitted(*case)
+    X, _ = dataset(case[1])
+    check(est, X, scorer, "training data")
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_thresholds_and_float32_neighbours(case: tuple[str, str]) -> None:
+    est, scorer = fitted(*case)
+    X, _ = dataset(case[1])
+    split_list = splits(_trees(est))
+    rows = probes(split_list, X, limit=250)
+    assert len(rows) >= 3 * min(250, len(split_list))
+    check(est, rows, scorer, "threshold probes")
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_nan_and_overflow_are_refused(case: tuple[str, str]) -> None:
+    est, scorer = fitted(*case)
+    X, _ = dataset(case[1])
+    last = X.shape[1] - 1
+    rows = nan_rows(X, 2)
+    for r in range(0, len(rows), 2):
+        err = assert_refused(est, None, rows[r : r + 2], scorer=scorer)
+        assert "missing value" in str(err)
+    for v in OVERFLOWING:
+        rows = np.array(X[:3], dtype=np.float64)
+        rows[2, last] = v
+        err = assert_refused(est, None, rows, scorer=scorer)
+        assert "record 2" in str(err) and f"x{last}" in str(err)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_extreme_values(case: tuple[str, str]) -> None:
+    est, scorer = fitted(*case)
+    X, _ = dataset(case[1])
+    check(est, value_rows(X, FINITE_EXTREMES, range(X.shape[1])), scorer, "extremes")
+
+
+def test_probes_are_sharp_for_boosted_trees() -> None:
+    """Some probes go the other way under a float64 comparison: the float32 cast is tested."""
+    est, _ = fitted("GBR(squared_error)", "diabetes")
+    flips = 0
+    for _, thr in splits(_trees(est)):
+        for v in (thr, *f32_neighbours(np.array([thr]))):
+            flips += (v <= thr) != (np.float32(v) <= thr)
+    assert flips > 0
+
+
+def test_binary_decision_exactly_zero_predicts_the_second_class() -> None:
+    """GradientBoostingClassifier predicts classes_[raw >= 0] (not > 0, unlike HGB)."""
+    X, y = dataset("binary")
+    labels = np.array(["no", "yes"])[y]
+    est = GradientBoostingClassifier(
+        init="zero", learning_rate=0.0, n_estimators=3, random_state=0
+    ).fit(X, labels)
+    assert (est.decision_function(X[:5]) == 0).all()
+    ours = assert_full_parity(est, X[:5], compile_scorer(est), *_extras(est))
+    assert ours.labels() == ["yes"] * 5
+
+
+def test_string_classes_multiclass() -> None:
+    X, y = dataset("multi3")
+    labels = np.array(["c", "a", "b"])[y]
+    est = GradientBoostingClassifier(n_estimators=10, random_state=0).fit(X, labels)
+    scorer = compile_scorer(est)
+    check(est, X, scorer)
+    check(est, probes(splits(_trees(est)), X, limit=100), scorer)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_raw_values_are_bit_for_bit(case: tuple[str, str]) -> None:
+    """Per output, raw = init + lr * v1 + lr * v2 + ... in stage order, exactly: the
+    regression value and decision_function equal scikit-learn's to the last bit."""
+    est, scorer = fitted(*case)
+    X, _ = dataset(case[1])
+    ours = scorer.score_records(to_records(scorer, X))
+    if ours.values is not None:
+        assert np.array_equal(ours.values, est.predict(X))
+    else:
+        (raw,) = [v for extra, v in ours.extras if extra.name == "decision_function"]
+        assert np.array_equal(raw.reshape(len(X), -1), est.decision_function(X).reshape(len(X), -1))
+
+
+def test_inside_a_pipeline() -> None:
+    X, y = dataset("breast_cancer")
+    model = make_pipeline(StandardScaler(), GradientBoostingClassifier(**GB)).fit(X, y)
+    assert_parity(model, None, X, scorer=compile_scorer(model))
+
+
+@pytest.mark.parametrize(
+    "make, fit_on, match",
+    [
+        (
+            lambda: GradientBoostingClassifier(init=LogisticRegression(), n_estimators=3),
+            "binary",
+            "init=LogisticRegression",
+        ),
+        (
+            lambda: GradientBoostingClassifier(
+                init=DecisionTreeClassifier(max_depth=2), n_estimators=3
+            ),
+            "binary",
+            "init=DecisionTreeClassifier",
+        ),
+        (
+            lambda: GradientBoostingClassifier(
+                init=DummyClassifier(strategy="stratified"), n_estimators=3
+            ),
+            "binary",
+            "init=DummyClassifier",
+        ),
+        (
+            lambda: GradientBoostingRegressor(
+                init=HistGradientBoostingRegressor(max_iter=3), n_estimators=3
+            ),
+            "regression",
+            "init=HistGradientBoostingRegressor",
+        ),
+        (
+            lambda: GradientBoostingRegressor(
+                init=make_pipeline(StandardScaler(), DecisionTreeRegressor()), n_estimators=3
+            ),
+            "regression",
+            "init=Pipeline",
+        ),
+    ],
+    ids=["logistic", "tree-classifier", "stratified", "hgb", "pipeline"],
+)
+def test_init_estimators_we_cannot_compile_are_refused(make: Any, fit_on: str, match: str) -> None:
+    X, y = dataset(fit_on)
+    est = make().fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError, match=match) as info:
+        compile_estimators(est)
+    assert "valid:" in str(info.value)
+
+
+def test_refusal_names_the_model() -> None:
+    est, scorer = fitted("GBR(init=DecisionTreeRegressor)", "diabetes")
+    X, _ = dataset("diabetes")
+    rows = np.array(X[:2], dtype=np.float64)
+    rows[1, 3] = math.nan
+    err = assert_refused(est, None, rows, scorer=scorer)
+    assert "GradientBoostingRegressor" in str(err) and "record 1" in str(err)
+
+
+def _first_internal(compiled: Any, kernel: str, left_arg: int) -> int:
+    op = next(op for op in compiled.header["ops"] if op["kernel"] == kernel)
+    return int(np.flatnonzero(compiled.arrays[op["args"][left_arg]["array"]] >= 0)[0])
+
+
+@pytest.mark.parametrize(
+    "arg, change, match",
+    [
+        (2, lambda a: a + 1000, "init_cols"),  # init column outside the workspace
+        (2, lambda a: np.append(a, a), "init_cols"),  # two start columns for one output
+        (3, lambda a: np.append(a, 0.0), "argument lengths differ"),
+        (5, _set(-1, 7), "tree output index"),
+        (5, lambda a: a[:-1], "tree_out and roots"),
+        (4, _set(0, 10**9), "roots out of range"),
+        (6, _set(0, 999), "feature index"),
+    ],
+)
+def test_corrupted_boost_plans_are_refused(arg: int, change: Any, match: str) -> None:
+    est, _ = fitted("GBR(init=DecisionTreeRegressor)", "diabetes")
+    assert_corruption_refused(compile_estimators(est), "boost", arg, change, match)
+
+
+def test_corrupted_boost_children_are_refused() -> None:
+    est, _ = fitted("GBC", "multi3")
+    compiled = compile_estimators(est)
+    node = _first_internal(compiled, "boost", 8)
+    for arg in (8, 9):  # left, right: a child pointing back to its parent loops forever
+        assert_corruption_refused(compiled, "boost", arg, _set(node, node), "children")
+
+
+@pytest.mark.parametrize(
+    "case", [("GBC", "multi3"), ("GBR(init=DecisionTreeRegressor)", "diabetes")], ids=_case_id
+)
+@HYPOTHESIS
+@given(data=st.data())
+def test_random_rows_around_thresholds(case: tuple[str, str], data: Any) -> None:
+    est, scorer = fitted(*case)
+    X, _ = dataset(case[1])
+    split_list = splits(_trees(est))
+    rows = []
+    for _ in range(data.draw(st.integers(1, 10), label="rows")):
+        row = np.array(X[data.draw(st.integers(0, len(X) - 1), label="base")], dtype=np.float64)
+        for _ in range(data.draw(st.integers(1, 5), label="features moved")):
+            f, thr = split_list[data.draw(st.integers(0, len(split_list) - 1), label="split")]
+            step = data.draw(st.integers(-2, 2), label="float32 steps")
+            v = np.float32(thr)
+            for _ in range(abs(step)):
+                v = np.nextafter(v, np.float32(np.inf if step > 0 else -np.inf))
+            row[f] = thr if step == 0 and data.draw(st.booleans(), label="exact") else float(v)
+        rows.append(row)
+    check(est, np.array(rows), scorer)
