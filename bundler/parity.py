@@ -142,6 +142,8 @@ def check_parity(
             [{n: _cell(r[j], kinds[j]) for j, n in enumerate(names)} for r in rows]
         )
         report = compare(ours, labels, proba)
+        report = _compare_extras(report, ours, model, extractor,
+                                 sklearn_frame(rows, names, kinds, named))
         if not report.passed:
             raise ParityError(
                 f"the compiled plan disagrees with scikit-learn on {path}:\n  "
@@ -153,6 +155,29 @@ def check_parity(
         max_abs_diff=max((r.max_abs_diff for r in reports), default=0.0),
         label_mismatches=0,
     )
+
+
+def _compare_extras(report: ParityReport, ours: Scores, model: Any, extractor: Any | None,
+                    X: Any) -> ParityReport:
+    """Also compare decision_function / score_samples, which the app outputs too."""
+    problems = list(report.problems)
+    worst = report.max_abs_diff
+    Xt = extractor.transform(X) if extractor is not None else X
+    for extra, values in ours.extras:
+        theirs = np.asarray(getattr(model, extra.name)(Xt), dtype=np.float64)
+        theirs = theirs.reshape(values.shape)
+        # 1e-9 absolute; at magnitudes where that is below one ulp of BLAS rounding,
+        # a relative 1e-12 (documented in the README)
+        diff = np.abs(values - theirs)
+        both_nan = np.isnan(values) & np.isnan(theirs)
+        bad = ~both_nan & ~(diff <= np.maximum(TOLERANCE, 1e-12 * np.abs(theirs)))
+        finite = diff[~both_nan & np.isfinite(diff)]
+        worst = max(worst, float(finite.max()) if finite.size else 0.0)
+        for r in np.flatnonzero(bad.any(axis=1))[:5]:
+            problems.append(f"row {r}: {extra.name} {values[r].tolist()}, "
+                            f"scikit-learn {theirs[r].tolist()}")
+    return ParityReport(rows=report.rows, max_abs_diff=worst,
+                        label_mismatches=report.label_mismatches, problems=tuple(problems))
 
 
 def _cell(text: str, kind: str) -> Any:

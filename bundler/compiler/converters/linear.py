@@ -59,6 +59,12 @@ def emit_linear(
 
 def linear_params(builder: PlanBuilder, est: Any, cols: Cols) -> tuple[np.ndarray, np.ndarray]:
     """``coef_`` as a dense float64 (outputs x inputs) array and ``intercept_`` per output."""
+    if cols.float32:
+        # scikit-learn would multiply float32 features in float32: not reproducible to 1e-9
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)} receives float32 features (an upstream dtype=np.float32) "
+            "and so computes in float32; use the default float64 dtype upstream"
+        )
     coef = est.coef_
     coef = coef.toarray() if sp.issparse(coef) else np.asarray(coef)  # after .sparsify()
     coef = np.atleast_2d(coef).astype(np.float64)  # exact: float32 coefficients widen
