@@ -33,16 +33,23 @@ class BackendError(RuntimeError):
 
 def kernel_source_hash() -> str:
     """sha256 of the kernels' source: identifies the scoring code in records and caches."""
-    return hashlib.sha256(_kernel_source_text().encode("utf-8")).hexdigest()
+    digest = hashlib.sha256()
+    for name, text in kernel_sources().items():
+        digest.update(name.encode() + b"\0" + text.encode("utf-8") + b"\0")
+    return digest.hexdigest()
 
 
-def _kernel_source_text() -> str:
-    spec = importlib.util.find_spec("app.kernels")
-    loader = spec.loader if spec else None
-    text = loader.get_source("app.kernels") if loader is not None else None  # type: ignore[union-attr]
-    if text is None:
-        raise BackendError("the kernels' source is not available in this build")
-    return text
+def kernel_sources() -> dict[str, str]:
+    """Each family module's source text, in ``MODULES`` order (numba compiles from source)."""
+    sources = {}
+    for module in _kernel_source.MODULES:
+        spec = importlib.util.find_spec(module.__name__)
+        loader = spec.loader if spec else None
+        text = loader.get_source(module.__name__) if loader is not None else None  # type: ignore[union-attr]
+        if text is None:
+            raise BackendError(f"the source of {module.__name__} is not available in this build")
+        sources[module.__name__] = text
+    return sources
 
 
 def load_kernels(backend: str, aot_path: Path | None = None) -> object:
@@ -83,8 +90,6 @@ def jit_cache_dir() -> Path:
 
 
 def _load_jit() -> object:
-    source = _kernel_source_text()
-    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
     cache = jit_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("NUMBA_CACHE_DIR", str(cache))
@@ -92,14 +97,26 @@ def _load_jit() -> object:
         import numba  # only the jit backend ships numba
     except ImportError as exc:
         raise BackendError("the jit backend needs numba, which is not installed") from exc
-    # numba keys its on-disk cache on the source file, which a frozen app does
-    # not have: give it a stable file of its own, named by the source's hash.
-    src_file = cache / f"kernels_{digest}.py"
+    modules = {}
+    for qualname, source in kernel_sources().items():
+        modules[qualname] = _source_module(cache, qualname, source)
+    return _LazyJit(modules, numba)
+
+
+def _source_module(cache: Path, qualname: str, source: str) -> ModuleType:
+    """Import a kernel module from a file of its own in the cache.
+
+    numba keys its on-disk cache on the source file, which a frozen app does
+    not have: each family module gets a stable file named by its source's hash.
+    """
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+    short = qualname.rsplit(".", 1)[-1]
+    src_file = cache / f"kernels_{short}_{digest}.py"
     if not src_file.exists():
         tmp = src_file.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source, encoding="utf-8")
         os.replace(tmp, src_file)
-    name = f"_mlbundle_jit_{digest}"
+    name = f"_mlbundle_jit_{short}_{digest}"
     module = sys.modules.get(name)
     if module is None:
         spec = importlib.util.spec_from_file_location(name, src_file)
@@ -107,20 +124,21 @@ def _load_jit() -> object:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         sys.modules[name] = module
-    return _LazyJit(module, numba)
+    return module
 
 
 class _LazyJit:
     """Compile each kernel on first use: a plan needs only a few of them."""
 
-    def __init__(self, module: ModuleType, numba: ModuleType) -> None:
-        self._module = module
+    def __init__(self, modules: dict[str, ModuleType], numba: ModuleType) -> None:
+        self._modules = modules
         self._numba = numba
 
     def __getattr__(self, name: str) -> object:
-        signature = self._module.EXPORTS.get(name)
+        signature = _kernel_source.EXPORTS.get(name)
         if signature is None:
             raise AttributeError(name)
-        fn = self._numba.njit(signature, cache=True, nogil=True)(getattr(self._module, name))
+        module = self._modules[_kernel_source.OWNER[name].__name__]
+        fn = self._numba.njit(signature, cache=True, nogil=True)(getattr(module, name))
         setattr(self, name, fn)
         return fn

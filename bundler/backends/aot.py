@@ -46,6 +46,7 @@ def _cache_key() -> str:
     import numba
 
     parts = [kernel_source_hash(), numba.__version__, sys.version, sysconfig.get_platform()]
+    parts.append("stripped")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
@@ -55,15 +56,26 @@ def cache_root() -> Path:
 
 
 _DRIVER = """
-import importlib.util, sys
+import sys
+sys.path.insert(0, sys.argv[1])
 from numba.pycc import CC
-spec = importlib.util.spec_from_file_location("kernels_src", sys.argv[1])
-mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+import app.kernels as kernels
 cc = CC(sys.argv[2]); cc.output_dir = sys.argv[3]; cc.verbose = False
-for name, sig in mod.EXPORTS.items():
-    cc.export(name, sig)(getattr(mod, name))
+for name, sig in kernels.EXPORTS.items():
+    cc.export(name, sig)(getattr(kernels, name))
 cc.compile()
 """
+
+
+def _strip(path: Path) -> None:
+    """Drop debug info and local symbols: smaller, and free of the build folder's random
+    name, so two builds of the same kernels give the same bytes."""
+    strip = shutil.which("strip")
+    if strip is None:
+        return
+    proc = subprocess.run([strip, "--strip-unneeded", str(path)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ToolchainError(f"strip failed on the compiled kernels: {proc.stderr.strip()}")
 
 
 def compile_aot() -> Path:
@@ -78,15 +90,23 @@ def compile_aot() -> Path:
         )
         if found:
             return found[0]
-        import app.kernels as source_module
+        import app
+
+        # the folder holding the ``app`` package these kernels come from
+        app_root = str(Path(app.__file__).resolve().parents[1])
 
         with tempfile.TemporaryDirectory(prefix="mlbundle-aot-") as tmp:
             # A separate process: pycc's compiler state and warnings stay out of ours.
+            # Reproducible output: no random temp path in the debug info, no build-id.
+            env = dict(os.environ)
+            env["CFLAGS"] = f"{env.get('CFLAGS', '')} -ffile-prefix-map={tmp}=.".strip()
+            env["LDFLAGS"] = f"{env.get('LDFLAGS', '')} -Wl,--build-id=none".strip()
             proc = subprocess.run(
-                [sys.executable, "-c", _DRIVER, source_module.__file__, AOT_MODULE, tmp],
+                [sys.executable, "-c", _DRIVER, app_root, AOT_MODULE, tmp],
                 capture_output=True,
                 text=True,
                 cwd=tmp,
+                env=env,
             )
             if proc.returncode != 0:
                 raise ToolchainError(
@@ -97,5 +117,6 @@ def compile_aot() -> Path:
                 raise ToolchainError(f"numba.pycc produced {built!r}, expected one extension")
             staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target_dir.parent))
             shutil.copy2(built[0], staging / built[0].name)
+            _strip(staging / built[0].name)
             os.replace(staging, target_dir)
         return next(target_dir.iterdir())

@@ -1,0 +1,64 @@
+"""Scoring kernels: written once, compiled by the backend the bundle chose.
+
+Every kernel is plain, Numba-compatible Python, one module per estimator
+family. Nothing here imports numba: the ``aot`` backend compiles these
+functions at build time into an extension module that links only libc/libm,
+and the ``jit`` backend compiles them on the user's machine. Both take the
+signatures from ``EXPORTS``, so the two backends run the very same code.
+
+The rules every kernel follows:
+
+- It works on a *workspace*: one float64 matrix per batch whose columns are
+  the plan's inputs followed by every intermediate result. It reads columns
+  ``src`` and writes columns ``dst`` of it.
+- It is self-contained (numba.pycc exports cannot call other Python
+  functions) and does scikit-learn's arithmetic in scikit-learn's order.
+- It does no bounds checks; ``app/plan_checks.py`` proves every index in range
+  when a plan is read, one check per kernel.
+- A kernel that can meet bad input returns the first offending position
+  (``row * len(cols) + j``) or -1, so the caller can name the row and column.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from app.kernels import core, linear_models, neighbors, neural, preprocess, svm, trees
+
+#: The family modules, in a fixed order (it defines the kernels' source hash).
+MODULES: tuple[ModuleType, ...] = (
+    core,
+    trees,
+    preprocess,
+    linear_models,
+    neural,
+    svm,
+    neighbors,
+)
+
+
+def _collect() -> tuple[dict[str, str], dict[str, ModuleType]]:
+    exports: dict[str, str] = {}
+    owner: dict[str, ModuleType] = {}
+    for module in MODULES:
+        for name, signature in module.EXPORTS.items():
+            if name in exports:
+                raise RuntimeError(f"kernel {name} is defined twice")
+            exports[name] = signature
+            owner[name] = module
+    return exports, owner
+
+
+#: Kernel name -> Numba signature. The backends compile exactly these.
+EXPORTS, OWNER = _collect()
+
+
+def __getattr__(name: str) -> object:
+    """``app.kernels.<kernel>``: the kernel function, from its family module."""
+    module = OWNER.get(name)
+    if module is None:
+        raise AttributeError(name)
+    return getattr(module, name)
+
+
+__all__ = ["EXPORTS", "MODULES", "OWNER"]

@@ -1,0 +1,294 @@
+"""Preprocessing: scalers, clipping, normalisation, encoders, polynomials, bins, functions.
+
+Plain, Numba-compatible Python; see ``app/kernels/__init__.py`` for the rules
+every kernel follows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.kernels._types import F1, F2, I1, sig
+
+
+def mul_add(ws, src, dst, mul, add):
+    """``x * mul + add`` per column, rounded after each step (MinMaxScaler's
+    ``X *= scale_; X += min_``)."""
+    n = ws.shape[0]
+    for i in range(n):
+        for j in range(src.shape[0]):
+            ws[i, dst[j]] = ws[i, src[j]] * mul[j] + add[j]
+
+
+def multiply(ws, src, dst, factor):
+    """``x * factor`` per column (scalers on sparse input, ColumnTransformer weights)."""
+    n = ws.shape[0]
+    for i in range(n):
+        for j in range(src.shape[0]):
+            ws[i, dst[j]] = ws[i, src[j]] * factor[j]
+
+
+def clip(ws, src, dst, lo, hi):
+    """``numpy.clip`` per column: below ``lo`` gives ``lo``, above ``hi`` gives ``hi``.
+
+    Anything else (NaN, and a zero equal to a bound) is kept as it is.
+    """
+    n = ws.shape[0]
+    for i in range(n):
+        for j in range(src.shape[0]):
+            x = ws[i, src[j]]
+            if x < lo[j]:
+                x = lo[j]
+            elif x > hi[j]:
+                x = hi[j]
+            ws[i, dst[j]] = x
+
+
+def normalize_rows(ws, src, dst, norm, order, dense_rule):
+    """Normalizer: divide each row by its l1 (``norm`` 0), l2 (1) or max (2) norm.
+
+    ``order`` 0 adds as numpy does on a C-ordered array: ``np.sum`` (l1) is
+    pairwise (eight accumulators per block of at most 128, halves above that)
+    and ``np.einsum`` (l2) keeps two lanes fed by blocks of eight. ``order`` 1
+    adds left to right (numpy on a Fortran-ordered array, scikit-learn's sparse
+    routines). With ``dense_rule`` a norm below ``10 * eps`` leaves the row as
+    it is (``_handle_zeros_in_scale``); without it only a zero norm does.
+    """
+    n = ws.shape[0]
+    m = src.shape[0]
+    buf = np.empty(m)
+    r = np.zeros(8)
+    f_lo = np.zeros(128, dtype=np.int64)
+    f_n = np.zeros(128, dtype=np.int64)
+    f_state = np.zeros(128, dtype=np.int64)
+    vals = np.zeros(128)
+    for i in range(n):
+        total = 0.0
+        if norm == 2:
+            for j in range(m):
+                a = abs(ws[i, src[j]])
+                if a > total:
+                    total = a
+        elif norm == 1:
+            if order == 0:
+                lane0 = 0.0
+                lane1 = 0.0
+                k = 0
+                while m - k >= 8:
+                    for q in range(3, -1, -1):
+                        x0 = ws[i, src[k + 2 * q]]
+                        x1 = ws[i, src[k + 2 * q + 1]]
+                        lane0 = x0 * x0 + lane0
+                        lane1 = x1 * x1 + lane1
+                    k += 8
+                while k < m:
+                    x0 = ws[i, src[k]]
+                    lane0 = x0 * x0 + lane0
+                    if k + 1 < m:
+                        x1 = ws[i, src[k + 1]]
+                        lane1 = x1 * x1 + lane1
+                    k += 2
+                total = 0.0 + (lane0 + lane1)
+            else:
+                for j in range(m):
+                    x = ws[i, src[j]]
+                    total += x * x
+            total = np.sqrt(total)
+        elif order == 0:
+            for j in range(m):
+                buf[j] = abs(ws[i, src[j]])
+            # numpy's pairwise_sum, its recursion unrolled onto a stack of frames
+            top = 0
+            f_lo[0] = 0
+            f_n[0] = m
+            f_state[0] = 0
+            vtop = 0
+            while top >= 0:
+                lo = f_lo[top]
+                cnt = f_n[top]
+                if cnt <= 128:
+                    if cnt < 8:
+                        s = 0.0
+                        for j in range(lo, lo + cnt):
+                            s += buf[j]
+                    else:
+                        for q in range(8):
+                            r[q] = buf[lo + q]
+                        j = 8
+                        while j < cnt - (cnt % 8):
+                            for q in range(8):
+                                r[q] += buf[lo + j + q]
+                            j += 8
+                        s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+                        while j < cnt:
+                            s += buf[lo + j]
+                            j += 1
+                    vals[vtop] = s
+                    vtop += 1
+                    top -= 1
+                elif f_state[top] == 0:
+                    half = cnt // 2
+                    half -= half % 8
+                    f_state[top] = 1
+                    f_lo[top + 1] = lo + half
+                    f_n[top + 1] = cnt - half
+                    f_state[top + 1] = 0
+                    f_lo[top + 2] = lo
+                    f_n[top + 2] = half
+                    f_state[top + 2] = 0
+                    top += 2
+                else:
+                    vals[vtop - 2] = vals[vtop - 2] + vals[vtop - 1]
+                    vtop -= 1
+                    top -= 1
+            total = 0.0 + vals[0]
+        else:
+            for j in range(m):
+                total += abs(ws[i, src[j]])
+        if dense_rule != 0:
+            if total < 2.220446049250313e-15:
+                total = 1.0
+        elif total == 0.0:
+            total = 1.0
+        for j in range(m):
+            ws[i, dst[j]] = ws[i, src[j]] / total
+
+
+def onehot_fallback(ws, src, cat_start, cat_value, cat_dst, dst, unknown_dst):
+    """One-hot encode like ``onehot``, but an unmatched value of input column ``k``
+    sets column ``unknown_dst[k]`` (the infrequent category), or nothing when -1."""
+    n = ws.shape[0]
+    m = src.shape[0]
+    for i in range(n):
+        for j in range(dst.shape[0]):
+            ws[i, dst[j]] = 0.0
+        for k in range(m):
+            x = ws[i, src[k]]
+            found = -1
+            for c in range(cat_start[k], cat_start[k + 1]):
+                v = cat_value[c]
+                if x == v or (np.isnan(x) and np.isnan(v)):
+                    found = c
+                    break
+            if found < 0:
+                if unknown_dst[k] >= 0:
+                    ws[i, unknown_dst[k]] = 1.0
+            elif cat_dst[found] >= 0:
+                ws[i, cat_dst[found]] = 1.0
+
+
+def ordinal_encode(ws, src, cat_start, cat_value, cat_out, dst, unknown_out, unknown_error):
+    """OrdinalEncoder: category ``c`` of input column ``k`` (``cat_start[k]:cat_start[k + 1]``
+    of ``cat_value``; NaN matches NaN) becomes ``cat_out[c]``. An unmatched value is
+    refused when ``unknown_error`` is set, else it becomes ``unknown_out[k]``."""
+    n = ws.shape[0]
+    m = src.shape[0]
+    for i in range(n):
+        for k in range(m):
+            x = ws[i, src[k]]
+            found = -1
+            for c in range(cat_start[k], cat_start[k + 1]):
+                v = cat_value[c]
+                if x == v or (np.isnan(x) and np.isnan(v)):
+                    found = c
+                    break
+            if found >= 0:
+                ws[i, dst[k]] = cat_out[found]
+            elif unknown_error != 0:
+                return i * m + k
+            else:
+                ws[i, dst[k]] = unknown_out[k]
+    return -1
+
+
+def missing_indicator(ws, src, dst):
+    """1.0 where the value is missing (NaN), else 0.0 (SimpleImputer's ``add_indicator``)."""
+    n = ws.shape[0]
+    for i in range(n):
+        for j in range(src.shape[0]):
+            ws[i, dst[j]] = 1.0 if np.isnan(ws[i, src[j]]) else 0.0
+
+
+def product(ws, src, dst, left, right, sparse):
+    """``dst[j] = src[left[j]] * src[right[j]]`` (PolynomialFeatures, one degree at a time).
+
+    With ``sparse`` set, a zero right factor gives 0.0 whatever the left one is, as
+    scikit-learn's sparse expansion never multiplies by an implicit zero.
+    """
+    n = ws.shape[0]
+    for i in range(n):
+        for j in range(dst.shape[0]):
+            b = ws[i, src[right[j]]]
+            if sparse != 0 and b == 0.0:
+                ws[i, dst[j]] = 0.0
+            else:
+                ws[i, dst[j]] = ws[i, src[left[j]]] * b
+
+
+def constant(ws, dst, value):
+    """Columns holding a constant (PolynomialFeatures' bias column)."""
+    n = ws.shape[0]
+    for i in range(n):
+        for j in range(dst.shape[0]):
+            ws[i, dst[j]] = value[j]
+
+
+def bin_index(ws, src, dst, edge_start, edges, float32):
+    """KBinsDiscretizer: ``np.searchsorted(inner_edges, x, side="right")`` per column.
+
+    Column ``k`` owns the sorted inner edges ``edges[edge_start[k]:edge_start[k + 1]]``;
+    the result is how many of them are ``<= x`` (``x`` first rounded to float32
+    when ``float32`` is set, as ``dtype=np.float32`` does).
+    """
+    n = ws.shape[0]
+    for i in range(n):
+        for k in range(src.shape[0]):
+            x = ws[i, src[k]]
+            if float32 != 0:
+                x = np.float64(np.float32(x))
+            lo = edge_start[k]
+            a = lo
+            b = edge_start[k + 1]
+            while a < b:
+                mid = a + ((b - a) >> 1)
+                if edges[mid] <= x:
+                    a = mid + 1
+                else:
+                    b = mid
+            ws[i, dst[k]] = float(a - lo)
+
+
+def unary_func(ws, src, dst, op):
+    """FunctionTransformer with a numpy function: ``op`` 0 identity, 1 log1p, 2 log,
+    3 sqrt, 4 exp, 5 abs (invalid inputs give NaN / -inf as numpy does)."""
+    n = ws.shape[0]
+    for i in range(n):
+        for j in range(src.shape[0]):
+            x = ws[i, src[j]]
+            if op == 1:
+                x = np.log1p(x)
+            elif op == 2:
+                x = np.log(x)
+            elif op == 3:
+                x = np.sqrt(x)
+            elif op == 4:
+                x = np.exp(x)
+            elif op == 5:
+                x = abs(x)
+            ws[i, dst[j]] = x
+
+
+#: Kernel name -> Numba signature, for the kernels of this module.
+EXPORTS: dict[str, str] = {
+    "mul_add": sig(F2, I1, I1, F1, F1),
+    "multiply": sig(F2, I1, I1, F1),
+    "clip": sig(F2, I1, I1, F1, F1),
+    "normalize_rows": sig(F2, I1, I1, "i8", "i8", "i8"),
+    "onehot_fallback": sig(F2, I1, I1, F1, I1, I1, I1),
+    "ordinal_encode": sig(F2, I1, I1, F1, F1, I1, F1, "i8", ret="i8"),
+    "missing_indicator": sig(F2, I1, I1),
+    "product": sig(F2, I1, I1, I1, I1, "i8"),
+    "constant": sig(F2, I1, F1),
+    "bin_index": sig(F2, I1, I1, I1, F1, "i8"),
+    "unary_func": sig(F2, I1, I1, "i8"),
+}
