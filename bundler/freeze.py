@@ -1,0 +1,592 @@
+"""Freeze stage: turn the runtime app plus a payload into PyInstaller binaries.
+
+The stage renders ``dist_templates/app.spec.j2`` into a spec under the
+caller's scratch folder and runs PyInstaller in a subprocess, so that
+PyInstaller's import-graph analysis, logging and global state never touch the
+build tool's own process. One Analysis feeds both the onedir and the onefile
+target, which halves the cost of building both.
+
+What goes into a bundle depends on the scoring backend:
+
+- ``aot``: the numba.pycc extension is shipped as a top-level binary (so
+  ``import _mlbundle_kernels`` works) and numba, llvmlite and the build-side
+  libraries are excluded. ``freeze`` re-reads the finished archives and refuses
+  a bundle in which any of them slipped through.
+- ``jit``: numba and llvmlite are shipped, together with ``app/kernels/*.py`` as
+  a data file, because ``app.backend`` compiles the kernels from their source
+  text at run time.
+
+The payload (plan, arrays, record, gate files) is the package
+``mlbundle_payload``; the app reads it with ``importlib.resources``. Its
+``__init__`` goes into the PYZ as a hidden import, and its files are collected
+as data under ``mlbundle_payload/``: PyInstaller's frozen loader answers
+``importlib.resources.files("mlbundle_payload")`` with that on-disk folder,
+in onedir and (after unpacking) onefile alike.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.backend import AOT_MODULE
+from app.bundle import PAYLOAD_PACKAGE
+from bundler.errors import FreezeError, ToolchainError
+
+BACKENDS = ("aot", "jit", "passthrough")
+MODES = ("onedir", "onefile")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_DIR = REPO_ROOT / "dist_templates"
+SPEC_TEMPLATE = "app.spec.j2"
+LAUNCHER = TEMPLATE_DIR / "launcher.py"
+
+#: Never shipped, whatever the backend or the app's imports: the build side.
+#: ``freeze`` re-reads the finished archives and refuses a bundle that has them.
+FORBIDDEN = ("sklearn", "scipy", "joblib")
+#: Also forbidden in aot bundles: the kernels are already machine code.
+AOT_FORBIDDEN = (*FORBIDDEN, "numba", "llvmlite")
+#: Passthrough bundles ship the model with scikit-learn, scipy and joblib, and no kernels.
+PASSTHROUGH_FORBIDDEN = ("numba", "llvmlite")
+#: Third-party trims a passthrough bundle keeps: scikit-learn and joblib import them
+#: when they load (joblib's loky backend imports cloudpickle at module level).
+PASSTHROUGH_KEEP = ("threadpoolctl", "cloudpickle")
+#: The runtime of passthrough bundles; left out of aot and jit bundles with what it imports.
+PASSTHROUGH_MODULE = "app.passthrough"
+
+#: Third-party packages the runtime does not use but numpy's or numba's
+#: optional imports can reach when they are installed in the build venv.
+THIRD_PARTY_EXCLUDES = (
+    "pandas",
+    "threadpoolctl",
+    "matplotlib",
+    "PIL",
+    "IPython",
+    "pytest",
+    "hypothesis",
+    "setuptools",
+    "pkg_resources",
+    "distutils",
+    "PyInstaller",
+    "bundler",
+    "jinja2",
+    "pydantic",
+    "cloudpickle",
+)
+
+#: Standard-library modules trimmed from aot bundles. Each is reachable from
+#: numpy's graph only through a lazy import on a path the runtime never takes,
+#: and each drags in something large (see docs/freezing.md for the measurements).
+AOT_STDLIB_EXCLUDES = (
+    # typing_extensions imports asyncio.coroutines inside a function; asyncio
+    # pulls ssl (+ libssl/libcrypto), concurrent.futures, multiprocessing, socket
+    "asyncio",
+    "ssl",
+    "_ssl",
+    "concurrent",
+    "multiprocessing",
+    # OpenSSL-backed hashes (libcrypto, ~4.7 MB); hashlib falls back to its
+    # built-in sha256/sha512/blake2 modules, which are shipped
+    "_hashlib",
+    # numpy.testing / np.info helpers
+    "unittest",
+    "doctest",
+    "pydoc",
+    "pdb",
+    "numpy.testing",
+    "numpy.f2py",
+    "numpy._pyinstaller",
+)
+
+#: Environment variables passed through to PyInstaller; everything else is dropped
+#: so that a build does not depend on the caller's shell (PYTHONPATH, PYTHONSTARTUP...).
+_BUILD_ENV_PASSTHROUGH = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "SOURCE_DATE_EPOCH",
+    "PYINSTALLER_CONFIG_DIR",
+    "LD_LIBRARY_PATH",
+    "CC",
+    "SYSTEMROOT",
+    "WINDIR",
+    "TEMP",
+    "TMP",
+)
+
+
+@dataclass(frozen=True)
+class FrozenApp:
+    """Where the frozen binaries of one build are, inside the caller's work folder."""
+
+    name: str
+    backend: str
+    onedir: Path | None  # folder containing the onedir executable (executable = onedir / name)
+    onefile: Path | None  # the onefile executable
+    seconds: float  # time spent freezing
+
+    @property
+    def onedir_executable(self) -> Path | None:
+        """The executable inside the onedir folder, or None when onedir was not built."""
+        return None if self.onedir is None else self.onedir / self.name
+
+
+def require_pyinstaller() -> None:
+    """Fail early, with the fix, when PyInstaller is missing: freezing is the last, slow stage."""
+    if importlib.util.find_spec("PyInstaller") is None:
+        raise ToolchainError(
+            f"PyInstaller is not installed for {sys.executable}: install it with "
+            f"`{sys.executable} -m pip install 'pyinstaller>=6.20,<7'`"
+        )
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        version = dist_version("pyinstaller")
+    except PackageNotFoundError:  # importable but without metadata: trust it
+        return
+    if version.split(".")[0] != "6":
+        raise ToolchainError(
+            f"PyInstaller {version} is installed; mlbundle needs 6.x: "
+            f"`{sys.executable} -m pip install 'pyinstaller>=6.20,<7'`"
+        )
+
+
+def freeze(
+    *,
+    name: str,
+    payload_dir: Path,
+    backend: str,
+    aot_extension: Path | None,
+    modes: Sequence[str],
+    work_dir: Path,
+    progress: Callable[[str], None] | None = None,
+    entry: Path | None = None,
+    hiddenimports: Sequence[str] = (),
+) -> FrozenApp:
+    """Freeze the runtime app with ``payload_dir`` as its ``mlbundle_payload`` package.
+
+    Outputs land in ``work_dir/dist/onedir/<name>/`` and ``work_dir/dist/onefile/<name>``;
+    the spec, PyInstaller's work folder and ``pyinstaller.log`` stay in ``work_dir`` for
+    inspection. ``entry`` replaces ``dist_templates/launcher.py`` (tests freeze a tiny
+    script with it). Raises FreezeError when PyInstaller fails or an aot bundle contains
+    a module it must not ship. ``hiddenimports`` (passthrough only) are the modules the
+    model's pickles name (``bundler.pickle_globals``); each must end up in the bundle.
+    """
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    _check_args(name, payload_dir, backend, aot_extension, modes)
+    require_pyinstaller()
+    modes = [m for m in MODES if m in modes]  # canonical order, no duplicates
+    work_dir = Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    dist_dir, build_dir = work_dir / "dist", work_dir / "build"
+    # Fresh folders every time: PyInstaller's up-to-date checks compare mtimes
+    # and TOCs, and a stale payload in a bundle is worse than a slower build.
+    for folder in (dist_dir, build_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+
+    say("staging the payload package")
+    import_root = _stage_payload_package(Path(payload_dir).resolve(), work_dir / "payload_root")
+    if aot_extension is not None and backend == "aot":
+        aot_extension = _stripped_copy(Path(aot_extension).resolve(), work_dir / "kernels")
+    spec_path = work_dir / f"{name}.spec"
+    spec_path.write_text(
+        render_spec(
+            name=name,
+            backend=backend,
+            modes=modes,
+            payload_dir=Path(payload_dir).resolve(),
+            payload_import_root=import_root,
+            aot_extension=aot_extension if backend == "aot" else None,
+            entry=Path(entry).resolve() if entry is not None else LAUNCHER,
+            hiddenimports=hiddenimports,
+        ),
+        encoding="utf-8",
+    )
+    say(f"freezing {name} ({backend}; {', '.join(modes)}) with PyInstaller")
+    log_path = work_dir / "pyinstaller.log"
+    _run_pyinstaller(spec_path, dist_dir, build_dir, log_path, say)
+
+    onedir = dist_dir / "onedir" / name if "onedir" in modes else None
+    onefile = dist_dir / "onefile" / name if "onefile" in modes else None
+    for exe in (None if onedir is None else onedir / name, onefile):
+        if exe is not None and not (exe.is_file() and os.access(exe, os.X_OK)):
+            raise FreezeError(f"PyInstaller finished but {exe} is missing; see {log_path}")
+    forbidden = {"aot": AOT_FORBIDDEN, "passthrough": PASSTHROUGH_FORBIDDEN}.get(backend, FORBIDDEN)
+    for exe in (None if onedir is None else onedir / name, onefile):
+        if exe is not None:
+            _check_forbidden(exe, forbidden)
+            if backend == "passthrough":
+                _check_collected(exe, hiddenimports)
+    return FrozenApp(
+        name=name,
+        backend=backend,
+        onedir=onedir,
+        onefile=onefile,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def render_spec(
+    *,
+    name: str,
+    backend: str,
+    modes: Sequence[str],
+    payload_dir: Path,
+    payload_import_root: Path,
+    aot_extension: Path | None,
+    entry: Path = LAUNCHER,
+    strip_runtime: bool = True,
+    hiddenimports: Sequence[str] = (),
+) -> str:
+    """Render the spec text; separate from ``freeze`` so tests can check it without PyInstaller."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    # repr() gives valid Python literals for the strings, lists and tuples used here;
+    # pylist puts one item per line so a rendered spec diffs and reads well.
+    env.filters["py"] = repr
+    env.filters["pylist"] = _pylist
+    app_root = _app_root()
+    datas = payload_datas(payload_dir)
+    binaries: list[tuple[str, str]] = []
+    model_imports = list(hiddenimports)
+    hiddenimports = [PAYLOAD_PACKAGE]
+    never = [PASSTHROUGH_MODULE]  # excluded even though app.bundle imports it (lazily)
+    if backend == "aot":
+        assert aot_extension is not None
+        binaries.append((str(aot_extension), "."))
+        forbidden, trims = AOT_FORBIDDEN, THIRD_PARTY_EXCLUDES + AOT_STDLIB_EXCLUDES
+    elif backend == "passthrough":
+        # scikit-learn & co. unpickle the model at run time: what the pickles name, the
+        # runtime that loads them, and (when fitted on a DataFrame) pandas; no kernels.
+        hiddenimports += [PASSTHROUGH_MODULE, *model_imports]
+        needed = {m.split(".")[0] for m in model_imports} | set(PASSTHROUGH_KEEP)
+        forbidden = PASSTHROUGH_FORBIDDEN
+        trims = tuple(m for m in THIRD_PARTY_EXCLUDES if m not in needed)
+        never = []
+    else:
+        # app.backend reads the kernels' source through the frozen loader's
+        # get_source(), which looks for each file at <bundle>/app/kernels/<module>.py.
+        kernel_files = sorted((app_root / "app" / "kernels").glob("*.py"))
+        datas.extend((str(path), "app/kernels") for path in kernel_files)
+        hiddenimports += ["numba", "llvmlite", "app.kernels", "app.backend"]
+        forbidden, trims = FORBIDDEN, THIRD_PARTY_EXCLUDES
+    # A trim the app itself imports is kept: the app knows better than this list.
+    # (app/passthrough.py's lazy imports are decided above, by the backend.)
+    used = app_imports(app_root / "app", skip=("passthrough.py",))
+    kept = [m for m in trims if not any(u == m or u.startswith(m + ".") for u in used)]
+    excludes = sorted(set(forbidden) | set(kept) | set(never))
+    return env.get_template(SPEC_TEMPLATE).render(
+        name=name,
+        backend=backend,
+        modes=list(modes),
+        strip_runtime=strip_runtime,
+        entry=str(entry),
+        pathex=[str(app_root), str(payload_import_root)],
+        binaries=binaries,
+        datas=datas,
+        hiddenimports=hiddenimports,
+        excludes=excludes,
+    )
+
+
+def payload_datas(payload_dir: Path) -> list[tuple[str, str]]:
+    """Every payload file as a PyInstaller (source, dest-folder) pair, in a stable order.
+
+    ``__init__.py`` is collected too: PyInstaller's resource reader lists only
+    files on disk, so without it ``files(PAYLOAD_PACKAGE).iterdir()`` would
+    differ between the source tree and the bundle.
+    """
+    out = []
+    for path in sorted(payload_dir.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        rel_parent = path.relative_to(payload_dir).parent
+        out.append((str(path), str(Path(PAYLOAD_PACKAGE) / rel_parent)))
+    return out
+
+
+def app_imports(app_dir: Path, skip: Sequence[str] = ()) -> set[str]:
+    """Every module name ``import``-ed anywhere in the app package (lazy imports included),
+    except in the files named in ``skip``."""
+    names: set[str] = set()
+    for path in sorted(app_dir.rglob("*.py")):
+        if path.name in skip:
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except SyntaxError as exc:
+            raise FreezeError(f"cannot parse {path}: {exc}") from exc
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def bundled_names(executable: Path) -> list[str]:
+    """Names inside a frozen executable's archive (PYZ modules, binaries, data) and,
+    for onedir, the files under ``_internal``: what actually ships, for audits and tests."""
+    from PyInstaller.archive.readers import pkg_archive_contents
+
+    names = list(pkg_archive_contents(str(executable), recursive=True))
+    internal = executable.parent / "_internal"
+    if internal.is_dir():
+        names += [p.relative_to(internal).as_posix() for p in sorted(internal.rglob("*"))]
+    return names
+
+
+def run_frozen(executable: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a frozen binary as a user would, with the source tree out of reach.
+
+    The environment holds only PATH=/usr/bin:/bin, a throwaway HOME and TMPDIR
+    (onefile unpacks there) and a UTF-8 locale; no PYTHONPATH, no venv; the
+    working directory is an empty temp folder. A passing self-test therefore
+    shows the bundle is self-contained. Output is captured as text. Raises
+    FreezeError when the binary does not finish within ``timeout`` seconds.
+    """
+    executable = Path(executable).resolve()
+    with tempfile.TemporaryDirectory(prefix="mlbundle-run-") as tmp:
+        home, tmpdir, cwd = Path(tmp, "home"), Path(tmp, "tmp"), Path(tmp, "cwd")
+        for folder in (home, tmpdir, cwd):
+            folder.mkdir()
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(home),
+            "TMPDIR": str(tmpdir),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+        }
+        try:
+            return subprocess.run(
+                [str(executable), *args],
+                env=env,
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise FreezeError(
+                f"{executable.name} {' '.join(args)} did not finish within {timeout:g} s"
+            ) from exc
+        except OSError as exc:
+            raise FreezeError(f"cannot run {executable}: {exc}") from exc
+
+
+# -- internals -------------------------------------------------------------------------
+
+
+def _check_args(
+    name: str,
+    payload_dir: Path,
+    backend: str,
+    aot_extension: Path | None,
+    modes: Sequence[str],
+) -> None:
+    if not name or any(c in name for c in "/\\") or name.startswith("."):
+        raise FreezeError(f"invalid app name {name!r}: use a plain file name such as 'penguins'")
+    if backend not in BACKENDS:
+        raise FreezeError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise FreezeError(f"invalid modes {list(modes)!r}; choose one or more of {MODES}")
+    if not Path(payload_dir).is_dir():
+        raise FreezeError(f"payload folder {payload_dir} does not exist")
+    if backend == "aot":
+        if aot_extension is None or not Path(aot_extension).is_file():
+            raise FreezeError(
+                f"the aot backend needs the compiled kernels extension; got {aot_extension!r}"
+            )
+        if not Path(aot_extension).name.startswith(AOT_MODULE + "."):
+            raise FreezeError(
+                f"{aot_extension} is not named {AOT_MODULE}.<abi>.so: the app imports it by name"
+            )
+
+
+def _app_root() -> Path:
+    """Folder holding the ``app`` package (the repo, or site-packages when installed)."""
+    spec = importlib.util.find_spec("app")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).resolve().parent
+    return REPO_ROOT
+
+
+def _pylist(items: Sequence[object], indent: int = 8) -> str:
+    if not items:
+        return "[]"
+    pad = " " * indent
+    return "[\n" + "".join(f"{pad}{item!r},\n" for item in items) + pad[:-4] + "]"
+
+
+def _stage_payload_package(payload_dir: Path, root: Path) -> Path:
+    """Give PyInstaller an importable ``mlbundle_payload`` whatever the payload folder is called.
+
+    Only the package's ``__init__.py`` is staged (an empty one if the payload has
+    none); the data files are collected straight from ``payload_dir``.
+    """
+    shutil.rmtree(root, ignore_errors=True)
+    package = root / PAYLOAD_PACKAGE
+    package.mkdir(parents=True)
+    init = payload_dir / "__init__.py"
+    if init.is_file():
+        shutil.copy2(init, package / "__init__.py")
+    else:
+        (package / "__init__.py").write_text('"""mlbundle payload (data only)."""\n')
+    return root
+
+
+def _stripped_copy(extension: Path, folder: Path) -> Path:
+    """Copy the kernels extension and strip its debug info (about 730 KB -> 300 KB).
+
+    PyInstaller's own ``strip=True`` is not used: it also strips the
+    auditwheel-repaired libraries in ``numpy.libs``, which patchelf has
+    rewritten, and the stripped OpenBLAS then fails to load ("ELF load command
+    address/offset not page-aligned"). Our extension is a plain linker output,
+    so stripping it is safe; without a ``strip`` tool the copy ships as is.
+    """
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    target = folder / extension.name
+    shutil.copy2(extension, target)
+    tool = shutil.which("strip")
+    if tool is not None and sys.platform.startswith("linux"):
+        proc = subprocess.run(
+            [tool, "--strip-unneeded", str(target)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            shutil.copy2(extension, target)  # strip failed: ship the original
+    return target
+
+
+def _build_env() -> dict[str, str]:
+    """A small, explicit environment: same inputs, same bundle, whatever the caller's shell."""
+    env = {k: os.environ[k] for k in _BUILD_ENV_PASSTHROUGH if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(
+        {
+            "PYTHONHASHSEED": "0",
+            "PYTHONUTF8": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "TZ": "UTC",
+        }
+    )
+    return env
+
+
+_MILESTONES = ("Analyzing ", "Building PYZ", "Building PKG", "Building EXE", "Building COLLECT")
+
+
+def _run_pyinstaller(
+    spec: Path, dist_dir: Path, build_dir: Path, log_path: Path, say: Callable[[str], None]
+) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--log-level",
+        "INFO",
+        "--distpath",
+        str(dist_dir),
+        "--workpath",
+        str(build_dir),
+        str(spec),
+    ]
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        log.flush()
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=spec.parent,
+                env=_build_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+            )
+        except OSError as exc:
+            raise ToolchainError(f"cannot start PyInstaller ({sys.executable}): {exc}") from exc
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            msg = line.split("INFO: ", 1)[-1].strip()
+            if msg.startswith(_MILESTONES) and "completed" not in msg:
+                say(msg)
+        code = proc.wait()
+    if code != 0:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
+        raise FreezeError(
+            f"PyInstaller failed (exit {code}); full log: {log_path}\n" + "\n".join(tail)
+        )
+
+
+def _check_forbidden(executable: Path, forbidden: Sequence[str]) -> None:
+    """Refuse a bundle shipping the build side (or, for aot, numba): large and slow for nothing."""
+    found = sorted(
+        {
+            top
+            for entry in bundled_names(executable)
+            for top in [entry.replace("\\", "/").split("/")[0].split(".")[0]]
+            if top in forbidden
+        }
+    )
+    if found:
+        raise FreezeError(
+            f"{executable} ships {', '.join(found)}, which this runtime must not carry; "
+            "check what app/ imports (PyInstaller follows lazy imports too)"
+        )
+
+
+def _check_collected(executable: Path, modules: Sequence[str]) -> None:
+    """Refuse a passthrough bundle that lacks a module its model's pickles name.
+
+    Unpickling would fail with ``ModuleNotFoundError`` on the user's machine, so
+    every hidden import outside the standard library must be in the archive (as a
+    module, a package, or an extension module's file).
+    """
+    import importlib.machinery
+
+    suffixes = sorted(importlib.machinery.EXTENSION_SUFFIXES, key=len, reverse=True)
+    present: set[str] = set()
+    for entry in bundled_names(executable):
+        name = entry.replace("\\", "/")
+        for suffix in suffixes:
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+                break
+        present.add(name.replace("/", "."))
+    present |= {p.rsplit(".", i)[0] for p in present for i in range(1, p.count(".") + 1)}
+    missing = [
+        m for m in modules if m.split(".")[0] not in sys.stdlib_module_names and m not in present
+    ]
+    if missing:
+        raise FreezeError(
+            f"{executable} lacks module(s) the model's pickle needs: {', '.join(missing)}; "
+            "the app would fail with ModuleNotFoundError (see build/warn-*.txt in the "
+            "PyInstaller work folder for why they were not collected)"
+        )
