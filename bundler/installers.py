@@ -111,7 +111,7 @@ def make_deb(onedir: Path, target_dir: Path, *, name: str, version: str, title: 
         os.utime(path, (_epoch(), _epoch()), follow_symlinks=False)
     target = target_dir / f"{name}_{debian_version(version)}_amd64.deb"
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(_epoch()))
-    proc = subprocess.run([dpkg, "--root-owner-group", "-Zxz", "--build", str(root), str(target)],
+    proc = subprocess.run([dpkg, "--root-owner-group", "-Zgzip", "--build", str(root), str(target)],
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise ToolchainError(f"dpkg-deb failed: {proc.stderr.strip()}")

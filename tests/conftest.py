@@ -22,10 +22,14 @@ RESOURCES = ROOT / "resources"
 BUNDLE = [sys.executable, "-m", "bundler"]
 
 
-def run_bundle(*args: str, cwd: Path | None = None, timeout: float = 900
-               ) -> subprocess.CompletedProcess[str]:
+#: Builds in the test session use a fixed build time, so two of them can be compared.
+EPOCH = "1764374400"
+
+
+def run_bundle(*args: str, cwd: Path | None = None, timeout: float = 900,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the ``bundle`` CLI as a user would, capturing its output."""
-    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", SOURCE_DATE_EPOCH=EPOCH, **(env or {}))
     return subprocess.run([*BUNDLE, *args], capture_output=True, text=True, cwd=cwd or ROOT,
                           timeout=timeout, env=env)
 
@@ -35,6 +39,7 @@ class Built:
     """The session's build: where the published outputs are, and copies out of the tree."""
 
     out: Path  # published folder (<output-dir>/penguins)
+    public_key: Path  # the manifests are signed with the matching private key
     onedir: Path  # executable inside a copy of the onedir folder, outside the repo
     onefile: Path  # copy of the onefile executable, outside the repo
     stdout: str
@@ -43,14 +48,18 @@ class Built:
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     dist = tmp_path_factory.mktemp("dist")
-    proc = run_bundle("build", str(SPEC), "--output-dir", str(dist))
+    keys = tmp_path_factory.mktemp("keys")
+    proc = run_bundle("keygen", str(keys / "private.pem"), str(keys / "public.pem"))
+    assert proc.returncode == 0, proc.stderr
+    proc = run_bundle("build", str(SPEC), "--output-dir", str(dist), "--sign",
+                      env={"MLBUNDLE_SIGNING_KEY": (keys / "private.pem").read_text()})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = dist / "penguins"
     # Copy the binaries away from the build tree: they must not need it.
     away = tmp_path_factory.mktemp("installed")
     shutil.copytree(out / "onedir" / "penguins", away / "penguins")
     shutil.copy2(out / "onefile" / "penguins", away / "penguins-onefile")
-    return Built(out=out, onedir=away / "penguins" / "penguins",
+    return Built(out=out, public_key=keys / "public.pem", onedir=away / "penguins" / "penguins",
                  onefile=away / "penguins-onefile", stdout=proc.stdout)
 
 

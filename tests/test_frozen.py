@@ -46,7 +46,7 @@ def as_record(row: dict[str, str]) -> dict[str, object]:
 
 def test_build_published_both_binaries_and_a_report(built: Built) -> None:
     report = json.loads((built.out / "build-report.json").read_text())
-    assert set(report["binaries"]) == {"onedir", "onefile"}
+    assert set(report["binaries"]) == {"onedir", "onefile", "tar.gz", "deb"}
     assert report["gate"]["passed"] is True
     assert report["parity"]["max_abs_diff"] <= 1e-9
     assert (built.out / "onefile" / "penguins").stat().st_size == report["binaries"]["onefile"][

@@ -1,0 +1,37 @@
+"""Two builds from the same inputs give the same bytes.
+
+The session's build and one more, with the same SOURCE_DATE_EPOCH and the
+same environment, are compared file by file: payload, record, manifests,
+SBOMs, both binaries and both installers. The documented exceptions are the
+build report (stage timings, output folder) and the signatures (ed25519
+signatures are deterministic, but the two builds use different keys).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import SPEC, Built, run_bundle
+
+EXCEPTIONS = {"build-report.json"}
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in EXCEPTIONS and not p.name.endswith(".sig")
+    }
+
+
+def test_two_builds_are_byte_identical(built: Built, tmp_path: Path) -> None:
+    proc = run_bundle("build", str(SPEC), "--output-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first, second = tree(built.out), tree(tmp_path / "penguins")
+    assert sorted(first) == sorted(second)
+    differ = sorted(name for name in first if first[name] != second[name])
+    assert differ == []
+    # the comparison covers what matters
+    assert {"payload/plan.json", "payload/arrays.npz", "payload/record.json",
+            "onedir/penguins/mlbundle-manifest.json", "onefile/penguins",
+            "installers/penguins_1.0.0_amd64.deb"} <= set(first)
