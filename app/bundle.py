@@ -55,7 +55,12 @@ class Bundle:
         return self.read_json(RECORD_FILE)
 
     def scorer(self) -> Any:
-        """A Scorer bound to the kernels this bundle was built with."""
+        """A Scorer bound to the kernels this bundle was built with (or, for a passthrough
+        bundle, to the model itself: see app.passthrough)."""
+        if self.info.get("backend") == "passthrough":
+            from app.passthrough import load_scorer
+
+            return load_scorer(self)
         from app.backend import load_kernels
         from app.scorer import Scorer
 
@@ -98,6 +103,11 @@ def open_bundle(folder: str | os.PathLike[str] | None = None) -> Bundle:
         raise PlanError(f"no bundle found at {root} ({BUNDLE_FILE} is missing)") from exc
     except ValueError as exc:
         raise PlanError(f"the bundle's {BUNDLE_FILE} is damaged: {exc}") from exc
+    if info.get("backend") == "passthrough":  # no compiled plan: the model's own schema
+        from app.passthrough import SCHEMA_FILE, plan_from_schema
+
+        plan, _ = plan_from_schema(_read_checked(root, info, SCHEMA_FILE))
+        return Bundle(root=root, info=info, plan=plan)
     plan = plan_from_bytes(
         _read_checked(root, info, PLAN_FILE), _read_checked(root, info, ARRAYS_FILE), "bundle"
     )

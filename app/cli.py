@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             status = "" if bundle.approved else ", UNAPPROVED development build"
             print(
                 f"{info['name']} {info['version']} (model {info.get('model_version', '?')}, "
-                f"mlbundle {__version__}, {info.get('backend', 'aot')} kernels{status})"
+                f"mlbundle {__version__}, {_scoring(info.get('backend', 'aot'))}{status})"
             )
             return EXIT_OK
         if args.command == "predict":
@@ -207,10 +207,15 @@ def _about(bundle: Any, as_json: bool) -> int:
     build = record.get("build", {})
     lines.append(
         f"  built        {build.get('time', '?')} with mlbundle {build.get('tool_version')}"
-        f" ({build.get('backend', '?')} kernels)"
+        f" ({_scoring(build.get('backend', '?'))})"
     )
     print("\n".join(lines))
     return EXIT_OK
+
+
+def _scoring(backend: str) -> str:
+    """What scores in this app, for --version and about."""
+    return "scikit-learn (passthrough)" if backend == "passthrough" else f"{backend} kernels"
 
 
 def _selftest(bundle: Any) -> int:

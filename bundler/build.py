@@ -28,10 +28,18 @@ from bundler.data import check_data, check_release, check_versions
 from bundler.errors import FreezeError
 from bundler.gate import run_gate_stage
 from bundler.installers import make_installers
+from bundler.manifest import (
+    load_private_key,
+    sign_manifest,
+    write_onedir_manifest,
+    write_onefile_manifest,
+)
 from bundler.parity import check_parity
+from bundler.passthrough import PassthroughModel, describe_passthrough
 from bundler.payload import dump_json, plan_digest, write_payload
 from bundler.record import build_record, requirements_text
 from bundler.report import BuildReport, folder_size
+from bundler.sbom import build_sbom, frozen_distributions
 from bundler.spec import Spec, load_spec
 
 Progress = Callable[[str], None]
@@ -56,6 +64,8 @@ def build(
     *,
     output_dir: Path | None = None,
     release: bool = False,
+    signing_key: Path | None = None,
+    sign: bool = False,
     progress: Progress = lambda _msg: None,
 ) -> BuildReport:
     """Run every stage; publish into the output folder only if all of them pass."""
@@ -65,20 +75,32 @@ def build(
         if release:
             check_release(spec)
         check_versions(spec)
+        # A bad key must fail now, not after freezing; it is never written anywhere.
+        key = load_private_key(signing_key) if (sign or signing_key) else None
         out_root = (output_dir or spec.build.output_dir).resolve()
         freeze_stage.require_pyinstaller()
         if spec.build.backend == "aot":
             require_toolchain()
     with clock.stage("verify and load artifacts", progress):
         artifacts = load_artifacts(spec)
-    with clock.stage("compile kernels", progress):
-        aot_path = compile_aot() if spec.build.backend == "aot" else None
-        kernels = load_kernels(spec.build.backend, aot_path)
-    with clock.stage("compile plan and check parity", progress):
+    # passthrough: no kernels and no plan; the model itself ships, with scikit-learn
+    passthrough = spec.build.backend == "passthrough"
+    aot_path, kernels = None, None
+    if not passthrough:
+        with clock.stage("compile kernels", progress):
+            aot_path = compile_aot() if spec.build.backend == "aot" else None
+            kernels = load_kernels(spec.build.backend, aot_path)
+    stage = "describe model (passthrough)" if passthrough else "compile plan"
+    with clock.stage(f"{stage} and check parity", progress):
         model = artifacts.model.estimator
         extractor = artifacts.extractor.estimator if artifacts.extractor else None
-        compiled = compile_estimators(model, extractor)
-        scorer = Scorer(compiled.load(), kernels)
+        compiled: Any
+        if passthrough:  # parity: the payload's bytes, unpickled again, vs the loaded model
+            compiled = describe_passthrough(spec, artifacts)
+            scorer: Any = compiled.scorer()
+        else:
+            compiled = compile_estimators(model, extractor)
+            scorer = Scorer(compiled.load(), kernels)
         _check_spec_inputs(spec, scorer)
         parity = check_parity(
             scorer, model, extractor, [spec.gate.e2e.path, spec.gate.confidence.path]
@@ -126,12 +148,17 @@ def build(
                 payload_dir=payload,
                 backend=spec.build.backend,
                 aot_extension=aot_path,
+                hiddenimports=(
+                    compiled.hiddenimports if isinstance(compiled, PassthroughModel) else ()
+                ),
                 modes=spec.build.modes,
                 work_dir=staging / "work" / "pyinstaller",
                 progress=progress,
             )
         with clock.stage("self-test frozen binaries", progress):
             result = _assemble(staging, spec, frozen, payload, record)
+        with clock.stage("manifest, SBOM and signature", progress):
+            _seal(staging / "out", spec, record, result, key)
         if spec.build.installers:
             with clock.stage("installers", progress):
                 for inst in make_installers(
@@ -208,6 +235,28 @@ def _assemble(
         entry["selftest"] = proc.stdout.strip().splitlines()
     shutil.copytree(payload, out / "payload", ignore=shutil.ignore_patterns("__init__.py"))
     return binaries
+
+
+def _seal(out: Path, spec: Spec, record: dict[str, Any],
+          binaries: dict[str, dict[str, Any]], key: Any) -> None:
+    """Write each binary's manifest (every file's sha256) and SBOM, and sign the manifests.
+
+    Runs after the self-tests (which leave nothing behind) and before the
+    installers, so the installers carry the manifest and signature too.
+    """
+    for mode, entry in binaries.items():
+        exe = out / entry["path"]
+        sbom = build_sbom(
+            frozen_distributions(freeze_stage.bundled_names(exe)),
+            app_name=spec.app.name, app_version=spec.app.version,
+            timestamp=record["build"]["time"],
+        )
+        write = write_onedir_manifest if mode == "onedir" else write_onefile_manifest
+        target = exe.parent if mode == "onedir" else exe
+        manifest = write(target, sbom, app_name=spec.app.name, app_version=spec.app.version)
+        entry["manifest"] = manifest.relative_to(out).as_posix()
+        if key is not None:
+            entry["signature"] = sign_manifest(manifest, key).relative_to(out).as_posix()
 
 
 def _publish(src: Path, dst: Path) -> None:

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from app import __version__
-from bundler.errors import BundleError
+from bundler.errors import BundleError, UnsupportedEstimatorError
 
 app = typer.Typer(
     add_completion=False,
@@ -62,6 +62,19 @@ def build(
             "--release", help="A release build: refuse to run unless every audit field is filled."
         ),
     ] = False,
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--signing-key",
+            help="ed25519 private key (PEM) to sign the manifests with (see `bundle keygen`).",
+        ),
+    ] = None,
+    sign: Annotated[
+        bool,
+        typer.Option(
+            "--sign", help="Sign with the key in the MLBUNDLE_SIGNING_KEY environment variable."
+        ),
+    ] = False,
 ) -> None:
     """Build the app: verify, compile, gate, record, freeze and self-test."""
     from bundler.build import build as run_build
@@ -71,6 +84,8 @@ def build(
             spec,
             output_dir=output_dir,
             release=release,
+            signing_key=signing_key,
+            sign=sign,
             progress=lambda msg: status.update(f"[bold]{msg}[/]…"),
         )
     if not release:
@@ -177,12 +192,85 @@ def score(
     out.print(f"scored {n} rows into {output_csv}")
 
 
+@app.command()
+def keygen(
+    private_key: Annotated[Path, typer.Argument(help="Where to write the private key (PEM).")],
+    public_key: Annotated[Path, typer.Argument(help="Where to write the public key (PEM).")],
+) -> None:
+    """Make an ed25519 key pair for signing bundle manifests (never overwrites a key)."""
+    from bundler.manifest import keygen as make_keys
+
+    make_keys(private_key, public_key)
+    out.print(f"private key: {private_key} (keep it secret; mode 0600)\npublic key:  {public_key}")
+
+
+@app.command()
+def verify(
+    path: Annotated[Path, typer.Argument(help="A onedir folder, onefile binary or installer.")],
+    key: Annotated[
+        Path | None, typer.Option("--key", help="Public key: also check the signature.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check every file against the bundle's manifest, its record's schema and signature."""
+    import json
+
+    from bundler.verify import verify_bundle
+
+    report = verify_bundle(path, key)
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for line in report.lines():
+            out.print(Text(line))
+    if not report.ok:
+        raise typer.Exit(VERIFY_FAILED)
+
+
+#: Exit code of `bundle verify` when the bundle does not match its manifest or signature.
+VERIFY_FAILED = 11
+
+
+@app.command()
+def inspect(
+    path: Annotated[Path, typer.Argument(help="A onedir folder, onefile binary or installer.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+) -> None:
+    """Show the model record inside a bundle, without running it."""
+    import json
+
+    from bundler.inspect import read_record, record_table
+
+    record = read_record(path)
+    if as_json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        out.print(record_table(record))
+
+
+#: Added to every compiler refusal: the model can still ship, uncompiled.
+PASSTHROUGH_HINT = (
+    'To ship this model without compiling it, set backend = "passthrough" in the spec\'s '
+    "[build] table: the app then carries scikit-learn and the joblib file(s), still gated "
+    "and recorded (a larger bundle that starts more slowly)."
+)
+
+
+def _message(exc: BundleError) -> str:
+    text = str(exc)
+    if isinstance(exc, UnsupportedEstimatorError) and "passthrough" not in text:
+        text += "\n" + PASSTHROUGH_HINT
+    return text
+
+
 def main() -> None:
     """Entry point: run the app, mapping every expected failure to a message and exit code."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(code) is returned, not raised, here
+            sys.exit(code)
     except BundleError as exc:
-        err.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
+        err.print(Text("error: ", style="bold red") + Text(_message(exc)), highlight=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -15,6 +15,7 @@ from typing import Any
 from app.bundle import BUNDLE_FILE, GATE_FILE, PAYLOAD_PACKAGE, RECORD_FILE
 from bundler.compiler import CompiledPlan, write_plan_files
 from bundler.gate import CONFIDENCE_NAME, E2E_NAME, GateReport
+from bundler.passthrough import PassthroughModel
 from bundler.record import REQUIREMENTS_FILE
 
 
@@ -25,10 +26,19 @@ def dump_json(path: Path, data: Any) -> None:
     )
 
 
-def plan_digest(plan: CompiledPlan, scratch: Path) -> str:
-    """sha256 over the plan's two files as written, recorded as the scoring code's identity."""
+def write_scoring_files(plan: CompiledPlan | PassthroughModel, folder: Path) -> None:
+    """The plan's two files; for a passthrough model, its schema and joblib files."""
+    if isinstance(plan, PassthroughModel):
+        plan.write_files(folder)
+    else:
+        write_plan_files(plan, folder)
+
+
+def plan_digest(plan: CompiledPlan | PassthroughModel, scratch: Path) -> str:
+    """sha256 over the plan's two files as written, recorded as the scoring code's identity
+    (for a passthrough model: over its schema and joblib files)."""
     scratch.mkdir(parents=True, exist_ok=True)
-    write_plan_files(plan, scratch)
+    write_scoring_files(plan, scratch)
     digest = hashlib.sha256()
     for name in sorted(p.name for p in scratch.iterdir()):
         digest.update(name.encode() + b"\0" + (scratch / name).read_bytes())
@@ -39,7 +49,7 @@ def write_payload(
     root: Path,
     *,
     info: dict[str, Any],
-    plan: CompiledPlan,
+    plan: CompiledPlan | PassthroughModel,
     record: dict[str, Any],
     gate: GateReport,
     requirements: str,
@@ -53,7 +63,7 @@ def write_payload(
     folder = root / PAYLOAD_PACKAGE
     (folder / "gate").mkdir(parents=True)
     (folder / "__init__.py").write_text('"""Data of one mlbundle application."""\n')
-    write_plan_files(plan, folder)
+    write_scoring_files(plan, folder)
     dump_json(folder / RECORD_FILE, record)
     dump_json(folder / GATE_FILE, gate.config.to_json())
     (folder / REQUIREMENTS_FILE).write_text(requirements, encoding="utf-8")

@@ -45,7 +45,7 @@ from bundler.errors import SpecError
 Metric = Literal["accuracy", "balanced_accuracy", "f1", "roc_auc", "r2", "mae", "rmse"]
 Average = Literal["macro", "weighted"]
 Mode = Literal["onedir", "onefile"]
-Backend = Literal["aot", "jit"]
+Backend = Literal["aot", "jit", "passthrough"]
 Installer = Literal["tar.gz", "deb"]
 
 #: Metric names ``gate.confidence.metric`` accepts (``app.metrics`` implements each).
