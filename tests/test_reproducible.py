@@ -1,10 +1,10 @@
 """Two builds from the same inputs give the same bytes.
 
 The session's build and one more, with the same SOURCE_DATE_EPOCH and the
-same environment, are compared file by file: payload, record, manifests,
-SBOMs, both binaries and both installers. The documented exceptions are the
-build report (stage timings, output folder) and the signatures (ed25519
-signatures are deterministic, but the two builds use different keys).
+same environment and signing key, are compared file by file: payload, record,
+manifests, SBOMs, signatures (ed25519 signatures are deterministic), both
+binaries and both installers. The one documented exception is the build
+report (stage timings, output folder).
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ def tree(folder: Path) -> dict[str, bytes]:
     return {
         p.relative_to(folder).as_posix(): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name not in EXCEPTIONS and not p.name.endswith(".sig")
+        if p.is_file() and p.name not in EXCEPTIONS
     }
 
 
 def test_two_builds_are_byte_identical(built: Built, tmp_path: Path) -> None:
-    proc = run_bundle("build", str(SPEC), "--output-dir", str(tmp_path))
+    key = (built.public_key.parent / "private.pem").read_text()
+    proc = run_bundle("build", str(SPEC), "--output-dir", str(tmp_path), "--sign",
+                      env={"MLBUNDLE_SIGNING_KEY": key})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     first, second = tree(built.out), tree(tmp_path / "penguins")
     assert sorted(first) == sorted(second)
@@ -33,5 +35,6 @@ def test_two_builds_are_byte_identical(built: Built, tmp_path: Path) -> None:
     assert differ == []
     # the comparison covers what matters
     assert {"payload/plan.json", "payload/arrays.npz", "payload/record.json",
-            "onedir/penguins/mlbundle-manifest.json", "onefile/penguins",
+            "onedir/penguins/mlbundle-manifest.json", "onedir/penguins/mlbundle-manifest.sig",
+            "onefile/penguins",
             "installers/penguins_1.0.0_amd64.deb"} <= set(first)
