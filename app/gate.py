@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from app import metrics
+from app.inputs import MISSING_TEXT
 from app.scorer import Scorer
 
 #: How many failing rows a report lists before summarising the rest.
@@ -132,7 +133,7 @@ class GateResult:
 
 
 def _float(text: str) -> float:
-    return float(text) if text.strip() not in ("", "NA", "NaN", "nan") else math.nan
+    return math.nan if text.strip() in MISSING_TEXT else float(text)
 
 
 def check_e2e(

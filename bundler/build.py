@@ -25,7 +25,7 @@ from bundler.artifacts import load_artifacts
 from bundler.backends import compile_aot, require_toolchain
 from bundler.compiler import compile_estimators
 from bundler.data import check_data, check_release, check_versions
-from bundler.errors import FreezeError
+from bundler.errors import FreezeError, SpecError
 from bundler.gate import run_gate_stage
 from bundler.installers import make_installers
 from bundler.manifest import (
@@ -193,8 +193,6 @@ def build(
 
 
 def _check_spec_inputs(spec: Spec, scorer: Scorer) -> None:
-    from bundler.errors import SpecError
-
     unknown = sorted(set(spec.inputs) - set(scorer.plan.input_names))
     if unknown:
         raise SpecError(

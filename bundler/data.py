@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from app.inputs import MISSING_TEXT
 from bundler.artifacts import sha256_file
 from bundler.errors import ArtifactError, SpecError
 from bundler.spec import DataRef, Spec
@@ -93,7 +94,7 @@ def training_ranges(spec: Spec, inputs: list[dict[str, Any]]) -> dict[str, dict[
         for row in reader:
             for n in names:
                 cell = (row.get(n) or "").strip()
-                if cell in ("", "NA", "NaN", "nan"):
+                if cell in MISSING_TEXT:
                     continue
                 if kinds[n] == "categorical":
                     seen[n].add(cell)

@@ -137,13 +137,13 @@ def check_parity(
         rows = read_rows(path, names)
         if not rows:
             continue
-        labels, proba = sklearn_scores(model, extractor, sklearn_frame(rows, names, kinds, named))
+        X = sklearn_frame(rows, names, kinds, named)
+        Xt = extractor.transform(X) if extractor is not None else X  # once, for every method
+        labels, proba = sklearn_scores(model, None, Xt)
         ours = scorer.score_records(
             [{n: _cell(r[j], kinds[j]) for j, n in enumerate(names)} for r in rows]
         )
-        report = compare(ours, labels, proba)
-        report = _compare_extras(report, ours, model, extractor,
-                                 sklearn_frame(rows, names, kinds, named))
+        report = _compare_extras(compare(ours, labels, proba), ours, model, Xt)
         if not report.passed:
             raise ParityError(
                 f"the compiled plan disagrees with scikit-learn on {path}:\n  "
@@ -157,12 +157,10 @@ def check_parity(
     )
 
 
-def _compare_extras(report: ParityReport, ours: Scores, model: Any, extractor: Any | None,
-                    X: Any) -> ParityReport:
+def _compare_extras(report: ParityReport, ours: Scores, model: Any, Xt: Any) -> ParityReport:
     """Also compare decision_function / score_samples, which the app outputs too."""
     problems = list(report.problems)
     worst = report.max_abs_diff
-    Xt = extractor.transform(X) if extractor is not None else X
     for extra, values in ours.extras:
         theirs = np.asarray(getattr(model, extra.name)(Xt), dtype=np.float64)
         theirs = theirs.reshape(values.shape)
