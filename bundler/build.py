@@ -235,8 +235,9 @@ def _assemble(
     return binaries
 
 
-def _seal(out: Path, spec: Spec, record: dict[str, Any],
-          binaries: dict[str, dict[str, Any]], key: Any) -> None:
+def _seal(
+    out: Path, spec: Spec, record: dict[str, Any], binaries: dict[str, dict[str, Any]], key: Any
+) -> None:
     """Write each binary's manifest (every file's sha256) and SBOM, and sign the manifests.
 
     Runs after the self-tests (which leave nothing behind) and before the
@@ -246,7 +247,8 @@ def _seal(out: Path, spec: Spec, record: dict[str, Any],
         exe = out / entry["path"]
         sbom = build_sbom(
             frozen_distributions(freeze_stage.bundled_names(exe)),
-            app_name=spec.app.name, app_version=spec.app.version,
+            app_name=spec.app.name,
+            app_version=spec.app.version,
             timestamp=record["build"]["time"],
         )
         write = write_onedir_manifest if mode == "onedir" else write_onefile_manifest

@@ -324,6 +324,7 @@ _BUILD_SHOWN = frozenset(
     {"time", "tool", "tool_version", "backend", "built_by", "python", "platform", "libraries"}
 )
 
+
 def _app(app: dict[str, Any]) -> list[tuple[str, str]]:
     order = ("name", "version", "title", "description")
     extra = {k: v for k, v in app.items() if k not in order}

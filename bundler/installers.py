@@ -69,9 +69,10 @@ def make_tarball(onedir: Path, target: Path, top: str) -> Installer:
             arcname = top if path == onedir else f"{top}/{path.relative_to(onedir).as_posix()}"
             tar.add(path, arcname=arcname, recursive=False, filter=_tar_filter)
     tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(
-        filename="", mode="wb", fileobj=raw, mtime=_epoch(), compresslevel=9
-    ) as gz:
+    with (
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=_epoch(), compresslevel=9) as gz,
+    ):
         gz.write(buf.getvalue())
     os.replace(tmp, target)
     return Installer("tar.gz", target, target.stat().st_size)
@@ -82,14 +83,25 @@ def debian_version(version: str) -> str:
     return version.replace("-", "~")
 
 
-def make_deb(onedir: Path, target_dir: Path, *, name: str, version: str, title: str,
-             description: str, record: dict[str, Any], work: Path) -> Installer:
+def make_deb(
+    onedir: Path,
+    target_dir: Path,
+    *,
+    name: str,
+    version: str,
+    title: str,
+    description: str,
+    record: dict[str, Any],
+    work: Path,
+) -> Installer:
     """``/opt/<name>`` (the onedir tree) and ``/usr/bin/<name>``, built with dpkg-deb."""
     dpkg = shutil.which("dpkg-deb")
     if dpkg is None:
-        raise ToolchainError("dpkg-deb is needed to build the .deb installer: "
-                             "install it (`apt-get install dpkg`) or drop \"deb\" from "
-                             "build.installers")
+        raise ToolchainError(
+            "dpkg-deb is needed to build the .deb installer: "
+            'install it (`apt-get install dpkg`) or drop "deb" from '
+            "build.installers"
+        )
     root = work / "deb-root"
     shutil.copytree(onedir, root / "opt" / name, symlinks=True)
     launcher = root / "usr" / "bin" / name
@@ -99,36 +111,70 @@ def make_deb(onedir: Path, target_dir: Path, *, name: str, version: str, title: 
     size_kb = sum(p.lstat().st_size for p in root.rglob("*") if not p.is_dir()) // 1024 + 1
     model = record["model"]
     (root / "DEBIAN").mkdir()
-    (root / "DEBIAN" / "control").write_text(_render(
-        "deb/control.j2", package=name, version=debian_version(version), architecture="amd64",
-        maintainer=record["audit"].get("model_author") or "unknown <unknown@localhost>",
-        installed_kb=size_kb, title=title,
-        description_lines=(description or title).splitlines(),
-        model_algorithm=model["algorithm"], model_version=model["version"],
-        model_sha256=model["sha256"], tool_version=record["build"]["tool_version"],
-    ))
+    (root / "DEBIAN" / "control").write_text(
+        _render(
+            "deb/control.j2",
+            package=name,
+            version=debian_version(version),
+            architecture="amd64",
+            maintainer=record["audit"].get("model_author") or "unknown <unknown@localhost>",
+            installed_kb=size_kb,
+            title=title,
+            description_lines=(description or title).splitlines(),
+            model_algorithm=model["algorithm"],
+            model_version=model["version"],
+            model_sha256=model["sha256"],
+            tool_version=record["build"]["tool_version"],
+        )
+    )
     for path in [root, *root.rglob("*")]:
         os.utime(path, (_epoch(), _epoch()), follow_symlinks=False)
     target = target_dir / f"{name}_{debian_version(version)}_amd64.deb"
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(_epoch()))
-    proc = subprocess.run([dpkg, "--root-owner-group", "-Zgzip", "--build", str(root), str(target)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [dpkg, "--root-owner-group", "-Zgzip", "--build", str(root), str(target)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if proc.returncode != 0:
         raise ToolchainError(f"dpkg-deb failed: {proc.stderr.strip()}")
     return Installer("deb", target, target.stat().st_size)
 
 
-def make_installers(onedir: Path, out_dir: Path, *, kinds: tuple[str, ...], name: str,
-                    version: str, title: str, description: str, record: dict[str, Any],
-                    work: Path) -> list[Installer]:
+def make_installers(
+    onedir: Path,
+    out_dir: Path,
+    *,
+    kinds: tuple[str, ...],
+    name: str,
+    version: str,
+    title: str,
+    description: str,
+    record: dict[str, Any],
+    work: Path,
+) -> list[Installer]:
     """Stage entry: every requested installer kind, from the finished onedir folder."""
     out_dir.mkdir(parents=True, exist_ok=True)
     made = []
     for kind in kinds:
         if kind == "tar.gz":
-            made.append(make_tarball(onedir, out_dir / f"{name}-{version}-linux-x86_64.tar.gz",
-                                     f"{name}-{version}"))
+            made.append(
+                make_tarball(
+                    onedir, out_dir / f"{name}-{version}-linux-x86_64.tar.gz", f"{name}-{version}"
+                )
+            )
         elif kind == "deb":
-            made.append(make_deb(onedir, out_dir, name=name, version=version, title=title,
-                                 description=description, record=record, work=work))
+            made.append(
+                make_deb(
+                    onedir,
+                    out_dir,
+                    name=name,
+                    version=version,
+                    title=title,
+                    description=description,
+                    record=record,
+                    work=work,
+                )
+            )
     return made

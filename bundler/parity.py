@@ -172,10 +172,15 @@ def _compare_extras(report: ParityReport, ours: Scores, model: Any, Xt: Any) -> 
         finite = diff[~both_nan & np.isfinite(diff)]
         worst = max(worst, float(finite.max()) if finite.size else 0.0)
         for r in np.flatnonzero(bad.any(axis=1))[:5]:
-            problems.append(f"row {r}: {extra.name} {values[r].tolist()}, "
-                            f"scikit-learn {theirs[r].tolist()}")
-    return ParityReport(rows=report.rows, max_abs_diff=worst,
-                        label_mismatches=report.label_mismatches, problems=tuple(problems))
+            problems.append(
+                f"row {r}: {extra.name} {values[r].tolist()}, scikit-learn {theirs[r].tolist()}"
+            )
+    return ParityReport(
+        rows=report.rows,
+        max_abs_diff=worst,
+        label_mismatches=report.label_mismatches,
+        problems=tuple(problems),
+    )
 
 
 def _cell(text: str, kind: str) -> Any:

@@ -56,7 +56,15 @@ BACKENDS: tuple[str, ...] = get_args(Backend)
 INSTALLERS: tuple[str, ...] = get_args(Installer)
 #: Top-level tables of a spec, in the order the documentation lists them.
 TABLES: tuple[str, ...] = (
-    "app", "model", "extractor", "inputs", "outputs", "gate", "data", "audit", "build",
+    "app",
+    "model",
+    "extractor",
+    "inputs",
+    "outputs",
+    "gate",
+    "data",
+    "audit",
+    "build",
 )
 
 #: The app name becomes the executable's (and its folder's) name on every OS.
@@ -458,7 +466,7 @@ class Build(_Table):
     def _installers_need_onedir(self) -> Build:
         if self.installers and "onedir" not in self.modes:
             raise _problem(
-                "installers are made from the onedir build; add \"onedir\" to build.modes "
+                'installers are made from the onedir build; add "onedir" to build.modes '
                 "or set build.installers = []"
             )
         return self

@@ -91,9 +91,7 @@ class VerifyReport:
             for f in self.problems
         ]
         if self.uncovered:
-            out.append(
-                f"not covered by the manifest (package files): {', '.join(self.uncovered)}"
-            )
+            out.append(f"not covered by the manifest (package files): {', '.join(self.uncovered)}")
         hint = {
             SIGNATURE_NOT_CHECKED: " (give --key PUBLIC_KEY to check it)",
             SIGNATURE_MISSING: " (the bundle has no signature file)",
@@ -366,8 +364,10 @@ def _compare_file(rel: str, path: Path, expected: dict[str, Any]) -> FileCheck:
         return FileCheck(rel, "tampered", f"is a link to {os.readlink(path)}, not a file")
     actual = mf.file_digest(path)
     if actual["sha256"] != expected.get("sha256"):
-        size = "" if actual["size"] == expected.get("size") else (
-            f"; size {actual['size']}, expected {expected.get('size')}"
+        size = (
+            ""
+            if actual["size"] == expected.get("size")
+            else (f"; size {actual['size']}, expected {expected.get('size')}")
         )
         return FileCheck(rel, "tampered", "sha256 differs" + size)
     return FileCheck(rel, "ok")

@@ -32,7 +32,7 @@ def require_checked_sklearn(version: str) -> None:
         raise UnsupportedEstimatorError(
             f"the compiler was checked against scikit-learn {','.join(CHECKED_SKLEARN)}, "
             f"but this model comes from scikit-learn {version}; retrain or re-export it with a "
-            "checked version, or ship it with backend = \"passthrough\""
+            'checked version, or ship it with backend = "passthrough"'
         )
 
 

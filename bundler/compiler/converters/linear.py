@@ -161,9 +161,7 @@ def convert_logistic_regression(
         proba = builder.new_cols([f"proba[{c}]" for c in classes])
         builder.emit("expit_pair", est, builder.idx(decision), builder.idx(proba))
         return classification(est, decision, proba)
-    decision = emit_linear(
-        builder, est, cols, coef, intercept, [f"decision[{c}]" for c in classes]
-    )
+    decision = emit_linear(builder, est, cols, coef, intercept, [f"decision[{c}]" for c in classes])
     proba = builder.new_cols([f"proba[{c}]" for c in classes])
     builder.emit("softmax", est, builder.idx(decision), builder.idx(proba))
     return classification(est, decision, proba)

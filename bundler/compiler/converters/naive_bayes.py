@@ -99,9 +99,7 @@ def convert_bernoulli_nb(est: BernoulliNB, builder: PlanBuilder, cols: Cols) -> 
     builder.check(cols, est, allow_nan=False)
     if est.binarize is not None:
         binary = builder.derived(cols, f" > {est.binarize!r}")
-        builder.emit(
-            "binarize", est, builder.idx(cols), builder.idx(binary), float(est.binarize)
-        )
+        builder.emit("binarize", est, builder.idx(cols), builder.idx(binary), float(est.binarize))
         cols = binary
     jll = emit_dot2(
         builder,
