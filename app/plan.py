@@ -25,11 +25,11 @@ from app.plan_checks import check_op
 
 FORMAT = "mlbundle.plan"
 #: (major, minor). A reader accepts any minor of its own major.
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (2, 0)
 PLAN_FILE = "plan.json"
 ARRAYS_FILE = "arrays.npz"
 
-_DTYPES = {"f8": np.float64, "i8": np.int64, "u1": np.uint8}
+_DTYPES = {"f8": np.float64, "i8": np.int64, "i4": np.int32, "u1": np.uint8}
 
 
 class PlanError(ValueError):
@@ -212,7 +212,13 @@ def parse_plan(header: dict[str, Any], arrays: dict[str, np.ndarray], where: str
                         f"{where}: op {n} ({kernel}) argument of dtype {data.dtype}, "
                         f"expected {np.dtype(dtype)}"
                     )
-                args.append(np.require(data.astype(dtype, copy=False), requirements=["C", "W"]))
+                cast = np.require(data.astype(dtype, copy=False), requirements=["C", "W"])
+                if cast.dtype != data.dtype and not np.array_equal(cast, data, equal_nan=True):
+                    raise PlanError(
+                        f"{where}: op {n} ({kernel}) argument values do not fit "
+                        f"{np.dtype(dtype)}"
+                    )
+                args.append(cast)
             else:
                 args.append(dtype(value))
         _check_bounds(kernel, args, width, f"{where}: op {n} ({kernel})")

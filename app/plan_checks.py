@@ -85,12 +85,46 @@ def check_tree_nodes(a: Args, n_out: int) -> str | None:
     return None
 
 
-def _forest(a: Args, width: int) -> str | None:
-    if a["missing_left"].size != a["threshold"].size:
-        return "node arrays differ in length"
-    if not a["divisor"] > 0:
-        return "divisor must be positive"
-    return check_tree_nodes(a, a["dst"].size)
+def _tree_sum(a: Args, width: int) -> str | None:
+    """Compact trees: every walk stays inside the node table whatever the input.
+
+    A step goes from node ``i`` to ``child`` or ``child + 1``; internal nodes point
+    forward (``i < child < n - 1``), leaves at themselves with an infinite threshold
+    and no NaN flag, so a walk that reaches a leaf stays there.
+    """
+    trees, nodes, thr, value = a["trees"], a["nodes"], a["thr"], a["value"]
+    n_out = a["dst"].size
+    if trees.ndim != 2 or trees.shape[1] != 3 or trees.shape[0] == 0:
+        return "trees must be a non-empty (n_trees, 3) table"
+    if nodes.ndim != 2 or nodes.shape[1] != 2 or thr.size != nodes.shape[0]:
+        return "nodes must be an (n_nodes, 2) table with one threshold per node"
+    n = nodes.shape[0]
+    if value.ndim != 2 or value.shape[0] != n or value.shape[1] == 0:
+        return "leaf values do not match nodes"
+    root, depth, first = trees[:, 0], trees[:, 1], trees[:, 2]
+    if root.min() < 0 or root.max() >= n or depth.min() < 0:
+        return "tree roots or depths out of range"
+    if first.min() < 0 or first.max() + value.shape[1] > n_out:
+        return "tree output index out of range"
+    word, child = nodes[:, 0], nodes[:, 1]
+    if word.min() < 0 or np.any(word >> 25) or a["src"].size == 0:
+        return "node feature words out of range"
+    if np.any((word & 0xFFFFFF) >= a["src"].size):
+        return "tree feature index out of range"
+    ids = np.arange(n)
+    leaf = child == ids
+    if np.any(~leaf & ((child <= ids) | (child + 1 >= n))):
+        return "tree children out of order or out of range"
+    if np.any(leaf & ((thr != np.inf) | (word >> 24 != 0))):
+        return "a leaf must have an infinite threshold and no NaN flag"
+    start_cols = a["start_cols"]
+    if start_cols.size not in (0, n_out) or a["start"].size != n_out:
+        return "start must have one value (or column) per output"
+    if start_cols.size and (start_cols.min() < 0 or start_cols.max() >= width):
+        return "start columns out of range"
+    if not a["divisor"] > 0 or int(a["cast32"]) not in (0, 1):
+        return "divisor must be positive and cast32 0 or 1"
+    return None
 
 
 def _expit_pair(a: Args, width: int) -> str | None:
@@ -115,18 +149,6 @@ def _tree_outputs(a: Args) -> str | None:
     return None
 
 
-def _boost(a: Args, width: int) -> str | None:
-    base = a["init_cols"]
-    out_of_range = base.size and (base.min() < 0 or base.max() >= width)
-    if base.size not in (0, a["dst"].size) or out_of_range:
-        return "init_cols must be empty or one workspace column per output"
-    return (
-        _same_length(a, "dst", "init")
-        or _tree_outputs(a)
-        or check_tree_nodes(a, 1)
-    )
-
-
 def _hgb(a: Args, width: int) -> str | None:
     n_nodes = a["threshold"].size
     for name in ("missing_left", "cat_left", "cat_known"):
@@ -140,11 +162,7 @@ def _hgb(a: Args, width: int) -> str | None:
         (a["cat_known"][cat] < 0) | (a["cat_known"][cat] >= known_bits.size // 8)
     ):
         return "categorical split bitset index out of range"
-    return (
-        _same_length(a, "dst", "init")
-        or _tree_outputs(a)
-        or check_tree_nodes(a, 1)
-    )
+    return _same_length(a, "dst", "init") or _tree_outputs(a) or check_tree_nodes(a, 1)
 
 
 def _exp_link(a: Args, width: int) -> str | None:
@@ -271,12 +289,7 @@ def _svm_kernel_sum(a: Args, width: int) -> str | None:
     n_sv = sv.shape[0]
     if sv.shape[1] != a["src"].size:
         return "support vectors do not match the source columns"
-    if (
-        start.size < 2
-        or start[0] != 0
-        or start[-1] != n_sv
-        or np.any(np.diff(start) < 0)
-    ):
+    if start.size < 2 or start[0] != 0 or start[-1] != n_sv or np.any(np.diff(start) < 0):
         return "inconsistent support vector ranges"
     n_class = start.size - 1
     n_out = 1 if n_class == 1 else _n_pairs(n_class)
@@ -381,10 +394,9 @@ CHECKS: dict[str, Check] = {
     "scale": _scale,
     "onehot": _onehot,
     "linear": _linear,
-    "forest": _forest,
+    "tree_sum": _tree_sum,
     "expit_pair": _expit_pair,
     "softmax": _softmax,
-    "boost": _boost,
     "hgb": _hgb,
     "exp_link": _exp_link,
     "iforest": _iforest,

@@ -20,7 +20,7 @@ from app.scorer import Scorer
 from tests._parity import f32_neighbours, kernels, to_records, tree_thresholds
 
 #: Kernels a final model reads its features with (the last one in a plan is the model).
-MODEL_KERNELS = ("linear", "forest")
+MODEL_KERNELS = ("linear", "tree_sum")
 
 
 def run_ops(scorer: Scorer, X: Any, kernel_set: Any = None) -> np.ndarray:

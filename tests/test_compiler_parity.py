@@ -227,9 +227,9 @@ def test_nan_direction_matters_for_the_comparison() -> None:
     rows[:, ::2] = np.nan
     compiled = compile_estimators(est)
     for op in compiled.header["ops"]:
-        if op["kernel"] == "forest":
-            key = op["args"][7]["array"]
-            compiled.arrays[key] = np.ones_like(compiled.arrays[key])
+        if op["kernel"] == "tree_sum":
+            key = op["args"][5]["array"]  # nodes: clear every NaN-goes-right flag
+            compiled.arrays[key][:, 0] &= 0xFFFFFF
     wrong = Scorer(written_plan(compiled), kernels())
     labels, proba = sklearn_predict(est, None, rows)
     with pytest.raises(AssertionError):

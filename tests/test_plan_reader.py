@@ -132,14 +132,14 @@ def test_compiled_plans_are_valid_and_use_the_kernels_tested_here(kind: str) -> 
     parsed = parse(plan)
     used = {op.kernel for op in parsed.ops}
     assert {"check_values", "impute", "scale", "onehot"} <= used
-    expected = {"forest": "forest", "multiclass": "softmax", "binary": "expit_pair"}[kind]
+    expected = {"forest": "tree_sum", "multiclass": "softmax", "binary": "expit_pair"}[kind]
     assert expected in used
 
 
 # -- format and version ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", ["2.0", "0.9", "10.0", "-1.0"])
+@pytest.mark.parametrize("version", ["1.0", "3.0", "0.9", "10.0", "-1.0"])
 def test_unknown_major_version_is_refused(version: str) -> None:
     plan = compiled("forest")
     plan.header["format_version"] = version
@@ -149,8 +149,8 @@ def test_unknown_major_version_is_refused(version: str) -> None:
 
 def test_newer_minor_version_is_read() -> None:
     plan = compiled("forest")
-    plan.header["format_version"] = "1.99"
-    assert parse(plan).version == (1, 99)
+    plan.header["format_version"] = "2.99"
+    assert parse(plan).version == (2, 99)
 
 
 @pytest.mark.parametrize("version", ["1", "1.0.0", "one.zero", "", None])
@@ -232,75 +232,103 @@ def test_onehot_destination_out_of_range_is_refused() -> None:
         refuses(plan)
 
 
+def _tree_arrays(plan: CompiledPlan) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    op = ops_of(plan, "tree_sum")[0]
+    _, nodes = array_of(plan, op, "nodes")
+    _, trees = array_of(plan, op, "trees")
+    return op, nodes, trees
+
+
+def _internal(nodes: np.ndarray, start: int = 0) -> int:
+    """An internal node at or after ``start`` whose parent is internal too."""
+    ids = np.arange(len(nodes))
+    internal = nodes[:, 1] != ids
+    return int(next(c for i in ids[start:] if internal[i] for c in (nodes[i, 1],) if internal[c]))
+
+
 def test_forest_feature_out_of_range_is_refused() -> None:
     plan = compiled("forest")
-    op = ops_of(plan, "forest")[0]
-    _, feature = array_of(plan, op, "feature")
+    op, nodes, _ = _tree_arrays(plan)
     _, src = array_of(plan, op, "src")
-    _, left = array_of(plan, op, "left")
-    internal = int(np.flatnonzero(left >= 0)[0])
-    for bad in (src.size, -1):
-        broken = feature.copy()
-        broken[internal] = bad
-        set_array(plan, op, "feature", broken)
-        refuses(plan, "feature index out of range")
+    node = _internal(nodes)
+    for bad in (src.size, -1, 0xFFFFFF, 1 << 25):
+        broken = nodes.copy()
+        broken[node, 0] = bad
+        set_array(plan, op, "nodes", broken)
+        refuses(plan, "feature")
 
 
 # -- trees that would loop or jump outside their nodes ---------------------------------
 
 
-def _forest_arrays(plan: CompiledPlan) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    op = ops_of(plan, "forest")[0]
-    _, left = array_of(plan, op, "left")
-    _, roots = array_of(plan, op, "roots")
-    return op, left, roots
-
-
-@pytest.mark.parametrize("side", ["left", "right"])
-@pytest.mark.parametrize("target", ["self", "parent", "root", "first tree's node", "past end"])
-def test_tree_child_pointing_backwards_or_outside_is_refused(side: str, target: str) -> None:
+@pytest.mark.parametrize("target", ["parent", "root", "first tree's node", "last node", "past end"])
+def test_tree_child_pointing_backwards_or_outside_is_refused(target: str) -> None:
     plan = compiled("forest")
-    op, left, roots = _forest_arrays(plan)
-    _, child = array_of(plan, op, side)
-    # an internal node of the second tree whose parent is internal too
-    second = int(roots[1])
-    parent = next(i for i in range(second, left.size) if left[i] >= 0 and left[left[i]] >= 0)
-    node = int(left[parent])
+    op, nodes, trees = _tree_arrays(plan)
+    second = int(trees[1, 0])
+    node = _internal(nodes, second)
+    parent = next(i for i in range(second, node) if nodes[i, 1] in (node, node - 1))
     value = {
-        "self": node,
         "parent": parent,
         "root": second,
-        "first tree's node": int(roots[0]) + 1,
-        "past end": left.size,
+        "first tree's node": int(trees[0, 0]) + 1,
+        "last node": len(nodes) - 1,  # its right sibling would be past the end
+        "past end": len(nodes),
     }[target]
-    broken = child.copy()
-    broken[node] = value
-    set_array(plan, op, side, broken)
+    broken = nodes.copy()
+    broken[node, 1] = value
+    set_array(plan, op, "nodes", broken)
     refuses(plan, "children out of order or out of range")
+
+
+def test_leaf_must_stay_put() -> None:
+    """A self-pointing node is a leaf: a finite threshold or a NaN flag would step off it."""
+    plan = compiled("forest")
+    op, nodes, _ = _tree_arrays(plan)
+    _, thr = array_of(plan, op, "thr")
+    node = _internal(nodes)
+    broken = nodes.copy()
+    broken[node, 1] = node
+    set_array(plan, op, "nodes", broken)
+    refuses(plan, "leaf")
+    leaf = int(np.flatnonzero(nodes[:, 1] == np.arange(len(nodes)))[0])
+    flagged = nodes.copy()
+    flagged[leaf, 0] |= 1 << 24
+    set_array(plan, op, "nodes", flagged)
+    refuses(plan, "leaf")
 
 
 @pytest.mark.parametrize("bad", ["negative", "past end"])
 def test_tree_root_out_of_range_is_refused(bad: str) -> None:
     plan = compiled("forest")
-    op, left, roots = _forest_arrays(plan)
-    broken = roots.copy()
-    broken[-1] = -1 if bad == "negative" else left.size
-    set_array(plan, op, "roots", broken)
-    refuses(plan, "roots out of range")
+    op, nodes, trees = _tree_arrays(plan)
+    broken = trees.copy()
+    broken[-1, 0] = -1 if bad == "negative" else len(nodes)
+    set_array(plan, op, "trees", broken)
+    refuses(plan, "roots or depths out of range")
 
 
 def test_forest_without_trees_is_refused() -> None:
     plan = compiled("forest")
-    op, _, _ = _forest_arrays(plan)
-    set_array(plan, op, "roots", np.zeros(0, dtype=np.int64))
+    op, _, _ = _tree_arrays(plan)
+    set_array(plan, op, "trees", np.zeros((0, 3), dtype=np.int32))
     refuses(plan)
+
+
+def test_tree_tables_of_the_wrong_shape_are_refused() -> None:
+    for name, shape in (("trees", (-1,)), ("nodes", (-1,)), ("trees", (-1, 1))):
+        plan = compiled("forest")
+        op, nodes, trees = _tree_arrays(plan)
+        data = {"trees": trees, "nodes": nodes}[name]
+        set_array(plan, op, name, data.reshape(-1)[: data.size // 3 * 3].reshape(shape).copy())
+        refuses(plan)
 
 
 @pytest.mark.parametrize("divisor", [0.0, -5.0])
 def test_forest_divisor_must_be_positive(divisor: float) -> None:
     plan = compiled("forest")
-    op, _, _ = _forest_arrays(plan)
-    op["args"][-1] = divisor
+    op, _, _ = _tree_arrays(plan)
+    op["args"][arg_names("tree_sum").index("divisor")] = divisor
     refuses(plan, "divisor")
 
 
@@ -308,13 +336,10 @@ def test_forest_divisor_must_be_positive(divisor: float) -> None:
 
 
 LENGTH_CASES: list[tuple[str, str, str, str]] = [
-    ("forest", "forest", "threshold", "rows"),
-    ("forest", "forest", "feature", "rows"),
-    ("forest", "forest", "left", "rows"),
-    ("forest", "forest", "right", "rows"),
-    ("forest", "forest", "missing_left", "rows"),
-    ("forest", "forest", "value", "rows"),
-    ("forest", "forest", "value", "columns"),
+    ("forest", "tree_sum", "thr", "rows"),
+    ("forest", "tree_sum", "nodes", "rows"),
+    ("forest", "tree_sum", "value", "rows"),
+    ("forest", "tree_sum", "start", "rows"),
     ("forest", "onehot", "cat_value", "rows"),
     ("forest", "onehot", "cat_start", "rows"),
     ("forest", "onehot", "cat_dst", "rows"),
@@ -384,7 +409,7 @@ def test_unknown_kernel_is_refused() -> None:
 @pytest.mark.parametrize("kernel", ["argmax", "positive"])
 def test_output_kernels_cannot_be_ops(kernel: str) -> None:
     plan = compiled("forest")
-    op = ops_of(plan, "forest")[0]
+    op = ops_of(plan, "tree_sum")[0]
     op["kernel"] = kernel
     op["args"] = op["args"][:3]
     refuses(plan, "unknown to this runtime")
@@ -400,10 +425,24 @@ def test_wrong_argument_count_is_refused(change: str) -> None:
 
 def test_float_array_for_an_index_argument_is_refused() -> None:
     plan = compiled("forest")
-    op = ops_of(plan, "forest")[0]
-    _, left = array_of(plan, op, "left")
-    set_array(plan, op, "left", left.astype(np.float64))
+    op = ops_of(plan, "tree_sum")[0]
+    _, nodes = array_of(plan, op, "nodes")
+    set_array(plan, op, "nodes", nodes.astype(np.float64))
     refuses(plan, "dtype float64")
+
+
+def test_index_that_does_not_fit_int32_is_refused() -> None:
+    """int64 arrays are read into the kernels' int32 tables only when no value changes."""
+    plan = compiled("forest")
+    op = ops_of(plan, "tree_sum")[0]
+    _, nodes = array_of(plan, op, "nodes")
+    wide = nodes.astype(np.int64)
+    set_array(plan, op, "nodes", wide)
+    parse(plan)  # same values, wider type: fine
+    wide = wide.copy()
+    wide[0, 1] += 1 << 32  # would wrap to a valid-looking index
+    set_array(plan, op, "nodes", wide)
+    refuses(plan, "do not fit")
 
 
 def test_missing_array_is_refused() -> None:
@@ -519,9 +558,9 @@ def test_corrupt_plan_json_is_refused(tmp_path: Path) -> None:
 def test_version_is_checked_when_loading_from_disk(tmp_path: Path) -> None:
     folder = _write(compiled("forest"), tmp_path)
     header = json.loads((folder / PLAN_FILE).read_text(encoding="utf-8"))
-    header["format_version"] = "2.0"
+    header["format_version"] = "3.0"
     (folder / PLAN_FILE).write_text(json.dumps(header), encoding="utf-8")
-    with pytest.raises(PlanError, match="2.0"):
+    with pytest.raises(PlanError, match="3.0"):
         load_plan(folder)
 
 

@@ -290,34 +290,44 @@ def test_refusal_names_the_model() -> None:
     assert "GradientBoostingRegressor" in str(err) and "record 1" in str(err)
 
 
-def _first_internal(compiled: Any, kernel: str, left_arg: int) -> int:
-    op = next(op for op in compiled.header["ops"] if op["kernel"] == kernel)
-    return int(np.flatnonzero(compiled.arrays[op["args"][left_arg]["array"]] >= 0)[0])
+def _first_internal(compiled: Any) -> int:
+    op = [op for op in compiled.header["ops"] if op["kernel"] == "tree_sum"][-1]
+    nodes = compiled.arrays[op["args"][5]["array"]]
+    return int(np.flatnonzero(nodes[:, 1] != np.arange(len(nodes)))[0])
 
 
 @pytest.mark.parametrize(
     "arg, change, match",
     [
-        (2, lambda a: a + 1000, "init_cols"),  # init column outside the workspace
-        (2, lambda a: np.append(a, a), "init_cols"),  # two start columns for one output
-        (3, lambda a: np.append(a, 0.0), "argument lengths differ"),
-        (5, _set(-1, 7), "tree output index"),
-        (5, lambda a: a[:-1], "tree_out and roots"),
-        (4, _set(0, 10**9), "roots out of range"),
-        (6, _set(0, 999), "feature index"),
+        (2, lambda a: a + 1000, "start columns out of range"),  # outside the workspace
+        (2, lambda a: np.append(a, a), "one value"),  # two start columns for one output
+        (3, lambda a: np.append(a, 0.0), "one value"),
+        (4, _set(-1, 7), "tree output index"),
+        (4, lambda a: a[:0], "non-empty"),
+        (4, _set(0, 10**9), "roots or depths out of range"),
+        (5, _set(0, 999), "feature index"),
+        (5, _set(0, 1 << 26), "feature words"),
+        (6, lambda a: a[:-1], "one threshold per node"),
+        (9, lambda v: 0.0, "divisor"),
+        (10, lambda v: 2, "cast32"),
     ],
 )
 def test_corrupted_boost_plans_are_refused(arg: int, change: Any, match: str) -> None:
     est, _ = fitted("GBR(init=DecisionTreeRegressor)", "diabetes")
-    assert_corruption_refused(compile_estimators(est), "boost", arg, change, match)
+    assert_corruption_refused(compile_estimators(est), "tree_sum", arg, change, match)
 
 
 def test_corrupted_boost_children_are_refused() -> None:
     est, _ = fitted("GBC", "multi3")
     compiled = compile_estimators(est)
-    node = _first_internal(compiled, "boost", 8)
-    for arg in (8, 9):  # left, right: a child pointing back to its parent loops forever
-        assert_corruption_refused(compiled, "boost", arg, _set(node, node), "children")
+    node = _first_internal(compiled)
+    # a child pointing back would walk out of the tree; past the end, out of the table
+    for child in (node - 1, 10**6):
+        assert_corruption_refused(
+            compiled, "tree_sum", 5, _set(2 * node + 1, child), "children"
+        )
+    # a leaf (its own child) with a finite threshold would step off it
+    assert_corruption_refused(compiled, "tree_sum", 5, _set(2 * node + 1, node), "leaf")
 
 
 @pytest.mark.parametrize(

@@ -277,9 +277,12 @@ def test_missing_direction_matters_for_the_comparison() -> None:
     X, _ = dataset("multi3")
     rows = nan_rows(X, 10)
     compiled = compile_estimators(est)
-    (op,) = [op for op in compiled.header["ops"] if op["kernel"] == "hgb"]
-    key = op["args"][9]["array"]  # missing_left
-    compiled.arrays[key] = 1 - compiled.arrays[key]
+    # no categorical split: the compact tree kernel, comparing in float64
+    (op,) = [op for op in compiled.header["ops"] if op["kernel"] == "tree_sum"]
+    assert op["args"][-1] == 0
+    nodes = compiled.arrays[op["args"][5]["array"]]
+    internal = nodes[:, 1] != np.arange(len(nodes))
+    nodes[internal, 0] ^= 1 << 24  # every NaN the other way
     wrong = Scorer(written_plan(compiled), kernels())
     with pytest.raises(AssertionError):
         check(est, rows, wrong)

@@ -229,10 +229,10 @@ def assert_outcome(est: Any, X: Any, scorer: Scorer, extras: Sequence[str] = (),
 
 def corrupted(compiled: CompiledPlan, kernel: str, arg: int, change: Callable[[Any], Any]
               ) -> CompiledPlan:
-    """A copy of ``compiled`` with argument ``arg`` of its first ``kernel`` op changed."""
+    """A copy of ``compiled`` with argument ``arg`` of its last ``kernel`` op changed."""
     header = copy.deepcopy(compiled.header)
     arrays = dict(compiled.arrays)
-    op = next(op for op in header["ops"] if op["kernel"] == kernel)
+    op = [op for op in header["ops"] if op["kernel"] == kernel][-1]
     value = op["args"][arg]
     if isinstance(value, dict):
         arrays[value["array"]] = np.asarray(change(arrays[value["array"]].copy()))
@@ -356,9 +356,9 @@ def test_missing_direction_matters_for_the_comparison() -> None:
     X, _ = dataset("breast_cancer")
     rows = nan_rows(X, 10)
     compiled = compile_estimators(est)
-    (op,) = [op for op in compiled.header["ops"] if op["kernel"] == "forest"]
-    key = op["args"][7]["array"]
-    compiled.arrays[key] = np.ones_like(compiled.arrays[key])
+    (op,) = [op for op in compiled.header["ops"] if op["kernel"] == "tree_sum"]
+    key = op["args"][5]["array"]  # nodes: clear every NaN-goes-right flag
+    compiled.arrays[key][:, 0] &= 0xFFFFFF
     wrong = Scorer(written_plan(compiled), kernels())
     labels, proba = sklearn_predict(est, None, rows)
     with pytest.raises(AssertionError):
@@ -439,28 +439,29 @@ def test_tree_table_lays_trees_end_to_end() -> None:
     assert (table.threshold == np.concatenate([a.threshold, b.threshold])).all()
 
 
-def test_random_forest_plan_is_unchanged_by_the_shared_table() -> None:
-    """``_emit_forest`` through ``tree_table`` writes the arrays the old code wrote."""
+def test_compact_trees_walk_to_scikit_learns_leaves() -> None:
+    """Breadth-first layout, siblings adjacent, self-looping leaves: ``depth`` steps
+    from each root reach the leaf ``tree.apply`` reaches, NaN included."""
     X, y = dataset("binary")
-    est = RandomForestClassifier(n_estimators=4, random_state=0).fit(with_nan(X), y)
+    Xn = with_nan(X)
+    est = RandomForestClassifier(n_estimators=4, random_state=0).fit(Xn, y)
     compiled = compile_estimators(est)
-    (op,) = [op for op in compiled.header["ops"] if op["kernel"] == "forest"]
-    arrays = [compiled.arrays[a["array"]] for a in op["args"][2:9]]
-    roots, feature, threshold, left, right, missing, value = arrays
-    offset = 0
+    (op,) = [op for op in compiled.header["ops"] if op["kernel"] == "tree_sum"]
+    trees, nodes, thr, value = (compiled.arrays[a["array"]] for a in op["args"][4:8])
+    assert trees.dtype == nodes.dtype == np.int32
+    assert op["args"][8:] == [1.0, 4.0, 1]
+    x32 = Xn.astype(np.float32).astype(np.float64)
     for k, tree in enumerate(est.estimators_):
-        t = tree.tree_
-        leaf = t.children_left < 0
-        sl = slice(offset, offset + t.node_count)
-        assert roots[k] == offset
-        assert (feature[sl] == np.where(leaf, 0, t.feature)).all()
-        assert (threshold[sl] == t.threshold).all()
-        assert (left[sl] == np.where(leaf, -1, t.children_left + offset)).all()
-        assert (right[sl] == np.where(leaf, -1, t.children_right + offset)).all()
-        assert (missing[sl] == t.missing_go_to_left).all()
-        assert (value[sl] == t.value[:, 0, :]).all()
-        offset += t.node_count
-    assert op["args"][9] == 4.0
+        root, depth, first = trees[k]
+        assert first == 0 and depth == tree.tree_.max_depth
+        leaves = tree.apply(Xn)
+        for i in range(len(Xn)):
+            node = root
+            for _ in range(depth):
+                word, child = nodes[node]
+                x = x32[i, word & 0xFFFFFF]
+                node = child + int(x > thr[node]) + ((word >> 24) & int(np.isnan(x)))
+            assert (value[node] == tree.tree_.value[leaves[i], 0, :]).all()
 
 
 @pytest.mark.parametrize(

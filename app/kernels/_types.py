@@ -9,3 +9,6 @@ U1 = "u1[::1]"  # uint8 flags
 def sig(*args: str, ret: str = "void") -> str:
     """``ret(arg, ...)``: one kernel's Numba signature."""
     return f"{ret}({', '.join(args)})"
+
+
+I4_2 = "i4[:, ::1]"  # C-ordered int32 matrix: compact tree tables

@@ -46,7 +46,7 @@ def _cache_key() -> str:
     import numba
 
     parts = [kernel_source_hash(), numba.__version__, sys.version, sysconfig.get_platform()]
-    parts.append("stripped")
+    parts.append("stripped,nogil")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
@@ -55,11 +55,22 @@ def cache_root() -> Path:
     return Path(os.environ.get("MLBUNDLE_CACHE") or user_cache_dir("mlbundle")) / "aot"
 
 
+#: Runs in a fresh interpreter. The exported wrappers release the GIL around each
+#: kernel call (numba's ``release_gil`` flag, which pycc leaves off), so the app can
+#: score row blocks on several threads at once.
 _DRIVER = """
 import sys
 sys.path.insert(0, sys.argv[1])
+import numba.pycc.compiler as pycc_compiler
 from numba.pycc import CC
 import app.kernels as kernels
+
+class _NoGilFlags(pycc_compiler.Flags):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.release_gil = True
+
+pycc_compiler.Flags = _NoGilFlags
 cc = CC(sys.argv[2]); cc.output_dir = sys.argv[3]; cc.verbose = False
 for name, sig in kernels.EXPORTS.items():
     cc.export(name, sig)(getattr(kernels, name))

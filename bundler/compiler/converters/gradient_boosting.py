@@ -5,7 +5,7 @@ refusing NaN, infinity and values that overflow float32; starts from the init
 estimator's raw prediction (``_raw_predict_init``: zeros for ``init="zero"``,
 else the link of the init estimator's prediction); then ``predict_stages``
 adds ``learning_rate * value[leaf]`` of every tree, stage by stage
-(``out[i, k] += scale * value[node]``). The ``boost`` kernel does exactly that.
+(``out[i, k] += scale * value[node]``). The ``tree_sum`` kernel does exactly that.
 
 Then: regression returns the raw value (every regression loss has the
 identity link); binary classification predicts ``classes_[raw >= 0]`` with
@@ -39,7 +39,7 @@ from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
 
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import convert, register_converter
-from bundler.compiler.converters.trees import tree_table
+from bundler.compiler.converters.trees import compact_trees
 from bundler.errors import UnsupportedEstimatorError
 
 #: Regressor init estimators that see GradientBoosting's float32 X exactly as we do.
@@ -137,20 +137,22 @@ def emit_boost(est: Any, builder: PlanBuilder, cols: Cols, names: list[str]) -> 
     for tree in trees:
         if tree.n_outputs_ != 1 or tree.tree_.value.shape[1:] != (1, 1):
             raise UnsupportedEstimatorError(f"{builder.origin(est)}: a stage tree is not 1-D")
-    table = tree_table([t.tree_ for t in trees], [t.tree_.value[:, 0, :] for t in trees])
     tree_out = np.tile(np.arange(k, dtype=np.int64), stages.shape[0])
+    table = compact_trees(
+        [t.tree_ for t in trees], [t.tree_.value[:, 0, :] for t in trees], tree_out
+    )
     out = builder.new_cols(names)
     builder.emit(
-        "boost",
+        "tree_sum",
         est,
         builder.idx(cols),
         builder.idx(out),
         builder.idx(init_cols),
         builder.array(init, np.float64),
-        table.arg(builder, "roots"),
-        builder.array(tree_out, np.int64),
-        *(table.arg(builder, n) for n in ("feature", "threshold", "left", "right", "value")),
+        *table.args(builder),
         float(est.learning_rate),
+        1.0,
+        1,
     )
     return out
 

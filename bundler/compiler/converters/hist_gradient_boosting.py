@@ -8,7 +8,8 @@ infinity is refused), and a ColumnTransformer puts those columns first, so the
 trees' feature indices count categorical features first, then the numeric
 ones. The raw prediction is ``0 + _baseline_prediction`` then every
 predictor's leaf value (learning rate already included), iteration by
-iteration and output by output, exactly as the ``hgb`` kernel does; a split
+iteration and output by output, exactly as the kernels do (``tree_sum`` when
+no split is categorical, comparing in float64; ``hgb`` otherwise); a split
 sends NaN by ``missing_go_to_left``, a numeric value left when
 ``x <= num_threshold``, a category left when it is in the split's bitset,
 right when it is a known category, and as missing otherwise
@@ -23,6 +24,7 @@ softmax probabilities. ``decision_function`` is the raw value (1-D when binary).
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,7 @@ from sklearn.preprocessing import OrdinalEncoder
 
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import register_converter
-from bundler.compiler.converters.trees import receives_sparse
+from bundler.compiler.converters.trees import compact_trees, receives_sparse
 from bundler.errors import UnsupportedEstimatorError
 
 
@@ -40,9 +42,7 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, (float, np.floating)) and math.isnan(value))
 
 
-def _encoder_table(
-    est: Any, builder: PlanBuilder, col: int, categories: np.ndarray
-) -> list[float]:
+def _encoder_table(est: Any, builder: PlanBuilder, col: int, categories: np.ndarray) -> list[float]:
     """The workspace values of one categorical feature's categories, in code order."""
     cats = list(categories)
     if cats and _is_missing(cats[-1]):
@@ -140,6 +140,12 @@ def emit_hgb(est: Any, builder: PlanBuilder, cols: Cols, names: list[str]) -> Co
     baseline = np.asarray(est._baseline_prediction, dtype=np.float64).reshape(-1)
     if baseline.size != k or len(names) != k:
         raise UnsupportedEstimatorError(f"{builder.origin(est)}: unexpected baseline shape")
+    if not any(
+        ((p.nodes["is_categorical"] != 0) & (p.nodes["is_leaf"] == 0)).any()
+        for predictors in est._predictors
+        for p in predictors
+    ):
+        return _emit_numeric(est, builder, src, baseline, names)
     mapper = est._bin_mapper
     if mapper.is_categorical_ is not None and mapper.is_categorical_.any():
         known_bits, f_idx_map = mapper.make_known_categories_bitsets()
@@ -190,6 +196,47 @@ def emit_hgb(est: Any, builder: PlanBuilder, cols: Cols, names: list[str]) -> Co
         builder.array(np.concatenate(left_bits).reshape(-1), np.int64),
         builder.array(np.asarray(known_bits, dtype=np.int64).reshape(-1), np.int64),
         builder.array(np.concatenate(value).reshape(-1, 1), np.float64),
+    )
+    return out
+
+
+def _emit_numeric(
+    est: Any, builder: PlanBuilder, src: Cols, baseline: np.ndarray, names: list[str]
+) -> Cols:
+    """No categorical split: the compact ``tree_sum`` kernel, comparing in float64."""
+    k = len(names)
+    trees, values, first = [], [], []
+    for predictors in est._predictors:
+        if len(predictors) != k:
+            raise UnsupportedEstimatorError(f"{builder.origin(est)}: unexpected predictors")
+        for j, predictor in enumerate(predictors):
+            nodes = predictor.nodes
+            leaf = nodes["is_leaf"] != 0
+            trees.append(
+                SimpleNamespace(
+                    children_left=np.where(leaf, -1, nodes["left"].astype(np.int64)),
+                    children_right=np.where(leaf, -1, nodes["right"].astype(np.int64)),
+                    feature=np.where(leaf, 0, nodes["feature_idx"]).astype(np.int64),
+                    threshold=nodes["num_threshold"],
+                    missing_go_to_left=nodes["missing_go_to_left"],
+                )
+            )
+            values.append(nodes["value"].reshape(-1, 1))
+            first.append(j)
+    table = compact_trees(trees, values, first)
+    out = builder.new_cols(names)
+    builder.emit(
+        "tree_sum",
+        est,
+        builder.idx(src),
+        builder.idx(out),
+        builder.idx(Cols(())),
+        # scikit-learn starts from zeros and adds the baseline: 0.0 + b, as it does
+        builder.array(np.zeros(k) + baseline, np.float64),
+        *table.args(builder),
+        1.0,
+        1.0,
+        0,
     )
     return out
 

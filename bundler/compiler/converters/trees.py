@@ -5,9 +5,9 @@ Thresholds stay float64 and the input is rounded to float32 before comparing
 and forest outputs are summed in estimator order then divided by the number
 of trees: the same arithmetic as scikit-learn, so results match to the bit.
 
-``tree_table`` is shared with the other tree families (gradient boosting,
-isolation forest): it concatenates scikit-learn ``Tree`` objects into the one
-node table the tree kernels read.
+``compact_trees`` lays trees out for the ``tree_sum`` kernel (forests here,
+gradient boosting too); ``tree_table`` keeps scikit-learn's own node order for
+the isolation forest kernel.
 """
 
 from __future__ import annotations
@@ -89,6 +89,93 @@ def tree_table(
     )
 
 
+@dataclass(frozen=True)
+class CompactTrees:
+    """Trees in the ``tree_sum`` kernel's layout (see its docstring).
+
+    ``trees[t] = (root, depth, first output)``; ``nodes[i] = (feature | nan_right << 24,
+    child)`` with siblings side by side, so the right child is ``child + 1``; a
+    leaf is its own child with threshold +inf, so a walk of ``depth`` steps from
+    any root always ends on the leaf scikit-learn reaches.
+    """
+
+    trees: np.ndarray  # (n_trees, 3) int32
+    nodes: np.ndarray  # (n_nodes, 2) int32
+    threshold: np.ndarray  # (n_nodes,) float64, scikit-learn's own
+    value: np.ndarray  # (n_nodes, values per leaf) float64
+
+    def args(self, builder: PlanBuilder) -> list[dict[str, str]]:
+        """The four plan arrays, in the kernel's argument order."""
+        return [
+            builder.array(self.trees, np.int32),
+            builder.array(self.nodes, np.int32),
+            builder.array(self.threshold, np.float64),
+            builder.array(self.value, np.float64),
+        ]
+
+
+#: Features are packed into 24 bits of a node word; bit 24 is the NaN direction.
+MAX_TREE_FEATURES = 1 << 24
+
+
+def compact_trees(
+    trees: Sequence[Any],
+    values: Sequence[np.ndarray],
+    first_output: Sequence[int] | None = None,
+    features: Sequence[np.ndarray] | None = None,
+) -> CompactTrees:
+    """Lay scikit-learn ``Tree`` objects out breadth first, siblings adjacent.
+
+    ``values[t]``: the (node_count, k) array tree ``t`` contributes at its leaves;
+    ``first_output[t]``: the output its values start at (default 0);
+    ``features[t]``: maps tree ``t``'s feature indices to positions in ``src``.
+    """
+    all_trees, all_nodes, all_thr, all_val = [], [], [], []
+    offset = 0
+    for k, t in enumerate(trees):
+        left, right = t.children_left, t.children_right
+        feat = np.asarray(t.feature, dtype=np.int64)
+        if features is not None:
+            feat = np.where(
+                left < 0, 0, np.asarray(features[k], dtype=np.int64)[np.maximum(feat, 0)]
+            )
+        if feat.max(initial=0) >= MAX_TREE_FEATURES:
+            raise UnsupportedEstimatorError(
+                f"trees with more than {MAX_TREE_FEATURES} features are not supported"
+            )
+        nan_right = 1 - np.asarray(t.missing_go_to_left, dtype=np.int64)
+        order = [0]  # old node ids in new (breadth first, siblings adjacent) order
+        depth = [0]
+        child = []
+        i = 0
+        while i < len(order):
+            old = order[i]
+            if left[old] >= 0:
+                child.append(offset + len(order))
+                order += [int(left[old]), int(right[old])]
+                depth += [depth[i] + 1, depth[i] + 1]
+            else:
+                child.append(offset + i)
+            i += 1
+        ids = np.asarray(order)
+        leaf = left[ids] < 0
+        nodes = np.empty((len(ids), 2), dtype=np.int64)
+        nodes[:, 0] = np.where(leaf, 0, feat[ids] | (nan_right[ids] << 24))
+        nodes[:, 1] = child
+        all_nodes.append(nodes)
+        all_thr.append(np.where(leaf, np.inf, t.threshold[ids]))
+        all_val.append(np.asarray(values[k])[ids])
+        first = 0 if first_output is None else int(first_output[k])
+        all_trees.append((offset, max(depth), first))
+        offset += len(ids)
+    return CompactTrees(
+        trees=np.asarray(all_trees, dtype=np.int64).reshape(-1, 3),
+        nodes=np.concatenate(all_nodes),
+        threshold=np.concatenate(all_thr).astype(np.float64),
+        value=np.ascontiguousarray(np.concatenate(all_val), dtype=np.float64),
+    )
+
+
 def receives_sparse(builder: PlanBuilder, cols: Cols) -> bool:
     """scikit-learn hands these columns to the estimator as a sparse matrix."""
     return cols.sparse or bool(set(cols.idx) & set(getattr(builder, "sparse", ())))
@@ -120,7 +207,7 @@ def _emit_forest(
         values = [tree.tree_.value[:, 0, :] for tree in trees]
     else:
         values = [tree.tree_.value[:, 0, :1] for tree in trees]
-    table = tree_table([tree.tree_ for tree in trees], values)
+    table = compact_trees([tree.tree_ for tree in trees], values)
     if table.value.shape[1] != len(names):
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)}: trees have {table.value.shape[1]} outputs, "
@@ -128,15 +215,16 @@ def _emit_forest(
         )
     out = builder.new_cols(names)
     builder.emit(
-        "forest",
+        "tree_sum",
         est,
         builder.idx(cols),
         builder.idx(out),
-        *(
-            table.arg(builder, name)
-            for name in ("roots", "feature", "threshold", "left", "right", "missing_left", "value")
-        ),
+        builder.idx(Cols(())),
+        builder.array(np.zeros(len(names)), np.float64),
+        *table.args(builder),
+        1.0,
         float(len(trees)) if len(trees) > 1 else 1.0,
+        1,
     )
     return out
 
