@@ -16,10 +16,32 @@ _F32_MAX = 3.4028234663852886e38
 
 
 def check_values(ws, cols, allow_nan, float32):
-    """Mirror scikit-learn's ``validate_data`` finiteness rules for ``cols``."""
+    """Mirror scikit-learn's ``validate_data`` finiteness rules for ``cols``.
+
+    A first pass per row only asks whether every ``|x|`` is within the largest finite
+    value (vectorised when ``cols`` are consecutive); a row that fails it (NaN, infinity,
+    beyond float32) is examined value by value, so the verdict and the position returned
+    are the ones of the plain scan.
+    """
     n = ws.shape[0]
     m = cols.shape[0]
+    limit = _F32_MAX if float32 != 0 else 1.7976931348623157e308
+    c0 = cols[0] if m > 0 else 0
+    consecutive = True
+    for j in range(m):
+        if cols[j] != c0 + j:
+            consecutive = False
     for i in range(n):
+        ok = True
+        if consecutive:
+            row = ws[i, c0 : c0 + m]
+            for j in range(m):
+                ok &= abs(row[j]) <= limit
+        else:
+            for j in range(m):
+                ok &= abs(ws[i, cols[j]]) <= limit
+        if ok:
+            continue
         for j in range(m):
             x = ws[i, cols[j]]
             if np.isnan(x):
@@ -37,18 +59,49 @@ def check_values(ws, cols, allow_nan, float32):
 def impute(ws, src, dst, fill):
     """SimpleImputer with ``missing_values=nan``: NaN becomes the column's fill."""
     n = ws.shape[0]
+    m = src.shape[0]
+    s0 = src[0] if m > 0 else 0
+    d0 = dst[0] if m > 0 else 0
+    consecutive = True
+    for j in range(m):
+        if src[j] != s0 + j or dst[j] != d0 + j:
+            consecutive = False
     for i in range(n):
-        for j in range(src.shape[0]):
-            x = ws[i, src[j]]
-            ws[i, dst[j]] = fill[j] if np.isnan(x) else x
+        if consecutive:
+            a = ws[i, s0 : s0 + m]
+            b = ws[i, d0 : d0 + m]
+            for j in range(m):
+                x = a[j]
+                b[j] = fill[j] if np.isnan(x) else x
+        else:
+            for j in range(m):
+                x = ws[i, src[j]]
+                ws[i, dst[j]] = fill[j] if np.isnan(x) else x
 
 
 def scale(ws, src, dst, offset, divisor):
-    """``(x - offset) / divisor`` per column, in scikit-learn's order of operations."""
+    """``(x - offset) / divisor`` per column, in scikit-learn's order of operations.
+
+    ``np.divide`` divides as numpy does (no ZeroDivisionError check), which lets the
+    loop over consecutive columns be vectorised.
+    """
     n = ws.shape[0]
+    m = src.shape[0]
+    s0 = src[0] if m > 0 else 0
+    d0 = dst[0] if m > 0 else 0
+    consecutive = True
+    for j in range(m):
+        if src[j] != s0 + j or dst[j] != d0 + j:
+            consecutive = False
     for i in range(n):
-        for j in range(src.shape[0]):
-            ws[i, dst[j]] = (ws[i, src[j]] - offset[j]) / divisor[j]
+        if consecutive:
+            a = ws[i, s0 : s0 + m]
+            b = ws[i, d0 : d0 + m]
+            for j in range(m):
+                b[j] = np.divide(a[j] - offset[j], divisor[j])
+        else:
+            for j in range(m):
+                ws[i, dst[j]] = np.divide(ws[i, src[j]] - offset[j], divisor[j])
 
 
 def onehot(ws, src, cat_start, cat_value, cat_dst, dst, unknown_error):
