@@ -92,17 +92,17 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
     child at ``child + 1``; a leaf is its own child with ``thr = +inf``, so every
     walk takes exactly ``depth`` steps with no branch to mispredict. Rows go in
     blocks: each tree is walked for eight rows at once (independent walks the CPU
-    overlaps); a row left over walks eight trees at once instead.
+    overlaps); a row left over walks four trees at once instead.
     """
     n = ws.shape[0]
     n_out = dst.shape[0]
     n_feat = src.shape[0]
     n_val = value.shape[1]
     n_trees = trees.shape[0]
-    block = 128
+    block = min(n, 128)  # a lone row allocates one row of scratch, not 128
     xs = np.empty((block, n_feat))
     acc = np.empty((block, n_out))
-    for b0 in range(0, n, block):
+    for b0 in range(0, n, max(block, 1)):
         nb = min(block, n - b0)
         for r in range(nb):
             for f in range(n_feat):
@@ -152,46 +152,29 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
                     acc[r + 5, first + j] += scale * value[f, j]
                     acc[r + 6, first + j] += scale * value[g, j]
                     acc[r + 7, first + j] += scale * value[h, j]
-        # rows left over: one at a time, eight trees at once (still added in tree order)
+        # rows left over: one at a time, four trees at once (still added in tree order;
+        # four walks fit the registers, eight would spill for a single row's gain)
         for r in range(n8, nb):
             t = 0
-            while t + 8 <= n_trees:
+            while t + 4 <= n_trees:
                 a = trees[t, 0]
                 b = trees[t + 1, 0]
                 c = trees[t + 2, 0]
                 d = trees[t + 3, 0]
-                e = trees[t + 4, 0]
-                f = trees[t + 5, 0]
-                g = trees[t + 6, 0]
-                h = trees[t + 7, 0]
-                depth = trees[t, 1]
-                for u in range(t + 1, t + 8):
-                    depth = max(depth, trees[u, 1])
+                depth = max(trees[t, 1], trees[t + 1, 1], trees[t + 2, 1], trees[t + 3, 1])
                 for _ in range(depth):
                     wa = nodes[a, 0]
                     wb = nodes[b, 0]
                     wc = nodes[c, 0]
                     wd = nodes[d, 0]
-                    we = nodes[e, 0]
-                    wf = nodes[f, 0]
-                    wg = nodes[g, 0]
-                    wh = nodes[h, 0]
                     xa = xs[r, wa & 0xFFFFFF]
                     xb = xs[r, wb & 0xFFFFFF]
                     xc = xs[r, wc & 0xFFFFFF]
                     xd = xs[r, wd & 0xFFFFFF]
-                    xe = xs[r, we & 0xFFFFFF]
-                    xf = xs[r, wf & 0xFFFFFF]
-                    xg = xs[r, wg & 0xFFFFFF]
-                    xh = xs[r, wh & 0xFFFFFF]
                     a = nodes[a, 1] + np.int32(xa > thr[a]) + ((wa >> 24) & np.int32(xa != xa))
                     b = nodes[b, 1] + np.int32(xb > thr[b]) + ((wb >> 24) & np.int32(xb != xb))
                     c = nodes[c, 1] + np.int32(xc > thr[c]) + ((wc >> 24) & np.int32(xc != xc))
                     d = nodes[d, 1] + np.int32(xd > thr[d]) + ((wd >> 24) & np.int32(xd != xd))
-                    e = nodes[e, 1] + np.int32(xe > thr[e]) + ((we >> 24) & np.int32(xe != xe))
-                    f = nodes[f, 1] + np.int32(xf > thr[f]) + ((wf >> 24) & np.int32(xf != xf))
-                    g = nodes[g, 1] + np.int32(xg > thr[g]) + ((wg >> 24) & np.int32(xg != xg))
-                    h = nodes[h, 1] + np.int32(xh > thr[h]) + ((wh >> 24) & np.int32(xh != xh))
                 for j in range(n_val):
                     acc[r, trees[t, 2] + j] += scale * value[a, j]
                 for j in range(n_val):
@@ -200,15 +183,7 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
                     acc[r, trees[t + 2, 2] + j] += scale * value[c, j]
                 for j in range(n_val):
                     acc[r, trees[t + 3, 2] + j] += scale * value[d, j]
-                for j in range(n_val):
-                    acc[r, trees[t + 4, 2] + j] += scale * value[e, j]
-                for j in range(n_val):
-                    acc[r, trees[t + 5, 2] + j] += scale * value[f, j]
-                for j in range(n_val):
-                    acc[r, trees[t + 6, 2] + j] += scale * value[g, j]
-                for j in range(n_val):
-                    acc[r, trees[t + 7, 2] + j] += scale * value[h, j]
-                t += 8
+                t += 4
             while t < n_trees:
                 a = trees[t, 0]
                 for _ in range(trees[t, 1]):
