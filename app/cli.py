@@ -34,6 +34,11 @@ def _parser(name: str) -> argparse.ArgumentParser:
     )
     src.add_argument("--input", metavar="CSV", help="a CSV file with a header of input names")
     pr.add_argument("--output", metavar="CSV", help="where to write scores (default: stdout)")
+    pr.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress line and no summary on stderr while scoring a CSV file",
+    )
     ab = sub.add_parser("about", help="show the model's metadata")
     ab.add_argument("--json", action="store_true", help="print the full record as JSON")
     sub.add_parser("selftest", help="run the release gate inside this binary")
@@ -101,30 +106,25 @@ def _predict(bundle: Any, args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return EXIT_OK
-    return _predict_csv(scorer, args.input, args.output)
+    return _predict_csv(scorer, args.input, args.output, args.quiet)
 
 
-def _predict_csv(scorer: Any, src: str, dst: str | None) -> int:
+def _predict_csv(scorer: Any, src: str, dst: str | None, quiet: bool = False) -> int:
     import csv
     from pathlib import Path
 
     from app.inputs import InputError
 
+    err = sys.stderr
+    # A live line only on a terminal, and not when the scores go to that terminal too.
+    live = _isatty(err) and (dst is not None or not _isatty(sys.stdout))
+    progress = None if quiet or err is None else Progress(err, _file_size(src), live)
     try:
-        if dst:
-            n = scorer.score_csv_file(Path(src), Path(dst))
-            print(f"scored {n} rows into {dst}", file=sys.stderr)
-            return EXIT_OK
-        with open(src, newline="", encoding="utf-8") as fin:
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            first = True
-            for _, scores in scorer.iter_csv(fin, src):
-                if first:
-                    writer.writerow(scores.header())
-                    first = False
-                writer.writerows(scores.rows())
-            if first:
-                writer.writerow(scorer.empty_header())
+        n = scorer.score_csv_file(
+            Path(src), Path(dst) if dst else sys.stdout, progress.update if progress else None
+        )
+        if progress is not None and (dst or live):
+            progress.finish(n, dst or "stdout")
     except FileNotFoundError as exc:
         raise InputError(f"{exc.filename}: no such file") from None
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -133,7 +133,112 @@ def _predict_csv(scorer: Any, src: str, dst: str | None) -> int:
         raise InputError(f"{exc.filename}: is a folder, expected a CSV file") from None
     except PermissionError as exc:
         raise InputError(f"{exc.filename}: permission denied") from None
+    finally:
+        if progress is not None:
+            progress.close()
     return EXIT_OK
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _file_size(path: str) -> int | None:
+    import os
+    import stat
+
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+class Progress:
+    """Progress of a CSV file being scored, written to ``stream`` (stderr).
+
+    On a terminal (``live``) one line is rewritten in place at most every
+    ``LIVE_EVERY`` seconds: rows scored, MB read of the file's size, rows per
+    second and the time left. Elsewhere (a log, a pipe) a plain line is
+    written every ``LOG_EVERY`` seconds, so short runs only show the summary.
+    """
+
+    LIVE_EVERY = 0.2
+    LOG_EVERY = 30.0
+
+    def __init__(self, stream: Any, total_bytes: int | None, live: bool, clock: Any = None) -> None:
+        import time
+
+        self.stream = stream
+        self.total = total_bytes
+        self.live = live
+        self.clock = clock or time.monotonic
+        self.start = self.clock()
+        self._next = self.start + (self.LIVE_EVERY if live else self.LOG_EVERY)
+        self._shown = 0  # width of the live line on screen (0: none)
+
+    def update(self, rows: int, bytes_read: int) -> None:
+        now = self.clock()
+        if now < self._next:
+            return
+        self._next = now + (self.LIVE_EVERY if self.live else self.LOG_EVERY)
+        text = self.describe(rows, bytes_read, now - self.start)
+        if self.live:
+            self._write("\r" + text.ljust(self._shown))
+            self._shown = len(text)
+        else:
+            self._write(f"progress: {text}\n")
+
+    def describe(self, rows: int, bytes_read: int, elapsed: float) -> str:
+        """``1,234,567 rows, 56.1 of 2,048.0 MB (2.7%), 310,000 rows/s, 6m12s left``"""
+        parts = [f"{rows:,} rows"]
+        mb = bytes_read / 1e6
+        if self.total:
+            done = min(bytes_read / self.total, 1.0)
+            parts.append(f"{mb:,.1f} of {self.total / 1e6:,.1f} MB ({100 * done:.1f}%)")
+        else:
+            parts.append(f"{mb:,.1f} MB")
+        if elapsed > 0:
+            parts.append(f"{rows / elapsed:,.0f} rows/s")
+        if self.total and elapsed > 0 and 0 < bytes_read < self.total:
+            parts.append(f"{_duration(elapsed * (self.total - bytes_read) / bytes_read)} left")
+        return ", ".join(parts)
+
+    def finish(self, rows: int, dst: str) -> None:
+        """The summary line (replacing the live line)."""
+        elapsed = self.clock() - self.start
+        rate = f", {rows / elapsed:,.0f} rows/s" if elapsed > 0 and rows else ""
+        self._clear()
+        self._write(f"scored {rows} rows into {dst} in {_duration(elapsed)}{rate}\n")
+
+    def close(self) -> None:
+        """Take the live line away (before an error message, say)."""
+        self._clear()
+
+    def _clear(self) -> None:
+        if self._shown:
+            self._write("\r" + " " * self._shown + "\r")
+            self._shown = 0
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed or broken stderr must not stop the scoring
+            pass
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
 
 
 def _write_text(path: str, text: str) -> None:

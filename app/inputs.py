@@ -8,9 +8,15 @@ and says what would have been valid, because end users read these messages.
 
 from __future__ import annotations
 
+import csv
+import functools
+import io
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice, repeat
+from operator import itemgetter
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -19,6 +25,18 @@ from app.plan import Plan
 #: Cell texts that mean "missing" in an input CSV.
 MISSING_TEXT = frozenset({"", "NA", "NaN", "nan", "N/A", "null"})
 UNKNOWN_CODE = -1.0
+
+
+#: Cell types an object array's numeric column converts in one call (None is NaN).
+_NUMBER_CELLS = frozenset({float, int, type(None)})
+#: Up to this many rows, an object array is read cell by cell.
+_FEW_ROWS = 8
+#: What a category lookup returns for a cell that is not a known category.
+_NOT_FOUND = -2.0
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 class InputError(ValueError):
@@ -40,6 +58,7 @@ class Encoder:
             for i in plan.inputs
         )
         self._expected = ", ".join(self.names)
+        self.numeric_only = all(codes is None for codes in self.codes)
 
     def fill_records(
         self, ws: np.ndarray, records: Sequence[Mapping[str, object]], first_row: int = 0
@@ -57,6 +76,60 @@ class Encoder:
             for j, name in enumerate(self.names):
                 row[j] = self._value(record[name], j, first_row + r)
 
+    def fill_record(self, row: np.ndarray, record: Mapping[str, object]) -> None:
+        """Write one record into ``row``: the single-prediction path, so the common case
+        (every field present, numbers where numbers go) costs one pass over the fields."""
+        try:
+            values = [record[name] for name in self.names]
+        except (KeyError, TypeError):
+            values = None
+        if values is None or len(record) != len(self.names):
+            self.fill_records(row[None, :], (record,))
+            return
+        if self.numeric_only and all(type(v) is float or type(v) is int for v in values):
+            row[: len(values)] = values
+            return
+        for j, value in enumerate(values):
+            row[j] = self._value(value, j, 0)
+
+    def fill_array(self, ws: np.ndarray, rows: np.ndarray, first_row: int = 0) -> None:
+        """Write a 2-D object array (cells as in records) into the first columns of ``ws``.
+
+        Column by column, in C where it can be: numbers convert in one numpy call
+        once their types are known to be right, categories are looked up with
+        ``map(dict.get)``; only cells that are not plainly valid go cell by cell,
+        so the messages are the records' own.
+        """
+        if len(rows) <= _FEW_ROWS:  # a row or a few: column set-up would cost more
+            for r, row in enumerate(rows.tolist()):
+                out = ws[r]
+                for j, value in enumerate(row):
+                    value = None if _is_nan(value) else value
+                    out[j] = self._value(value, j, first_row + r, "row")
+            return
+        for j in range(len(self.names)):
+            cells = rows[:, j].tolist()
+            codes = self.codes[j]
+            if codes is None:
+                if set(map(type, cells)) <= _NUMBER_CELLS:
+                    ws[:, j] = cells  # None becomes NaN
+                    continue
+            else:
+                try:
+                    looked_up = list(map(codes.get, cells, repeat(_NOT_FOUND)))
+                except TypeError:  # an unhashable cell: the cell path names it
+                    looked_up = [_NOT_FOUND] * len(cells)
+                ws[:, j] = looked_up
+                misses = np.flatnonzero(ws[:, j] == _NOT_FOUND).tolist()
+                for r in misses:
+                    value = None if _is_nan(cells[r]) else cells[r]
+                    ws[r, j] = self._value(value, j, first_row + r, "row")
+                continue
+            out = ws[:, j]
+            for r, value in enumerate(cells):
+                value = None if _is_nan(value) else value
+                out[r] = self._value(value, j, first_row + r, "row")
+
     def _explain_fields(self, record: Mapping[str, object], r: int) -> None:
         missing = [n for n in self.names if n not in record]
         extra = sorted(str(k) for k in record if k not in self.names)
@@ -70,20 +143,20 @@ class Encoder:
             "(use null for a missing value)"
         )
 
-    def _value(self, value: object, j: int, r: int) -> float:
+    def _value(self, value: object, j: int, r: int, what: str = "record") -> float:
         codes = self.codes[j]
         if value is None:
             return math.nan
         if codes is None:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InputError(
-                    f"record {r}, field {self.names[j]!r}: expected a number or "
+                    f"{what} {r}, field {self.names[j]!r}: expected a number or "
                     f"null, got {_describe(value)}"
                 )
             return float(value)
         if not isinstance(value, str):
             raise InputError(
-                f"record {r}, field {self.names[j]!r}: expected one of "
+                f"{what} {r}, field {self.names[j]!r}: expected one of "
                 f"{self._categories(j)} (a string) or null, got {_describe(value)}"
             )
         return codes.get(value, UNKNOWN_CODE)
@@ -94,25 +167,69 @@ class Encoder:
 
     def fill_text(self, ws: np.ndarray, chunk: Chunk) -> None:
         """Write CSV cells (one sequence of texts per input, in input order) into ``ws``."""
+        where = _Where(chunk.source, chunk.first_row, chunk.lines)
         for j, cells in enumerate(chunk.columns):
-            codes = self.codes[j]
-            col = ws[:, j]
-            for r, cell in enumerate(cells):
-                text = cell.strip()
-                if text in MISSING_TEXT:
-                    col[r] = math.nan
-                elif codes is not None:
-                    col[r] = codes.get(text, UNKNOWN_CODE)
-                else:
-                    try:
-                        col[r] = float(text)
-                    except ValueError:
-                        raise InputError(
-                            f"{chunk.source}: row {chunk.first_row + r} (line {chunk.lines[r]}), "
-                            f"column "
-                            f"{self.names[j]!r}: {cell!r} is not a number (leave the cell "
-                            "empty or write NA for a missing value)"
-                        ) from None
+            ws[:, j] = self._text_column(cells, j, where)
+
+    def _text_column(
+        self,
+        cells: Sequence[str],
+        j: int,
+        where: Callable[[int], str],
+        rows: Sequence[int] | None = None,
+    ) -> np.ndarray:
+        """The values of CSV cells of input ``j``; ``rows[k]``: the chunk row of ``cells[k]``.
+
+        The column goes through C loops (a dict lookup per cell, then numpy's
+        conversion, which calls ``float`` on each text) and falls back to the
+        cell-by-cell rule, ``_text_value``, only when a cell needs it: blanks
+        around a missing text or a category, an unknown category, or a cell
+        that is not a number, which that rule then names.
+        """
+        lookup = self._text_lookups[j]
+        if self.codes[j] is None:
+            try:
+                return np.array(list(map(lookup.get, cells, cells)), dtype=np.float64)
+            except ValueError:
+                pass
+        else:
+            values = list(map(lookup.get, cells))
+            if values.count(None) == 0:
+                return np.array(values, dtype=np.float64)
+        at = range(len(cells)) if rows is None else rows
+        return np.array(
+            [self._text_value(cell, j, r, where) for cell, r in zip(cells, at, strict=True)],
+            dtype=np.float64,
+        )
+
+    @functools.cached_property
+    def _text_lookups(self) -> tuple[dict[str, Any], ...]:
+        """Per input, the cells ``fill_text`` can map without stripping them: missing texts
+        (to NaN) and, for a categorical input, its categories (to their codes)."""
+        lookups = []
+        for codes in self.codes:
+            # a category with blanks around it is not matched as it is: stripped, it differs
+            exact = {
+                c: v for c, v in (codes or {}).items() if not isinstance(c, str) or c == c.strip()
+            }
+            lookups.append({**exact, **dict.fromkeys(MISSING_TEXT, math.nan)})
+        return tuple(lookups)
+
+    def _text_value(self, cell: str, j: int, r: int, where: Callable[[int], str]) -> float:
+        """One CSV cell of input ``j`` (row ``r`` of a chunk) as a workspace value."""
+        text = cell.strip()
+        if text in MISSING_TEXT:
+            return math.nan
+        codes = self.codes[j]
+        if codes is not None:
+            return codes.get(text, UNKNOWN_CODE)
+        try:
+            return float(text)
+        except ValueError:
+            raise InputError(
+                f"{where(r)}, column {self.names[j]!r}: {cell!r} is not a number (leave the cell "
+                "empty or write NA for a missing value)"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -122,9 +239,21 @@ class Chunk:
     source: str
     header: list[str]
     first_row: int
-    lines: list[int]
+    lines: Sequence[int]
     columns: list[list[str]]
     rows: list[list[str]]
+
+
+class _Where:
+    """Names row ``r`` of a chunk in messages: ``<source>: row <n> (line <m>)``."""
+
+    __slots__ = ("first", "lines", "source")
+
+    def __init__(self, source: str, first: int, lines: Sequence[int]) -> None:
+        self.source, self.first, self.lines = source, first, lines
+
+    def __call__(self, r: int) -> str:
+        return f"{self.source}: row {self.first + r} (line {int(self.lines[r])})"
 
 
 def iter_csv_chunks(
@@ -142,6 +271,14 @@ def iter_csv_chunks(
         raise InputError(
             f"{source}: empty file; expected a header row with {', '.join(names)}"
         ) from None
+    header, index = _check_header(header, names, source)
+    return _row_chunks(it, header, index, source, chunk_rows, 0, 2)
+
+
+def _check_header(
+    header: list[str], names: Sequence[str], source: str
+) -> tuple[list[str], list[int]]:
+    """The header's cells, stripped, and where each input is among them."""
     header = [h.strip() for h in header]
     missing = [n for n in names if n not in header]
     if missing:
@@ -149,29 +286,403 @@ def iter_csv_chunks(
             f"{source}: header lacks column(s) {', '.join(missing)}; "
             f"expected {', '.join(names)} (found {', '.join(header)})"
         )
-    index = [header.index(n) for n in names]
+    return header, [header.index(n) for n in names]
+
+
+def _row_chunks(
+    it: Iterator[list[str]],
+    header: list[str],
+    index: list[int],
+    source: str,
+    chunk_rows: int,
+    first: int,
+    line_no: int,
+) -> Iterator[Chunk]:
+    """Chunks of ``chunk_rows`` rows from CSV records (``line_no``: the next record's).
+
+    Empty records are skipped and do not count towards a chunk; a record with
+    another number of cells than the header is refused, naming its line.
+    """
     width = len(header)
-    first = 0
-    chunk: list[list[str]] = []
-    lines: list[int] = []
-
-    def make() -> Chunk:
-        return Chunk(
-            source, header, first, lines, [[row[i] for row in chunk] for i in index], chunk
+    while True:
+        block = list(islice(it, chunk_rows))
+        if not block:
+            return
+        rows: list[list[str]]
+        lines: Sequence[int]
+        if len(block[0]) == width and len(set(map(len, block))) == 1:
+            rows, lines = block, range(line_no, line_no + len(block))
+            line_no += len(block)
+        else:  # empty records to skip, or a wrong one to name
+            rows, kept = [], []
+            pending = iter(block)
+            while len(rows) < chunk_rows:
+                row = next(pending, None)
+                if row is None:  # top the chunk up, as if empty records were not there
+                    row = next(it, None)
+                    if row is None:
+                        break
+                if row:
+                    if len(row) != width:
+                        raise InputError(
+                            f"{source}: line {line_no} has {len(row)} cells, the header has {width}"
+                        )
+                    rows.append(row)
+                    kept.append(line_no)
+                line_no += 1
+            if not rows:
+                return
+            lines = kept
+        yield Chunk(
+            source, header, first, lines, [list(map(itemgetter(i), rows)) for i in index], rows
         )
+        first += len(rows)
 
-    for line_no, row in enumerate(it, start=2):
-        if len(row) != width:
-            if not row:
+
+#: Bytes read at a time (at least) while looking for the end of a chunk.
+_READ_BYTES = 1 << 18
+#: Zero bytes around a chunk's bytes, so that 8-byte loads near its ends stay inside.
+_PAD = 24
+#: Longest category (in bytes) looked up in bulk; longer ones go through the cell rule.
+_KEY_BYTES = 16
+
+_U8 = np.uint64
+_ASCII_ZEROS = _U8(0x3030303030303030)
+_HIGH_BITS = _U8(0x8080808080808080)
+_LOW_BITS = _U8(0x7F7F7F7F7F7F7F7F)
+_POINTS = _U8(0x2E2E2E2E2E2E2E2E)
+_ALL = 0xFFFFFFFFFFFFFFFF
+#: By length 0..8: the bytes a cell of that length fills at the top (right-aligned) or
+#: bottom (left-aligned) of a little-endian word, and where its first byte is.
+_TOP = np.array([0] + [(_ALL << (8 * (8 - k))) & _ALL for k in range(1, 9)], dtype=_U8)
+_BOTTOM = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [_ALL], dtype=_U8)
+_FIRST = np.array([0] + [8 * (8 - k) for k in range(1, 9)], dtype=_U8)
+#: By the byte k of a point: the bytes after it, and the bytes before it.
+_ABOVE = np.array([(_ALL << (8 * k + 8)) & _ALL for k in range(7)] + [0], dtype=_U8)
+_BELOW = _BOTTOM[:8]
+_POW10 = 10.0 ** np.arange(9)
+#: The missing texts as right-aligned words (as ``_parse_decimals`` reads a cell).
+_MISSING_WORDS = np.array(
+    [int.from_bytes(m.encode("ascii").rjust(8, b"\0"), "little") for m in MISSING_TEXT if m],
+    dtype=_U8,
+)
+
+
+class _Prefixed(io.RawIOBase):
+    """A binary stream: ``prefix``, then the rest of ``stream``; counts the bytes handed out."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+        self._prefix = memoryview(prefix)
+        self._stream = stream
+        self.delivered = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+        else:
+            data = self._stream.read(len(buffer))
+            n = len(data)
+            buffer[:n] = data
+        self.delivered += n
+        return n
+
+
+class CsvReader:
+    """Read a CSV file in chunks of ``chunk_rows`` rows straight into scoring workspaces.
+
+    Iterating yields ``(ws, where)``: a workspace of ``width`` columns with the
+    input columns filled, and the function naming row ``r`` in messages. On
+    any file this gives what ``iter_csv_chunks`` then ``Encoder.fill_text``
+    give (same chunks, values and errors), only faster: a chunk of plain
+    lines (UTF-8, no quote or NUL, each with the header's number of commas)
+    is split with numpy; numbers of at most 15 digits, with an optional sign
+    and point and no exponent, are parsed in bulk (the digits as an integer,
+    divided once by a power of ten: the correctly rounded value ``float``
+    returns); categories are found by binary search; every other cell goes
+    through ``fill_text``'s own code. A chunk that is not plain is read by
+    ``csv``; from a quote or a lone carriage return on (a record may then
+    span lines), so is the rest of the file.
+    """
+
+    def __init__(
+        self, encoder: Encoder, stream: BinaryIO, source: str, width: int, chunk_rows: int
+    ) -> None:
+        self.encoder = encoder
+        self.stream = stream
+        self.source = source
+        self.width = width
+        self.chunk_rows = chunk_rows
+        #: Bytes of the file taken into chunks so far (for progress reports).
+        self.bytes_read = 0
+        self._tables = [_category_table(codes) for codes in encoder.codes]
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, Callable[[int], str]]]:
+        line = self.stream.readline()
+        body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+        if not line.endswith(b"\n") or b'"' in line or b"\0" in line or b"\r" in body:
+            yield from self._text(line, None, 0, 2)
+            return
+        header = next(csv.reader([line.decode("utf-8")]))
+        if not header:  # an empty first line: the csv path says what is wrong
+            yield from self._text(line, None, 0, 2)
+            return
+        known = _check_header(header, self.encoder.names, self.source)
+        self.bytes_read = len(line)
+        buf, eof = b"", False
+        first, line_no = 0, 2
+        want = _READ_BYTES  # bytes that should hold a chunk (from the chunk before)
+        while True:
+            if not eof and len(buf) < want:
+                pieces, size = [buf], len(buf)
+                while not eof and size < want:  # a pipe may return less than asked
+                    more = self.stream.read(want - size)
+                    eof = not more
+                    pieces.append(more)
+                    size += len(more)
+                buf = b"".join(pieces)
+            if not buf:
+                return
+            arr = np.frombuffer(buf, dtype=np.uint8)
+            ends = np.flatnonzero(arr == 10)
+            if eof and buf[-1] != 10:  # the last line, without a line end
+                ends = np.append(ends, len(buf))
+            starts = np.empty_like(ends)
+            starts[:1] = 0
+            starts[1:] = ends[:-1] + 1
+            # line lengths without the line end (a CR before the LF is part of it)
+            filled = ends - starts - (arr[np.maximum(ends - 1, 0)] == 13)
+            counted = np.cumsum(filled > 0)
+            if not eof and (not len(counted) or counted[-1] < self.chunk_rows):
+                # not a whole chunk yet (a long line, or many empty ones): read on
+                want = len(buf) + max(_READ_BYTES, len(buf) // 2)
                 continue
-            raise InputError(
-                f"{source}: line {line_no} has {len(row)} cells, the header has {width}"
-            )
-        chunk.append(row)
-        lines.append(line_no)
-        if len(chunk) == chunk_rows:
-            yield make()
-            first += len(chunk)
-            chunk, lines = [], []
-    if chunk:
-        yield make()
+            k = min(int(np.searchsorted(counted, self.chunk_rows)), len(ends) - 1)
+            cut = min(int(ends[k]) + 1, len(buf))
+            data = buf[:cut]
+            if b'"' in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
+                yield from self._text(buf, known, first, line_no)
+                return
+            buf = buf[cut:]
+            keep = filled[: k + 1] > 0
+            lines = line_no + np.flatnonzero(keep)
+            n = len(lines)
+            if n:
+                ws = np.empty((n, self.width))
+                row_starts = starts[: k + 1][keep]
+                row_ends = row_starts + filled[: k + 1][keep]
+                plain = (
+                    _utf8(data)
+                    and b"\0" not in data
+                    and int((row_ends - row_starts).max()) <= csv.field_size_limit()
+                    and self._fill_plain(ws, arr[:cut], row_starts, row_ends, known, first, lines)
+                )
+                if not plain:
+                    self._fill_csv(ws, data, known, first, line_no)
+                self.bytes_read += cut
+                yield ws, _Where(self.source, first, lines.tolist())
+            else:
+                self.bytes_read += cut
+            first += n
+            line_no += k + 1
+            want = cut + cut // 16 + 256
+
+    def _fill_plain(
+        self,
+        ws: np.ndarray,
+        arr: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        known: tuple[list[str], list[int]],
+        first: int,
+        lines: np.ndarray,
+    ) -> bool:
+        """Fill ``ws`` from plain lines ``[starts, ends)`` of ``arr``; False if a line has
+        another number of cells than the header (the csv path then names it)."""
+        header, index = known
+        n = len(starts)
+        seps = len(header) - 1
+        commas = np.flatnonzero(arr == 44)
+        if len(commas) != n * seps:
+            return False
+        commas = commas.reshape(n, seps)
+        if seps and not ((commas[:, 0] >= starts).all() and (commas[:, -1] < ends).all()):
+            return False
+        padded = np.zeros(_PAD + len(arr) + _PAD + (-len(arr) % 8), dtype=np.uint8)
+        padded[_PAD : _PAD + len(arr)] = arr
+        words = padded.view("<u8")
+        data = arr.tobytes()
+        where = _Where(self.source, first, lines)
+        for j, i in enumerate(index):
+            s = starts if i == 0 else commas[:, i - 1] + 1
+            e = ends if i == seps else commas[:, i]
+            col = ws[:, j]
+            table = self._tables[j]
+            if table is None:
+                rest = _parse_decimals(col, words, s + _PAD, e + _PAD)
+            else:
+                rest = _find_categories(col, words, s + _PAD, e + _PAD, *table)
+            if len(rest):  # the cells the bulk paths leave: through the cell rule
+                at = rest.tolist()
+                cells = [  # cut at commas: whole UTF-8 sequences
+                    data[a:b].decode("utf-8")
+                    for a, b in zip(s[at].tolist(), e[at].tolist(), strict=True)
+                ]
+                col[at] = self.encoder._text_column(cells, j, where, at)
+        return True
+
+    def _fill_csv(
+        self,
+        ws: np.ndarray,
+        data: bytes,
+        known: tuple[list[str], list[int]],
+        first: int,
+        line_no: int,
+    ) -> None:
+        """Fill ``ws`` from ``data`` (whole lines, no quote, no lone CR) read by ``csv``."""
+        rows = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+        for chunk in _row_chunks(rows, *known, self.source, self.chunk_rows, first, line_no):
+            self.encoder.fill_text(ws, chunk)
+
+    def _text(
+        self,
+        prefix: bytes,
+        known: tuple[list[str], list[int]] | None,
+        first: int,
+        line_no: int,
+    ) -> Iterator[tuple[np.ndarray, Callable[[int], str]]]:
+        """The rest of the file (``prefix``, then the stream) read by ``csv``."""
+        base = self.bytes_read
+        raw = _Prefixed(prefix, self.stream)
+        text = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", newline="")
+        rows = csv.reader(text)
+        if known is None:
+            chunks = iter_csv_chunks(rows, self.encoder.names, self.chunk_rows, self.source)
+        else:
+            chunks = _row_chunks(rows, *known, self.source, self.chunk_rows, first, line_no)
+        for chunk in chunks:
+            ws = np.empty((len(chunk.rows), self.width))
+            self.encoder.fill_text(ws, chunk)
+            self.bytes_read = base + raw.delivered
+            yield ws, _Where(self.source, chunk.first_row, chunk.lines)
+
+
+def _utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8 (an error is the csv path's to report)."""
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _category_table(codes: dict[str, float] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Category texts as NUL-padded UTF-8 (sorted) and their codes, for the cells a plain
+    cell can match as it is: the missing texts (NaN; a category spelt like one is
+    missing too) and the categories without NUL or blanks around, of at most
+    ``_KEY_BYTES`` bytes. ``None`` for a numeric input."""
+    if codes is None:
+        return None
+    pairs = [
+        (c.encode("utf-8", "surrogatepass"), code)
+        for c, code in codes.items()
+        if isinstance(c, str)
+        and c == c.strip()
+        and c not in MISSING_TEXT
+        and "\0" not in c
+        and len(c.encode("utf-8", "surrogatepass")) <= _KEY_BYTES
+    ]
+    pairs += [(m.encode("ascii"), math.nan) for m in MISSING_TEXT if m]
+    size = 8 if all(len(c) <= 8 for c, _ in pairs) else 16
+    keys = np.array([c for c, _ in pairs], dtype=f"S{size}")
+    order = np.argsort(keys, kind="stable")
+    return keys[order], np.array([code for _, code in pairs], dtype=np.float64)[order]
+
+
+def _load(words: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The 8 bytes from each offset ``at`` as a little-endian uint64 (``words``: the
+    padded chunk as little-endian uint64; a shift by 64 gives 0 in numpy)."""
+    shift = ((at & 7) << 3).astype(_U8)
+    index = at >> 3
+    return (words[index] >> shift) | (words[index + 1] << (_U8(64) - shift))
+
+
+def _parse_decimals(col: np.ndarray, words: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Parse cells ``[s, e)`` of at most 8 bytes written ``[+-]digits[.digits]`` into
+    ``col`` (empty cells: NaN); return the rows left for the cell rule.
+
+    Each cell is read as one 64-bit word (SWAR): left-padded with '0', sign and point
+    replaced by '0' (the digits before the point moved up a byte), checked to be all
+    digits, and its (at most 8) digits turned into the integer ``M``. The value is
+    ``M / 10**k``, ``k`` digits after the point: one IEEE division of two exact
+    numbers, so the correctly rounded value of the text, which ``float`` returns.
+    """
+    length = e - s
+    short = np.where(length <= 8, length, 0)
+    raw = _load(words, e - 8) & _TOP[short]  # the cell in the top bytes, zeros below
+    x = raw | (_ASCII_ZEROS & ~_TOP[short])
+    first = _FIRST[short]
+    lead = (x >> first) & _U8(0xFF)
+    negative = lead == 45
+    signed = negative | (lead == 43)
+    x = np.where(signed, x ^ ((lead ^ _U8(0x30)) << first), x)
+    t = x ^ _POINTS
+    points = ~(((t & _LOW_BITS) + _LOW_BITS) | t | _LOW_BITS)  # 0x80 in each '.' byte
+    n_points = np.bitwise_count(points)
+    has_point = n_points == 1
+    k = np.where(has_point, (np.bitwise_count(points - _U8(1)) - 7) >> 3, 0).astype(np.intp)
+    x = np.where(has_point, (x & _ABOVE[k]) | ((x & _BELOW[k]) << _U8(8)) | _U8(0x30), x)
+    all_digits = (((x + _U8(0x4646464646464646)) | (x - _ASCII_ZEROS)) & _HIGH_BITS) == 0
+    ok = (
+        (short > 0)
+        & (n_points <= 1)
+        & all_digits
+        & (short > signed.astype(np.intp) + has_point)  # at least one digit
+    )
+    v = x - _ASCII_ZEROS  # eight digits, the first in the lowest byte
+    v = v * _U8(10) + (v >> _U8(8))
+    v = (
+        (v & _U8(0x000000FF000000FF)) * _U8(100 + (1000000 << 32))
+        + ((v >> _U8(16)) & _U8(0x000000FF000000FF)) * _U8(1 + (10000 << 32))
+    ) >> _U8(32)
+    value = v.astype(np.float64) / _POW10[np.where(has_point, 7 - k, 0)]
+    np.negative(value, out=value, where=negative)
+    value[length == 0] = math.nan
+    col[:] = value
+    rest = np.flatnonzero(~ok & (length > 0))
+    if len(rest):  # missing texts as they are ("NA", ...): NaN
+        missing = np.isin(raw[rest], _MISSING_WORDS)
+        col[rest[missing]] = math.nan
+        rest = rest[~missing]
+    return rest
+
+
+def _find_categories(
+    col: np.ndarray,
+    words: np.ndarray,
+    s: np.ndarray,
+    e: np.ndarray,
+    keys: np.ndarray,
+    codes: np.ndarray,
+) -> np.ndarray:
+    """Look cells ``[s, e)`` up among ``keys`` into ``col`` (empty cells: NaN); return
+    the rows left for the cell rule (blanks, missing texts, unknown or long ones)."""
+    length = e - s
+    if not len(keys):
+        col[:] = math.nan
+        return np.flatnonzero(length > 0)
+    size = keys.itemsize
+    packed = np.empty((len(s), size // 8), dtype="<u8")
+    for w in range(size // 8):
+        packed[:, w] = _load(words, s + 8 * w) & _BOTTOM[np.clip(length - 8 * w, 0, 8)]
+    found = packed.view(f"S{size}")[:, 0]
+    at = np.minimum(np.searchsorted(keys, found), len(keys) - 1)
+    hit = (keys[at] == found) & (length <= size)
+    col[:] = np.where(hit, codes[at], math.nan)
+    return np.flatnonzero(~hit & (length > 0))

@@ -8,24 +8,35 @@ the user runs.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from app.inputs import Chunk, Encoder, InputError, iter_csv_chunks
+from app.inputs import Chunk, CsvReader, Encoder, InputError, iter_csv_chunks
 from app.plan import Extra, Plan
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 #: Rows per kernel batch when scoring files: large enough to amortise the
 #: per-call overhead, small enough to keep memory flat on any file size.
 CHUNK_ROWS = 8192
 
+#: Smallest batch worth splitting across threads: below it the hand-off costs
+#: more than a second core saves.
+PARALLEL_ROWS = 2048
 
-@dataclass(frozen=True)
+#: Rows per workspace block when a large array or list of records is scored.
+BLOCK_ROWS = 1024
+
+
+@dataclass(slots=True)
 class Scores:
     """Results for a batch of rows."""
 
@@ -69,6 +80,50 @@ class Scores:
                 cells += [repr(v) for v in values[r]]
             yield cells
 
+    def to_csv(self) -> str:
+        """``rows()`` as CSV text: what ``csv.writer(f, lineterminator="\\n")`` writes for
+        them, built a column at a time. Each class label is escaped once (by csv), each
+        float goes through ``repr`` (once per distinct value when a column repeats
+        values, as forests' probabilities do), and the cells are joined once."""
+        n = len(self)
+        if n == 0:
+            return ""
+        blocks = [a for a in (self.proba, *(v for _, v in self.extras)) if a is not None]
+        if any(a.ndim != 2 or a.shape[0] != n or a.dtype.kind != "f" for a in blocks) or (
+            self.values is not None and self.values.dtype.kind not in "fiu"
+        ):
+            return Scores._write_rows(self.rows())  # not the arrays the scorer makes
+        if self.values is not None:  # regression: the value is the first float
+            blocks.insert(0, self.values.reshape(n, 1))
+        m = sum(a.shape[1] for a in blocks)
+        width = m + (self.values is None)
+        cells = np.empty((n, width), dtype=object)  # each cell's text, then its separator
+        if self.values is None:
+            assert self.label_index is not None
+            # each label as csv writes it (quoted if need be)
+            labels = np.array(
+                [
+                    Scores._write_rows([[str(c), ""]])[:-2] + ","
+                    if m
+                    else Scores._write_rows([[str(c)]])
+                    for c in self.classes
+                ],
+                dtype=object,
+            )
+            cells[:, 0] = labels[self.label_index]
+        c = width - m
+        for block in blocks:
+            for values in np.asarray(block, dtype=np.float64).T:
+                cells[:, c] = _float_cells(values, "\n" if c == width - 1 else ",")
+                c += 1
+        return "".join(cells.ravel().tolist())
+
+    @staticmethod
+    def _write_rows(rows: Any) -> str:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        return out.getvalue()
+
     def record(self, r: int) -> dict[str, Any]:
         """One row as JSON-ready data."""
         out: dict[str, Any]
@@ -87,6 +142,14 @@ class Scores:
         return out
 
 
+def _float_cells(values: np.ndarray, sep: str) -> np.ndarray:
+    """``repr(v) + sep`` for each float (an object array), each distinct value formatted
+    once: they are told apart by their bits (-0.0 and 0.0 differ; every NaN is "nan")."""
+    distinct, at = np.unique(np.ascontiguousarray(values).view(np.int64), return_inverse=True)
+    texts = [repr(v) + sep for v in distinct.view(np.float64).tolist()]
+    return np.array(texts, dtype=object)[at]
+
+
 def extra_columns(extra: Extra) -> list[str]:
     """CSV columns of an extra output: its name, or ``name_<label>`` per column."""
     return [f"{extra.name}_{label}" for label in extra.labels] if extra.labels else [extra.name]
@@ -95,7 +158,9 @@ def extra_columns(extra: Extra) -> list[str]:
 class Scorer:
     """A plan bound to compiled kernels, ready to score many batches."""
 
-    def __init__(self, plan: Plan, kernels: Any) -> None:
+    def __init__(self, plan: Plan, kernels: Any, threads: int | None = None) -> None:
+        """``threads``: how many row blocks of a large batch run at once (default: one
+        per core). The compiled kernels release the GIL, so the blocks run in parallel."""
         self.plan = plan
         self.encoder = Encoder(plan)
         self._calls = [(getattr(kernels, op.kernel), op.args, op) for op in plan.ops]
@@ -104,13 +169,102 @@ class Scorer:
         out = plan.output
         self._proba = np.asarray(out.proba, dtype=np.int64)
         self._decision = np.asarray(out.decision, dtype=np.int64)
+        self._proba_cols = _columns(out.proba)
+        self._extra_cols = tuple(_columns(e.cols) for e in out.extras)
+        self._n_inputs = len(plan.inputs)
+        self._numeric = all(i.kind == "numeric" for i in plan.inputs)
+        self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- entry points -----------------------------------------------------
     def score_records(self, records: Sequence[Mapping[str, object]]) -> Scores:
         """Score JSON-like records (dicts keyed by input name)."""
-        ws = np.empty((len(records), self.plan.width))
+        n = len(records)
+        if n > BLOCK_ROWS:
+            return self._score_blocks(
+                n, lambda ws, a, b: self.encoder.fill_records(ws, records[a:b], a), _record_at
+            )
+        ws = np.empty((n, self.plan.width))
         self.encoder.fill_records(ws, records)
-        return self.run(ws, lambda r: f"record {r}")
+        return self.run(ws, _record_at)
+
+    def score_record(self, record: Mapping[str, object]) -> Scores:
+        """Score one JSON-like record: the desktop app's case, kept short."""
+        ws = np.empty((1, self.plan.width))
+        self.encoder.fill_record(ws[0], record)
+        return self.run(ws, _record_at)
+
+    def score_rows(self, rows: Any) -> Scores:
+        """Score a 2-D array of inputs in ``plan.input_names`` order.
+
+        A float array is taken as it is when every input is numeric; otherwise
+        pass an object array (strings for categorical inputs, None or NaN for
+        missing values), checked cell by cell as records are.
+        """
+        X = np.asarray(rows)
+        if X.ndim != 2 or X.shape[1] != self._n_inputs:
+            raise InputError(
+                f"expected rows of {self._n_inputs} inputs ({', '.join(self.plan.input_names)}), "
+                f"got an array of shape {X.shape}"
+            )
+        n, k = X.shape
+        numeric = self._numeric and X.dtype.kind in "fiu"
+        if n > BLOCK_ROWS:
+            if numeric:
+                return self._score_blocks(n, lambda ws, a, b: _copy_into(ws, X, a, b), _row_at)
+            return self._score_blocks(
+                n, lambda ws, a, b: self.encoder.fill_array(ws, X[a:b], a), _row_at
+            )
+        ws = np.empty((n, self.plan.width))
+        if numeric:
+            ws[:, :k] = X
+        else:
+            self.encoder.fill_array(ws, X)
+        return self.run(ws, _row_at)
+
+    def _score_blocks(
+        self, n: int, fill: Callable[[np.ndarray, int, int], None], where: Callable[[int], str]
+    ) -> Scores:
+        """Score ``n`` rows a block at a time: ``fill(ws, a, b)`` writes rows ``a:b``.
+
+        Each block gets a workspace of its own, small enough to stay in cache while
+        every op runs over it; only the outputs are kept, so memory does not grow
+        with the workspace's width. Blocks run on the thread pool (the kernels
+        release the GIL), and a failing block reports its row of the whole batch.
+        """
+        out = self.plan.output
+        width = self.plan.width
+        proba = np.empty((n, len(self._proba))) if len(self._proba) else None
+        values = np.empty(n) if out.label_rule == "value" else None
+        label = None if values is not None else np.empty(n, dtype=np.int64)
+        extras = tuple(
+            (e, np.empty((n, len(e.cols))), cols)
+            for e, cols in zip(out.extras, self._extra_cols, strict=True)
+        )
+        decision = int(self._decision[0])
+
+        def block(a: int) -> None:
+            b = min(a + BLOCK_ROWS, n)
+            ws = np.empty((b - a, width))
+            fill(ws, a, b)
+            self._run_block(ws, label, a, b, where)
+            if proba is not None:
+                proba[a:b] = ws[:, self._proba_cols]
+            if values is not None:
+                values[a:b] = ws[:, decision]
+            for _, array, cols in extras:
+                array[a:b] = ws[:, cols]
+
+        starts = range(0, n, BLOCK_ROWS)
+        if self.threads > 1:
+            for _ in self._executor().map(block, starts):
+                pass
+        else:
+            for a in starts:
+                block(a)
+        return Scores(
+            out.task, out.classes, label, proba, values, tuple((e, v) for e, v, _ in extras)
+        )
 
     def score_chunk(self, chunk: Chunk) -> Scores:
         """Score one chunk of CSV rows."""
@@ -128,32 +282,74 @@ class Scorer:
             yield chunk, self.score_chunk(chunk)
 
     def score_csv_file(
-        self, src: Path, dst: Path, progress: Callable[[int], None] | None = None
+        self,
+        src: Path,
+        dst: Path | TextIO,
+        progress: Callable[[int, int], None] | None = None,
     ) -> int:
-        """Score ``src`` into ``dst`` (written to a temporary file, then renamed)."""
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        """Score ``src`` into ``dst``: a path (written to a temporary file, then renamed)
+        or an open text stream. ``progress(rows, bytes_read)`` is called after each chunk.
+
+        A compiled plan's scorer reads the file with ``CsvReader`` (cells straight
+        into workspaces) and runs each chunk's kernels on a helper thread while it
+        formats the chunk before and reads the chunk after (the kernels release
+        the GIL); results and errors still come in file order. The passthrough
+        scorer, which shares this method, reads with its ``iter_csv``. Either
+        way memory stays flat on any file size.
+        """
+        if not hasattr(dst, "write"):
+            path = Path(dst)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            try:
+                with open(tmp, "w", newline="", encoding="utf-8") as fout:
+                    n = self.score_csv_file(src, fout, progress)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            return n
+        out: TextIO = dst  # type: ignore[assignment]
         n = 0
-        try:
-            with (
-                open(src, newline="", encoding="utf-8") as fin,
-                open(tmp, "w", newline="", encoding="utf-8") as fout,
-            ):
-                writer = csv.writer(fout, lineterminator="\n")
-                wrote_header = False
-                for _chunk, scores in self.iter_csv(fin, str(src)):
-                    if not wrote_header:
-                        writer.writerow(scores.header())
-                        wrote_header = True
-                    writer.writerows(scores.rows())
-                    n += len(scores)
-                    if progress is not None:
-                        progress(n)
-                if not wrote_header:
-                    writer.writerow(self.empty_header())
-            os.replace(tmp, dst)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with open(src, "rb") as fin:
+            position: Callable[[], int]
+            if isinstance(self, Scorer):
+                reader = CsvReader(self.encoder, fin, str(src), self.plan.width, CHUNK_ROWS)
+
+                def overlapped() -> Iterator[Scores]:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    with ThreadPoolExecutor(1, thread_name_prefix="mlbundle-csv") as helper:
+                        items = iter(reader)
+                        pending = None
+                        while True:
+                            try:
+                                item = next(items, None)
+                            except BaseException:
+                                if pending is not None:
+                                    pending.result()  # an earlier chunk's error comes first
+                                raise
+                            running = helper.submit(self.run, *item) if item else None
+                            if pending is not None:
+                                yield pending.result()
+                            if running is None:
+                                return
+                            pending = running
+
+                batches: Iterator[Scores] = overlapped()
+                position = lambda: reader.bytes_read  # noqa: E731
+            else:
+                text = io.TextIOWrapper(fin, encoding="utf-8", newline="")
+                batches = (scores for _, scores in self.iter_csv(text, str(src)))
+                position = fin.tell
+            for scores in batches:
+                if n == 0:
+                    csv.writer(out, lineterminator="\n").writerow(scores.header())
+                out.write(scores.to_csv())
+                n += len(scores)
+                if progress is not None:
+                    progress(n, position())
+            if n == 0:
+                csv.writer(out, lineterminator="\n").writerow(self.empty_header())
         return n
 
     def empty_header(self) -> list[str]:
@@ -168,27 +364,71 @@ class Scorer:
 
     # -- the kernel pipeline ---------------------------------------------
     def run(self, ws: np.ndarray, where: Callable[[int], str]) -> Scores:
-        """Run every op over a filled workspace and read the outputs."""
-        for fn, args, op in self._calls:
-            status = fn(ws, *args)
-            if status is not None and status >= 0:
-                raise self._explain(op, args, ws, int(status), where)
+        """Run every op over a filled workspace and read the outputs.
+
+        A large batch is cut into one row block per thread: every kernel works
+        row by row, so the blocks are independent and the result is the same.
+        """
         out = self.plan.output
         n = ws.shape[0]
-        proba = ws[:, self._proba] if len(self._proba) else None
-        extras = tuple((e, ws[:, list(e.cols)]) for e in out.extras)
-        if out.label_rule == "value":
+        label = None if out.label_rule == "value" else np.empty(n, dtype=np.int64)
+        if self.threads > 1 and n >= PARALLEL_ROWS:
+            bounds = np.linspace(0, n, self.threads + 1).astype(int)
+            pool = self._executor()
+            blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            futures = [pool.submit(self._run_block, ws[a:b], label, a, b, where) for a, b in blocks]
+            for future in futures:
+                future.result()
+        else:
+            self._run_block(ws, label, 0, n, where)
+        proba = ws[:, self._proba_cols] if len(self._proba) else None
+        extras = (
+            tuple((e, ws[:, cols]) for e, cols in zip(out.extras, self._extra_cols, strict=True))
+            if out.extras
+            else ()
+        )
+        if label is None:
             return Scores(
                 out.task, out.classes, None, proba, ws[:, self._decision[0]].copy(), extras
             )
-        label = np.empty(n, dtype=np.int64)
-        if out.label_rule == "positive":
-            self._positive(ws, self._decision, label)
-        elif out.label_rule == "nonnegative":
-            label[:] = ~(ws[:, self._decision[0]] < 0)
-        else:
-            self._argmax(ws, self._decision, label)
         return Scores(out.task, out.classes, label, proba, None, extras)
+
+    def _run_block(
+        self,
+        ws: np.ndarray,
+        label: np.ndarray | None,
+        start: int,
+        stop: int,
+        where: Callable[[int], str],
+    ) -> None:
+        for fn, args, op in self._calls:
+            status = fn(ws, *args)
+            if status is not None and status >= 0:
+                raise self._explain(op, args, ws, int(status), lambda r: where(start + r))
+        if label is None:
+            return
+        rule = self.plan.output.label_rule
+        block = label[start:stop]
+        if rule == "positive":
+            self._positive(ws, self._decision, block)
+        elif rule == "nonnegative":
+            block[:] = ~(ws[:, self._decision[0]] < 0)
+        else:
+            self._argmax(ws, self._decision, block)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            # imported here: a single prediction (the app's start) never needs it
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="mlbundle")
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker threads (they also stop with the process)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def _explain(
         self,
@@ -223,3 +463,23 @@ class Scorer:
             f"{where(row)}, field {name!r}: {what} is not accepted by "
             f"{op.origin}{'; ' + op.message if op.message else ''}"
         )
+
+
+def _record_at(r: int) -> str:
+    return f"record {r}"
+
+
+def _copy_into(ws: np.ndarray, X: np.ndarray, a: int, b: int) -> None:
+    ws[:, : X.shape[1]] = X[a:b]
+
+
+def _row_at(r: int) -> str:
+    return f"row {r}"
+
+
+def _columns(cols: Sequence[int]) -> slice | np.ndarray:
+    """Workspace columns as a slice when they are consecutive: a view, not a gather
+    (the outputs of one op always are, and a single row's copy costs more than it scores)."""
+    if len(cols) and list(cols) == list(range(cols[0], cols[0] + len(cols))):
+        return slice(cols[0], cols[0] + len(cols))
+    return np.asarray(cols, dtype=np.int64)
