@@ -86,7 +86,7 @@ class Encoder:
         if values is None or len(record) != len(self.names):
             self.fill_records(row[None, :], (record,))
             return
-        if self.numeric_only and all(type(v) is float or type(v) is int for v in values):
+        if self.numeric_only and set(map(type, values)) <= _NUMBER_CELLS:  # None: NaN
             row[: len(values)] = values
             return
         for j, value in enumerate(values):
