@@ -28,11 +28,8 @@ if TYPE_CHECKING:
 #: per-call overhead, small enough to keep memory flat on any file size.
 CHUNK_ROWS = 8192
 
-#: Smallest batch worth splitting across threads: below it the hand-off costs
-#: more than a second core saves.
-PARALLEL_ROWS = 2048
-
-#: Rows per workspace block when a large array or list of records is scored.
+#: Rows per block of a large batch: each op sweeps a block while it is in cache,
+#: and the blocks are what the threads share out (below this, one thread).
 BLOCK_ROWS = 1024
 
 
@@ -167,9 +164,8 @@ class Scorer:
         self._argmax: Callable[..., None] = kernels.argmax
         self._positive: Callable[..., None] = kernels.positive
         out = plan.output
-        self._proba = np.asarray(out.proba, dtype=np.int64)
         self._decision = np.asarray(out.decision, dtype=np.int64)
-        self._proba_cols = _columns(out.proba)
+        self._proba_cols = _columns(out.proba) if out.proba else None
         self._extra_cols = tuple(_columns(e.cols) for e in out.extras)
         self._n_inputs = len(plan.inputs)
         self._numeric = all(i.kind == "numeric" for i in plan.inputs)
@@ -234,7 +230,7 @@ class Scorer:
         """
         out = self.plan.output
         width = self.plan.width
-        proba = np.empty((n, len(self._proba))) if len(self._proba) else None
+        proba = np.empty((n, len(out.proba))) if out.proba else None
         values = np.empty(n) if out.label_rule == "value" else None
         label = None if values is not None else np.empty(n, dtype=np.int64)
         extras = tuple(
@@ -243,8 +239,7 @@ class Scorer:
         )
         decision = int(self._decision[0])
 
-        def block(a: int) -> None:
-            b = min(a + BLOCK_ROWS, n)
+        def block(a: int, b: int) -> None:
             ws = np.empty((b - a, width))
             fill(ws, a, b)
             self._run_block(ws, label, a, b, where)
@@ -255,13 +250,7 @@ class Scorer:
             for _, array, cols in extras:
                 array[a:b] = ws[:, cols]
 
-        starts = range(0, n, BLOCK_ROWS)
-        if self.threads > 1:
-            for _ in self._executor().map(block, starts):
-                pass
-        else:
-            for a in starts:
-                block(a)
+        self._each_block(n, block)
         return Scores(
             out.task, out.classes, label, proba, values, tuple((e, v) for e, v, _ in extras)
         )
@@ -366,22 +355,17 @@ class Scorer:
     def run(self, ws: np.ndarray, where: Callable[[int], str]) -> Scores:
         """Run every op over a filled workspace and read the outputs.
 
-        A large batch is cut into one row block per thread: every kernel works
-        row by row, so the blocks are independent and the result is the same.
+        Every kernel works row by row, so the workspace is run in blocks of rows
+        (on the threads, for a large batch) with the same result as in one piece.
         """
         out = self.plan.output
         n = ws.shape[0]
         label = None if out.label_rule == "value" else np.empty(n, dtype=np.int64)
-        if self.threads > 1 and n >= PARALLEL_ROWS:
-            bounds = np.linspace(0, n, self.threads + 1).astype(int)
-            pool = self._executor()
-            blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-            futures = [pool.submit(self._run_block, ws[a:b], label, a, b, where) for a, b in blocks]
-            for future in futures:
-                future.result()
-        else:
+        if n <= BLOCK_ROWS:  # a single prediction: no closure, no pool
             self._run_block(ws, label, 0, n, where)
-        proba = ws[:, self._proba_cols] if len(self._proba) else None
+        else:
+            self._each_block(n, lambda a, b: self._run_block(ws[a:b], label, a, b, where))
+        proba = ws[:, self._proba_cols] if self._proba_cols is not None else None
         extras = (
             tuple((e, ws[:, cols]) for e, cols in zip(out.extras, self._extra_cols, strict=True))
             if out.extras
@@ -415,6 +399,21 @@ class Scorer:
             block[:] = ~(ws[:, self._decision[0]] < 0)
         else:
             self._argmax(ws, self._decision, block)
+
+    def _each_block(self, n: int, block: Callable[[int, int], None]) -> None:
+        """``block(a, b)`` for rows ``a:b`` of ``n``, ``BLOCK_ROWS`` at a time: on the
+        thread pool when there is more than one block (the kernels release the GIL).
+        Blocks are collected in row order, so the first failing block's error is raised."""
+        if n <= BLOCK_ROWS:
+            block(0, n)
+            return
+        starts = range(0, n, BLOCK_ROWS)
+        if self.threads == 1:
+            for a in starts:
+                block(a, min(a + BLOCK_ROWS, n))
+            return
+        for _ in self._executor().map(lambda a: block(a, min(a + BLOCK_ROWS, n)), starts):
+            pass
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:

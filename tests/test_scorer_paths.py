@@ -23,7 +23,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from app.backend import load_kernels
 from app.inputs import InputError
-from app.scorer import BLOCK_ROWS, PARALLEL_ROWS, Scorer
+from app.scorer import BLOCK_ROWS, Scorer
 from bundler.backends import compile_aot
 from bundler.compiler import compile_estimators
 from tests._parity import kernels
@@ -78,7 +78,7 @@ def test_rows_records_and_record_agree(forest: tuple[Any, np.ndarray]) -> None:
 
 def test_threads_give_the_same_bytes(forest: tuple[Any, np.ndarray]) -> None:
     model, X = forest
-    rows = np.tile(X, (8, 1))[: 3 * PARALLEL_ROWS + 5]
+    rows = np.tile(X, (8, 1))[: 3 * BLOCK_ROWS + 5]
     one = _scorer(model, threads=1).score_rows(rows)
     for threads in (2, 3):
         _same(_scorer(model, threads=threads).score_rows(rows), one)
@@ -89,9 +89,9 @@ def test_error_in_a_later_block_names_the_row_of_the_batch(
     forest: tuple[Any, np.ndarray],
 ) -> None:
     model, X = forest
-    rows = np.tile(X, (8, 1))[: 3 * PARALLEL_ROWS]
-    rows[2 * PARALLEL_ROWS + 11, 4] = np.inf
-    with pytest.raises(InputError, match=rf"row {2 * PARALLEL_ROWS + 11}, field 'x4'"):
+    rows = np.tile(X, (8, 1))[: 3 * BLOCK_ROWS]
+    rows[2 * BLOCK_ROWS + 11, 4] = np.inf
+    with pytest.raises(InputError, match=rf"row {2 * BLOCK_ROWS + 11}, field 'x4'"):
         _scorer(model, threads=3).score_rows(rows)
 
 

@@ -141,20 +141,9 @@ def emit_boost(est: Any, builder: PlanBuilder, cols: Cols, names: list[str]) -> 
     table = compact_trees(
         [t.tree_ for t in trees], [t.tree_.value[:, 0, :] for t in trees], tree_out
     )
-    out = builder.new_cols(names)
-    builder.emit(
-        "tree_sum",
-        est,
-        builder.idx(cols),
-        builder.idx(out),
-        builder.idx(init_cols),
-        builder.array(init, np.float64),
-        *table.args(builder),
-        float(est.learning_rate),
-        1.0,
-        1,
+    return table.emit(
+        builder, est, cols, names, start=init, start_cols=init_cols, scale=est.learning_rate
     )
-    return out
 
 
 @register_converter(

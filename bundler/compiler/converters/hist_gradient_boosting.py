@@ -224,21 +224,8 @@ def _emit_numeric(
             values.append(nodes["value"].reshape(-1, 1))
             first.append(j)
     table = compact_trees(trees, values, first)
-    out = builder.new_cols(names)
-    builder.emit(
-        "tree_sum",
-        est,
-        builder.idx(src),
-        builder.idx(out),
-        builder.idx(Cols(())),
-        # scikit-learn starts from zeros and adds the baseline: 0.0 + b, as it does
-        builder.array(np.zeros(k) + baseline, np.float64),
-        *table.args(builder),
-        1.0,
-        1.0,
-        0,
-    )
-    return out
+    # scikit-learn starts from zeros and adds the baseline: 0.0 + b, as it does
+    return table.emit(builder, est, src, names, start=np.zeros(k) + baseline, cast32=False)
 
 
 @register_converter(

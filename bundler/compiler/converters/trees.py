@@ -104,14 +104,37 @@ class CompactTrees:
     threshold: np.ndarray  # (n_nodes,) float64, scikit-learn's own
     value: np.ndarray  # (n_nodes, values per leaf) float64
 
-    def args(self, builder: PlanBuilder) -> list[dict[str, str]]:
-        """The four plan arrays, in the kernel's argument order."""
-        return [
+    def emit(
+        self,
+        builder: PlanBuilder,
+        est: object,
+        src: Cols,
+        names: list[str],
+        *,
+        start: Any = 0.0,
+        start_cols: Cols | None = None,
+        scale: float = 1.0,
+        divisor: float = 1.0,
+        cast32: bool = True,
+    ) -> Cols:
+        """One ``tree_sum`` op over ``src`` into new columns ``names``; its outputs."""
+        out = builder.new_cols(names)
+        builder.emit(
+            "tree_sum",
+            est,
+            builder.idx(src),
+            builder.idx(out),
+            builder.idx(start_cols or Cols(())),
+            builder.array(np.broadcast_to(start, (len(names),)), np.float64),
             builder.array(self.trees, np.int32),
             builder.array(self.nodes, np.int32),
             builder.array(self.threshold, np.float64),
             builder.array(self.value, np.float64),
-        ]
+            float(scale),
+            float(divisor),
+            int(cast32),
+        )
+        return out
 
 
 #: Features are packed into 24 bits of a node word; bit 24 is the NaN direction.
@@ -213,20 +236,9 @@ def _emit_forest(
             f"{builder.origin(est)}: trees have {table.value.shape[1]} outputs, "
             f"expected {len(names)}"
         )
-    out = builder.new_cols(names)
-    builder.emit(
-        "tree_sum",
-        est,
-        builder.idx(cols),
-        builder.idx(out),
-        builder.idx(Cols(())),
-        builder.array(np.zeros(len(names)), np.float64),
-        *table.args(builder),
-        1.0,
-        float(len(trees)) if len(trees) > 1 else 1.0,
-        1,
+    return table.emit(
+        builder, est, cols, names, divisor=float(len(trees)) if len(trees) > 1 else 1.0
     )
-    return out
 
 
 def _classifier(
