@@ -92,7 +92,9 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
     child at ``child + 1``; a leaf is its own child with ``thr = +inf``, so every
     walk takes exactly ``depth`` steps with no branch to mispredict. Rows go in
     blocks: each tree is walked for eight rows at once (independent walks the CPU
-    overlaps); a row left over walks four trees at once instead.
+    overlaps); a row left over walks eight trees at once instead. A block with no
+    NaN skips the missing-value rule (it cannot apply), which saves a third of
+    each step; with NaN, lone rows walk four trees at once.
     """
     n = ws.shape[0]
     n_out = dst.shape[0]
@@ -111,12 +113,45 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
             for k in range(n_out):
                 acc[r, k] = ws[b0 + r, start_cols[k]] if start_cols.shape[0] > 0 else start[k]
         n8 = nb - nb % 8
+        clean = True  # no NaN in the block: walks can skip the missing-value rule
+        for r in range(nb):
+            for f in range(n_feat):
+                if xs[r, f] != xs[r, f]:
+                    clean = False
         # eight rows at a time, tree by tree
         for t in range(n_trees):
             root = trees[t, 0]
             depth = trees[t, 1]
             first = trees[t, 2]
-            for r in range(0, n8, 8):
+            for r in range(0, n8 if clean else 0, 8):
+                a = b = c = d = e = f = g = h = root
+                for _ in range(depth):
+                    xa = xs[r, nodes[a, 0] & 0xFFFFFF]
+                    xb = xs[r + 1, nodes[b, 0] & 0xFFFFFF]
+                    xc = xs[r + 2, nodes[c, 0] & 0xFFFFFF]
+                    xd = xs[r + 3, nodes[d, 0] & 0xFFFFFF]
+                    xe = xs[r + 4, nodes[e, 0] & 0xFFFFFF]
+                    xf = xs[r + 5, nodes[f, 0] & 0xFFFFFF]
+                    xg = xs[r + 6, nodes[g, 0] & 0xFFFFFF]
+                    xh = xs[r + 7, nodes[h, 0] & 0xFFFFFF]
+                    a = nodes[a, 1] + np.int32(xa > thr[a])
+                    b = nodes[b, 1] + np.int32(xb > thr[b])
+                    c = nodes[c, 1] + np.int32(xc > thr[c])
+                    d = nodes[d, 1] + np.int32(xd > thr[d])
+                    e = nodes[e, 1] + np.int32(xe > thr[e])
+                    f = nodes[f, 1] + np.int32(xf > thr[f])
+                    g = nodes[g, 1] + np.int32(xg > thr[g])
+                    h = nodes[h, 1] + np.int32(xh > thr[h])
+                for j in range(n_val):
+                    acc[r, first + j] += scale * value[a, j]
+                    acc[r + 1, first + j] += scale * value[b, j]
+                    acc[r + 2, first + j] += scale * value[c, j]
+                    acc[r + 3, first + j] += scale * value[d, j]
+                    acc[r + 4, first + j] += scale * value[e, j]
+                    acc[r + 5, first + j] += scale * value[f, j]
+                    acc[r + 6, first + j] += scale * value[g, j]
+                    acc[r + 7, first + j] += scale * value[h, j]
+            for r in range(0, 0 if clean else n8, 8):
                 a = b = c = d = e = f = g = h = root
                 for _ in range(depth):
                     wa = nodes[a, 0]
@@ -152,10 +187,64 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
                     acc[r + 5, first + j] += scale * value[f, j]
                     acc[r + 6, first + j] += scale * value[g, j]
                     acc[r + 7, first + j] += scale * value[h, j]
-        # rows left over: one at a time, four trees at once (still added in tree order;
-        # four walks fit the registers, eight would spill for a single row's gain)
+        # rows left over: one at a time, several trees at once (still added in tree
+        # order): eight without NaN, else four with the missing-value rule
         for r in range(n8, nb):
             t = 0
+            row = xs[r]
+            while clean and t + 8 <= n_trees:
+                a = trees[t, 0]
+                b = trees[t + 1, 0]
+                c = trees[t + 2, 0]
+                d = trees[t + 3, 0]
+                e = trees[t + 4, 0]
+                f = trees[t + 5, 0]
+                g = trees[t + 6, 0]
+                h = trees[t + 7, 0]
+                depth = max(
+                    trees[t, 1],
+                    trees[t + 1, 1],
+                    trees[t + 2, 1],
+                    trees[t + 3, 1],
+                    trees[t + 4, 1],
+                    trees[t + 5, 1],
+                    trees[t + 6, 1],
+                    trees[t + 7, 1],
+                )
+                for _ in range(depth):
+                    xa = row[nodes[a, 0] & 0xFFFFFF]
+                    xb = row[nodes[b, 0] & 0xFFFFFF]
+                    xc = row[nodes[c, 0] & 0xFFFFFF]
+                    xd = row[nodes[d, 0] & 0xFFFFFF]
+                    xe = row[nodes[e, 0] & 0xFFFFFF]
+                    xf = row[nodes[f, 0] & 0xFFFFFF]
+                    xg = row[nodes[g, 0] & 0xFFFFFF]
+                    xh = row[nodes[h, 0] & 0xFFFFFF]
+                    a = nodes[a, 1] + np.int32(xa > thr[a])
+                    b = nodes[b, 1] + np.int32(xb > thr[b])
+                    c = nodes[c, 1] + np.int32(xc > thr[c])
+                    d = nodes[d, 1] + np.int32(xd > thr[d])
+                    e = nodes[e, 1] + np.int32(xe > thr[e])
+                    f = nodes[f, 1] + np.int32(xf > thr[f])
+                    g = nodes[g, 1] + np.int32(xg > thr[g])
+                    h = nodes[h, 1] + np.int32(xh > thr[h])
+                for j in range(n_val):
+                    acc[r, trees[t, 2] + j] += scale * value[a, j]
+                for j in range(n_val):
+                    acc[r, trees[t + 1, 2] + j] += scale * value[b, j]
+                for j in range(n_val):
+                    acc[r, trees[t + 2, 2] + j] += scale * value[c, j]
+                for j in range(n_val):
+                    acc[r, trees[t + 3, 2] + j] += scale * value[d, j]
+                for j in range(n_val):
+                    acc[r, trees[t + 4, 2] + j] += scale * value[e, j]
+                for j in range(n_val):
+                    acc[r, trees[t + 5, 2] + j] += scale * value[f, j]
+                for j in range(n_val):
+                    acc[r, trees[t + 6, 2] + j] += scale * value[g, j]
+                for j in range(n_val):
+                    acc[r, trees[t + 7, 2] + j] += scale * value[h, j]
+                t += 8
             while t + 4 <= n_trees:
                 a = trees[t, 0]
                 b = trees[t + 1, 0]
