@@ -128,7 +128,12 @@ def _source_module(cache: Path, qualname: str, source: str) -> ModuleType:
 
 
 class _LazyJit:
-    """Compile each kernel on first use: a plan needs only a few of them."""
+    """Compile each kernel on first use: a plan needs only a few of them.
+
+    ``run_program`` runs as Python here (the same source the aot backend compiles),
+    calling each kernel compiled; that costs microseconds per op, which the jit
+    backend, a fallback, can spare, and keeps its first start to the plan's kernels.
+    """
 
     def __init__(self, modules: dict[str, ModuleType], numba: ModuleType) -> None:
         self._modules = modules
@@ -139,6 +144,25 @@ class _LazyJit:
         if signature is None:
             raise AttributeError(name)
         module = self._modules[_kernel_source.OWNER[name].__name__]
-        fn = self._numba.njit(signature, cache=True, nogil=True)(getattr(module, name))
+        if hasattr(module, "KERNELS"):  # run_program: Python calling the compiled kernels
+            for callee in module.KERNELS:
+                setattr(module, callee, _OnFirstCall(self, callee))
+            for helper in module.COMPILED_HELPERS:
+                fn = getattr(module, helper)
+                if not hasattr(fn, "py_func"):  # not yet a numba function
+                    setattr(module, helper, self._numba.njit(cache=True, nogil=True)(fn))
+            fn = getattr(module, name)
+        else:
+            fn = self._numba.njit(signature, cache=True, nogil=True)(getattr(module, name))
         setattr(self, name, fn)
         return fn
+
+
+class _OnFirstCall:
+    """A kernel for the jit ``run_program``: compiled when a plan first calls it."""
+
+    def __init__(self, kernels: _LazyJit, name: str) -> None:
+        self._kernels, self._name = kernels, name
+
+    def __call__(self, *args: object) -> object:
+        return getattr(self._kernels, self._name)(*args)

@@ -108,27 +108,75 @@ class Encoder:
                     out[j] = self._value(value, j, first_row + r, "row")
             return
         for j in range(len(self.names)):
-            cells = rows[:, j].tolist()
-            codes = self.codes[j]
-            if codes is None:
-                if set(map(type, cells)) <= _NUMBER_CELLS:
-                    ws[:, j] = cells  # None becomes NaN
-                    continue
+            self._fill_cells(ws, j, rows[:, j].tolist(), first_row)
+
+    def fill_columns(self, ws: np.ndarray, columns: Sequence[np.ndarray], a: int, b: int) -> None:
+        """Write rows ``a:b`` of 1-D input columns (in input order) into ``ws``.
+
+        A numeric input given as a number array is copied by numpy; anything else
+        goes as ``fill_array``'s cells do, with the same messages.
+        """
+        for j, column in enumerate(columns):
+            part = column[a:b]
+            if self.codes[j] is None and part.dtype.kind in "fiu":
+                ws[:, j] = part
             else:
-                try:
-                    looked_up = list(map(codes.get, cells, repeat(_NOT_FOUND)))
-                except TypeError:  # an unhashable cell: the cell path names it
-                    looked_up = [_NOT_FOUND] * len(cells)
-                ws[:, j] = looked_up
-                misses = np.flatnonzero(ws[:, j] == _NOT_FOUND).tolist()
-                for r in misses:
-                    value = None if _is_nan(cells[r]) else cells[r]
-                    ws[r, j] = self._value(value, j, first_row + r, "row")
-                continue
-            out = ws[:, j]
-            for r, value in enumerate(cells):
-                value = None if _is_nan(value) else value
-                out[r] = self._value(value, j, first_row + r, "row")
+                self._fill_cells(ws, j, part.tolist(), a)
+
+    def _fill_cells(self, ws: np.ndarray, j: int, cells: list[object], first_row: int) -> None:
+        """Column ``j`` of ``ws`` from Python cells: numbers in one numpy call once their
+        types are right, categories with ``map(dict.get)``, the rest cell by cell."""
+        codes = self.codes[j]
+        if codes is None:
+            if set(map(type, cells)) <= _NUMBER_CELLS:
+                ws[:, j] = cells  # None becomes NaN
+                return
+        else:
+            try:
+                looked_up = list(map(codes.get, cells, repeat(_NOT_FOUND)))
+            except TypeError:  # an unhashable cell: the cell path names it
+                looked_up = [_NOT_FOUND] * len(cells)
+            ws[:, j] = looked_up
+            misses = np.flatnonzero(ws[:, j] == _NOT_FOUND).tolist()
+            for r in misses:
+                value = None if _is_nan(cells[r]) else cells[r]
+                ws[r, j] = self._value(value, j, first_row + r, "row")
+            return
+        out = ws[:, j]
+        for r, value in enumerate(cells):
+            value = None if _is_nan(value) else value
+            out[r] = self._value(value, j, first_row + r, "row")
+
+    def columns(self, given: Any) -> tuple[np.ndarray, ...]:
+        """The inputs' columns from a mapping of name to 1-D array (a pandas DataFrame
+        works): checked for names and lengths, in input order."""
+        try:
+            names = list(given.keys())
+        except AttributeError:
+            raise InputError(
+                f"expected columns by name ({self._expected}), got {type(given).__name__}"
+            ) from None
+        missing = [n for n in self.names if n not in names]
+        if missing:
+            raise InputError(
+                f"columns lack input(s) {', '.join(missing)}; expected {self._expected}"
+            )
+        out = []
+        for name in self.names:
+            column = np.asarray(given[name])
+            if column.ndim == 2 and column.shape[1] == 1:  # an (n, 1) feed, as ONNX takes
+                column = column[:, 0]
+            if column.ndim != 1:
+                raise InputError(
+                    f"column {name!r}: expected one value per row, got shape {column.shape}"
+                )
+            if out and len(column) != len(out[0]):
+                raise InputError(
+                    f"column {name!r} has {len(column)} rows, column {self.names[0]!r} "
+                    f"has {len(out[0])}"
+                )
+            out.append(column)
+        return tuple(out)
 
     def _explain_fields(self, record: Mapping[str, object], r: int) -> None:
         missing = [n for n in self.names if n not in record]

@@ -22,6 +22,7 @@ import numpy as np
 from app import kernels
 from app.kernels import EXPORTS
 from app.plan_checks import check_op
+from app.program import parse_signature
 
 FORMAT = "mlbundle.plan"
 #: (major, minor). A reader accepts any minor of its own major.
@@ -99,21 +100,8 @@ class Plan:
 
 
 def _signature_dtypes(signature: str) -> list[tuple[str, bool]]:
-    """Parse ``EXPORTS`` signatures into (dtype code, is_array) per argument after ``ws``."""
-    inner = signature[signature.index("(") + 1 : signature.rindex(")")]
-    parts, depth, cur = [], 0, ""
-    for ch in inner:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur.strip())
-    return [(p.split("[")[0], "[" in p) for p in parts[1:]]
+    """(dtype code, is_array) per argument after ``ws`` of an ``EXPORTS`` signature."""
+    return [(code, ndim > 0) for code, ndim in parse_signature(signature)[1:]]
 
 
 _SIGNATURES = {name: _signature_dtypes(sig) for name, sig in EXPORTS.items()}
@@ -125,7 +113,8 @@ _ARG_NAMES = {
 }
 
 
-_OUTPUT_KERNELS = frozenset({"argmax", "positive"})  # run by the scorer, not listed as ops
+# run by the scorer, never listed as a plan's ops: the label rules, and the packed-plan entry
+_OUTPUT_KERNELS = frozenset({"argmax", "positive", "run_program"})
 
 
 def _check_bounds(kernel: str, args: list[Any], width: int, where: str) -> None:
@@ -215,8 +204,7 @@ def parse_plan(header: dict[str, Any], arrays: dict[str, np.ndarray], where: str
                 cast = np.require(data.astype(dtype, copy=False), requirements=["C", "W"])
                 if cast.dtype != data.dtype and not np.array_equal(cast, data, equal_nan=True):
                     raise PlanError(
-                        f"{where}: op {n} ({kernel}) argument values do not fit "
-                        f"{np.dtype(dtype)}"
+                        f"{where}: op {n} ({kernel}) argument values do not fit {np.dtype(dtype)}"
                     )
                 args.append(cast)
             else:

@@ -14,12 +14,13 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import numpy as np
 
 from app.inputs import Chunk, CsvReader, Encoder, InputError, iter_csv_chunks
 from app.plan import Extra, Plan
+from app.program import LABEL_KERNELS, pack
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -160,11 +161,19 @@ class Scorer:
         per core). The compiled kernels release the GIL, so the blocks run in parallel."""
         self.plan = plan
         self.encoder = Encoder(plan)
-        self._calls = [(getattr(kernels, op.kernel), op.args, op) for op in plan.ops]
-        self._argmax: Callable[..., None] = kernels.argmax
-        self._positive: Callable[..., None] = kernels.positive
         out = plan.output
         self._decision = np.asarray(out.decision, dtype=np.int64)
+        # the whole plan, label rule included, runs as one compiled call per batch
+        ops = [(op.kernel, op.args) for op in plan.ops]
+        if out.label_rule in LABEL_KERNELS:
+            ops.append((out.label_rule, (self._decision,)))
+        self._program = pack(ops)
+        self._data = self._program.data
+        self._value_rule = out.label_rule == "value"
+        self._nonnegative = out.label_rule == "nonnegative"
+        self._width = plan.width
+        self._run_program: Callable[..., int] = kernels.run_program
+        self._no_label = np.empty(0, dtype=np.int64)
         self._proba_cols = _columns(out.proba) if out.proba else None
         self._extra_cols = tuple(_columns(e.cols) for e in out.extras)
         self._n_inputs = len(plan.inputs)
@@ -186,9 +195,9 @@ class Scorer:
 
     def score_record(self, record: Mapping[str, object]) -> Scores:
         """Score one JSON-like record: the desktop app's case, kept short."""
-        ws = np.empty((1, self.plan.width))
+        ws = np.empty((1, self._width))
         self.encoder.fill_record(ws[0], record)
-        return self.run(ws, _record_at)
+        return self._run_small(ws, _NO_ROWS, _record_at)
 
     def score_rows(self, rows: Any) -> Scores:
         """Score a 2-D array of inputs in ``plan.input_names`` order.
@@ -197,13 +206,17 @@ class Scorer:
         pass an object array (strings for categorical inputs, None or NaN for
         missing values), checked cell by cell as records are.
         """
-        X = np.asarray(rows)
-        if X.ndim != 2 or X.shape[1] != self._n_inputs:
+        X = rows if type(rows) is np.ndarray else np.asarray(rows)
+        shape = X.shape
+        if len(shape) != 2 or shape[1] != self._n_inputs:
             raise InputError(
                 f"expected rows of {self._n_inputs} inputs ({', '.join(self.plan.input_names)}), "
                 f"got an array of shape {X.shape}"
             )
-        n, k = X.shape
+        n = shape[0]
+        if n <= BLOCK_ROWS and self._numeric and X.dtype is _F8 and X.flags.c_contiguous:
+            # the desktop app's single prediction, kept short: run_program copies X in
+            return self._run_small(np.empty((n, self._width)), X, _row_at)
         numeric = self._numeric and X.dtype.kind in "fiu"
         if n > BLOCK_ROWS:
             if numeric:
@@ -212,10 +225,29 @@ class Scorer:
                 n, lambda ws, a, b: self.encoder.fill_array(ws, X[a:b], a), _row_at
             )
         ws = np.empty((n, self.plan.width))
-        if numeric:
-            ws[:, :k] = X
-        else:
-            self.encoder.fill_array(ws, X)
+        if numeric:  # run_program copies X into the workspace
+            if X.dtype != np.float64 or not X.flags.c_contiguous:
+                X = np.ascontiguousarray(X, dtype=np.float64)
+            return self.run(ws, _row_at, X)
+        self.encoder.fill_array(ws, X)
+        return self.run(ws, _row_at)
+
+    def score_columns(self, columns: Any) -> Scores:
+        """Score inputs given column by column: a mapping of input name to a 1-D array,
+        such as a pandas DataFrame or the per-input feeds ONNX Runtime takes.
+
+        Numeric columns are copied by numpy and categorical ones looked up a column at
+        a time, so mixed inputs score without building an object array; extra
+        columns are ignored, as in a CSV file.
+        """
+        cols = self.encoder.columns(columns)
+        n = len(cols[0]) if cols else 0
+        if n > BLOCK_ROWS:
+            return self._score_blocks(
+                n, lambda ws, a, b: self.encoder.fill_columns(ws, cols, a, b), _row_at
+            )
+        ws = np.empty((n, self.plan.width))
+        self.encoder.fill_columns(ws, cols, 0, n)
         return self.run(ws, _row_at)
 
     def _score_blocks(
@@ -242,7 +274,7 @@ class Scorer:
         def block(a: int, b: int) -> None:
             ws = np.empty((b - a, width))
             fill(ws, a, b)
-            self._run_block(ws, label, a, b, where)
+            self._run_block(ws, None if label is None else label[a:b], a, where)
             if proba is not None:
                 proba[a:b] = ws[:, self._proba_cols]
             if values is not None:
@@ -352,20 +384,48 @@ class Scorer:
         return cols
 
     # -- the kernel pipeline ---------------------------------------------
-    def run(self, ws: np.ndarray, where: Callable[[int], str]) -> Scores:
+    def run(
+        self, ws: np.ndarray, where: Callable[[int], str], x: np.ndarray | None = None
+    ) -> Scores:
         """Run every op over a filled workspace and read the outputs.
 
+        ``x``: a C-ordered float64 array of ``ws``'s rows to copy into its first
+        columns first (done by the compiled call, cheaper than numpy for one row).
         Every kernel works row by row, so the workspace is run in blocks of rows
         (on the threads, for a large batch) with the same result as in one piece.
         """
-        out = self.plan.output
         n = ws.shape[0]
-        label = None if out.label_rule == "value" else np.empty(n, dtype=np.int64)
-        if n <= BLOCK_ROWS:  # a single prediction: no closure, no pool
-            self._run_block(ws, label, 0, n, where)
-        else:
-            self._each_block(n, lambda a, b: self._run_block(ws[a:b], label, a, b, where))
-        proba = ws[:, self._proba_cols] if self._proba_cols is not None else None
+        if x is not None and (x.shape[0] != n or x.shape[1] > ws.shape[1]):
+            raise ValueError(f"{x.shape} rows to copy into a workspace of shape {ws.shape}")
+        if n <= BLOCK_ROWS:
+            return self._run_small(ws, _NO_ROWS if x is None else x, where)
+        label = None if self._value_rule else np.empty(n, dtype=np.int64)
+        self._each_block(
+            n,
+            lambda a, b: self._run_block(
+                ws[a:b],
+                None if label is None else label[a:b],
+                a,
+                where,
+                None if x is None else x[a:b],
+            ),
+        )
+        return self._scores(ws, label)
+
+    def _run_small(self, ws: np.ndarray, x: np.ndarray, where: Callable[[int], str]) -> Scores:
+        """``run`` for at most ``BLOCK_ROWS`` rows: one compiled call, no closure, no pool.
+
+        This is a single prediction's whole path after its input checks, so it does
+        the least Python it can: two allocations, the call, the outputs' views."""
+        label = None if self._value_rule else np.empty(ws.shape[0], dtype=np.int64)
+        self._run_block(ws, label, 0, where, x)
+        return self._scores(ws, label)
+
+    def _scores(self, ws: np.ndarray, label: np.ndarray | None) -> Scores:
+        """The outputs of a run workspace: views of its columns (values copied, so the
+        workspace is not kept alive by a regression's results)."""
+        out = self.plan.output
+        proba = None if self._proba_cols is None else ws[:, self._proba_cols]
         extras = (
             tuple((e, ws[:, cols]) for e, cols in zip(out.extras, self._extra_cols, strict=True))
             if out.extras
@@ -377,28 +437,34 @@ class Scorer:
             )
         return Scores(out.task, out.classes, label, proba, None, extras)
 
+    def _fail(
+        self, status: int, ws: np.ndarray, start: int, where: Callable[[int], str]
+    ) -> NoReturn:
+        """Raise the input error behind ``run_program``'s status, naming the batch's row."""
+        n, status = self._program.failure(status)
+        op = self.plan.ops[n]
+        raise self._explain(op, op.args, ws, status, lambda r: where(start + r))
+
     def _run_block(
         self,
         ws: np.ndarray,
         label: np.ndarray | None,
         start: int,
-        stop: int,
         where: Callable[[int], str],
+        x: np.ndarray | None = None,
     ) -> None:
-        for fn, args, op in self._calls:
-            status = fn(ws, *args)
-            if status is not None and status >= 0:
-                raise self._explain(op, args, ws, int(status), lambda r: where(start + r))
-        if label is None:
-            return
-        rule = self.plan.output.label_rule
-        block = label[start:stop]
-        if rule == "positive":
-            self._positive(ws, self._decision, block)
-        elif rule == "nonnegative":
-            block[:] = ~(ws[:, self._decision[0]] < 0)
-        else:
-            self._argmax(ws, self._decision, block)
+        """The packed plan over ``ws`` (rows ``start:`` of the batch), ``label`` its rows'
+        labels; ``x``: rows to copy into the first columns first (already checked)."""
+        status = self._run_program(
+            ws,
+            _NO_ROWS if x is None else x,
+            self._data,
+            self._no_label if label is None else label,
+        )
+        if status >= 0:
+            self._fail(status, ws, start, where)
+        if self._nonnegative and label is not None:
+            label[:] = ~(ws[:, self._decision[0]] < 0)
 
     def _each_block(self, n: int, block: Callable[[int, int], None]) -> None:
         """``block(a, b)`` for rows ``a:b`` of ``n``, ``BLOCK_ROWS`` at a time: on the
@@ -462,6 +528,11 @@ class Scorer:
             f"{where(row)}, field {name!r}: {what} is not accepted by "
             f"{op.origin}{'; ' + op.message if op.message else ''}"
         )
+
+
+#: ``run_program``'s ``x`` when the workspace is already filled.
+_NO_ROWS = np.empty((0, 0))
+_F8 = np.dtype(np.float64)
 
 
 def _record_at(r: int) -> str:

@@ -135,6 +135,20 @@ class Case:
             return self.frame.iloc[idx].reset_index(drop=True)
         return self.X[idx]
 
+    def ours_input(self, idx: np.ndarray) -> Any:
+        """Rows as one float64 array; mixed-type inputs as columns (``score_columns``):
+        float64 numbers (NaN for missing) and object arrays of category strings."""
+        if not self.categorical:
+            return self.X[idx]
+        columns = {}
+        for j, name in enumerate(self.names):
+            col = self.X[idx, j]
+            if name in self.categorical:
+                columns[name] = col.astype(object)
+            else:
+                columns[name] = np.array([np.nan if v is None else v for v in col.tolist()])
+        return columns
+
     def ort_input(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         if not self.categorical:
             return {self.ort_names[0]: self.X[idx].astype(np.float32)}
@@ -382,7 +396,8 @@ def make_engines(case: Case, plan: Any, kernels: Any, batch_idx: np.ndarray) -> 
 
     # ours: 1-row slices of the input array; records as dicts
     rows_ours = [case.X[i : i + 1] for i in range(n)]
-    batch_ours = case.X[batch_idx]
+    batch_ours = case.ours_input(batch_idx)
+    full_ours = case.ours_input(np.arange(n))
 
     def ours_values(s: Any) -> np.ndarray:
         return s.proba if classification else s.values
@@ -393,8 +408,8 @@ def make_engines(case: Case, plan: Any, kernels: Any, batch_idx: np.ndarray) -> 
             name,
             row=lambda i, sc=sc: sc.score_rows(rows_ours[i]),
             record=lambda i, sc=sc: sc.score_record(records[i]),
-            batch=lambda sc=sc: sc.score_rows(batch_ours),
-            full=lambda sc=sc: sc.score_rows(case.X),
+            batch=lambda sc=sc: _score_ours(sc, batch_ours),
+            full=lambda sc=sc: _score_ours(sc, full_ours),
             values=ours_values,
             labels=lambda s: s.labels(),
         )
@@ -570,6 +585,13 @@ def _status_mb(field: str) -> float:
     return float("nan")
 
 
+def _score_ours(scorer: Any, inputs: Any) -> Any:
+    """Columns (a dict) go to ``score_columns``, an array to ``score_rows``."""
+    if isinstance(inputs, dict):
+        return scorer.score_columns(inputs)
+    return scorer.score_rows(inputs)
+
+
 def _tile(obj: Any, idx: np.ndarray) -> Any:
     if isinstance(obj, dict):
         return {k: v[idx] for k, v in obj.items()}
@@ -596,7 +618,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         X = _tile(base, idx)
 
         def run() -> Any:
-            return scorer.score_rows(X)
+            return _score_ours(scorer, X)
     elif engine == "sklearn":
         import joblib
 
@@ -733,7 +755,7 @@ def run_case(key: str, s: Settings, kernels: Any, aot: Path, work: Path, say: Ca
             "classification": case.task == "classification",
         },
     }
-    data_ours = _write_pickle(folder / "ours.pkl", case.X)
+    data_ours = _write_pickle(folder / "ours.pkl", case.ours_input(np.arange(case.n)))
     data_sk = _write_pickle(folder / "sklearn.pkl", case.sklearn_input(np.arange(case.n)))
     specs["ours"]["data"] = specs["ours-1t"]["data"] = data_ours
     specs["sklearn"]["data"] = data_sk
@@ -1020,7 +1042,9 @@ def markdown(results: dict[str, Any]) -> str:
 GENERAL_NOTES = [
     "Inputs are prepared in each engine's native form before the timing (1-row float64 "
     "arrays for ours and scikit-learn, 1-row DataFrames for the penguins pipeline in "
-    "scikit-learn, float32 arrays or per-column feeds for ONNX Runtime); the dict-record "
+    "scikit-learn, float32 arrays or per-column feeds for ONNX Runtime; the penguins' "
+    "mixed-type batches go to ours as columns, `Scorer.score_columns`, and its single rows "
+    "as 1-row object arrays); the dict-record "
     "path times the conversion from a dict too: ours `Scorer.score_record`, scikit-learn "
     "`pd.DataFrame([record])` for the pipeline and a float64 row for models fitted on "
     "arrays, ONNX Runtime a float32 row or one array per column.",

@@ -133,6 +133,49 @@ def test_wrong_cells_are_named(
         _scorer(model).score_rows(rows)
 
 
+@pytest.mark.parametrize("n", [6, 300, 2 * BLOCK_ROWS + 7], ids=["few", "many", "blocks"])
+def test_mixed_inputs_as_columns(mixed: tuple[Any, pd.DataFrame], n: int) -> None:
+    """A DataFrame, or a dict of (n, 1) feeds as ONNX Runtime takes: the object array's bytes."""
+    model, df = mixed
+    df = pd.concat([df] * 8, ignore_index=True).head(n)
+    df.loc[3, "color"] = np.nan  # a missing category, as pandas holds it
+    df.loc[4, "color"] = "purple"  # unknown: ignored by the one-hot encoder
+    df["unused"] = "x"  # extra columns are ignored
+    rows = df[["a", "color"]].to_numpy(dtype=object)
+    rows[3, 1] = None
+    scorer = _scorer(model, threads=2)
+    expected = scorer.score_rows(rows)
+    _same(scorer.score_columns(df), expected)
+    feeds = {"color": df["color"].to_numpy(dtype=object)[:, None], "a": df["a"].to_numpy()[:, None]}
+    _same(scorer.score_columns(feeds), expected)
+    assert np.abs(expected.proba - model.predict_proba(df[["a", "color"]])).max() <= 1e-9
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda c: c.pop("color"), r"columns lack input\(s\) color; expected a, color"),
+        (lambda c: c.update(a=c["a"][:-1]), r"column 'color' has 50 rows, column 'a' has 49"),
+        (lambda c: c.update(a=np.zeros((50, 2))), r"column 'a': expected one value per row"),
+        (lambda c: c["color"].__setitem__(7, 3), r"row 7, field 'color': expected one of"),
+        (lambda c: c["a"].__setitem__(9, "x"), r"row 9, field 'a': expected a number or null"),
+    ],
+    ids=["missing", "length", "2-d", "category", "number"],
+)
+def test_wrong_columns_are_named(mixed: tuple[Any, pd.DataFrame], change: Any, match: str) -> None:
+    model, df = mixed
+    columns = {
+        "a": df["a"].to_numpy(dtype=object)[:50],
+        "color": df["color"].to_numpy(dtype=object)[:50].copy(),
+    }
+    columns["a"][:] = [float(v) for v in columns["a"]]
+    change(columns)
+    with pytest.raises(InputError, match=match):
+        _scorer(model).score_columns(columns)
+    with pytest.raises(InputError, match="expected columns by name"):
+        _scorer(model).score_columns([[1.0, "red"]])
+
+
 def test_wrong_shape_is_named(forest: tuple[Any, np.ndarray]) -> None:
     model, X = forest
     with pytest.raises(InputError, match="expected rows of 30 inputs .* shape \\(2, 29\\)"):

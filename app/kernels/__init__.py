@@ -11,8 +11,10 @@ The rules every kernel follows:
 - It works on a *workspace*: one float64 matrix per batch whose columns are
   the plan's inputs followed by every intermediate result. It reads columns
   ``src`` and writes columns ``dst`` of it.
-- It is self-contained (numba.pycc exports cannot call other Python
-  functions) and does scikit-learn's arithmetic in scikit-learn's order.
+- It is self-contained and does scikit-learn's arithmetic in scikit-learn's
+  order. Only ``program.run_program`` calls other kernels: it runs a whole
+  packed plan in one call (``app/program.py``), and the backends compile the
+  kernels it calls into it.
 - It does no bounds checks; ``app/plan_checks.py`` proves every index in range
   when a plan is read, one check per kernel.
 - A kernel that can meet bad input returns the first offending position
@@ -23,7 +25,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from app.kernels import core, linear_models, neighbors, neural, preprocess, svm, trees
+from app.kernels import (
+    core,
+    linear_models,
+    neighbors,
+    neural,
+    preprocess,
+    program,
+    svm,
+    trees,
+)
 
 #: The family modules, in a fixed order (it defines the kernels' source hash).
 MODULES: tuple[ModuleType, ...] = (
@@ -34,6 +45,7 @@ MODULES: tuple[ModuleType, ...] = (
     neural,
     svm,
     neighbors,
+    program,  # last: it calls the kernels above (generated, see app/program.py)
 )
 
 

@@ -57,7 +57,8 @@ def cache_root() -> Path:
 
 #: Runs in a fresh interpreter. The exported wrappers release the GIL around each
 #: kernel call (numba's ``release_gil`` flag, which pycc leaves off), so the app can
-#: score row blocks on several threads at once.
+#: score row blocks on several threads at once. ``run_program`` is compiled with the
+#: kernels it calls built into it (as numba functions: pycc exports cannot call exports).
 _DRIVER = """
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -74,6 +75,11 @@ pycc_compiler.Flags = _NoGilFlags
 cc = CC(sys.argv[2]); cc.output_dir = sys.argv[3]; cc.verbose = False
 for name, sig in kernels.EXPORTS.items():
     cc.export(name, sig)(getattr(kernels, name))
+# run_program calls the kernels and helpers: its module's names for them become numba functions
+import numba
+from app.kernels import program
+for name in program.CALLEES:
+    setattr(program, name, numba.njit(getattr(program, name)))
 cc.compile()
 """
 
