@@ -176,6 +176,7 @@ class Scorer:
         self._no_label = np.empty(0, dtype=np.int64)
         self._proba_cols = _columns(out.proba) if out.proba else None
         self._extra_cols = tuple(_columns(e.cols) for e in out.extras)
+        self._extras = tuple(zip(out.extras, self._extra_cols, strict=True))
         self._n_inputs = len(plan.inputs)
         self._numeric = all(i.kind == "numeric" for i in plan.inputs)
         self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
@@ -426,11 +427,7 @@ class Scorer:
         workspace is not kept alive by a regression's results)."""
         out = self.plan.output
         proba = None if self._proba_cols is None else ws[:, self._proba_cols]
-        extras = (
-            tuple((e, ws[:, cols]) for e, cols in zip(out.extras, self._extra_cols, strict=True))
-            if out.extras
-            else ()
-        )
+        extras = tuple([(e, ws[:, cols]) for e, cols in self._extras]) if self._extras else ()
         if label is None:
             return Scores(
                 out.task, out.classes, None, proba, ws[:, self._decision[0]].copy(), extras

@@ -172,3 +172,21 @@ def test_the_entry_point_is_not_a_plan_op() -> None:
     header["ops"][0]["kernel"] = "run_program"
     with pytest.raises(PlanError, match="run_program"):
         parse_plan(header, compiled.arrays)
+
+
+@pytest.mark.parametrize("name", ["forest", "hgb-nan", "gbr"])
+def test_lone_rows_walk_like_blocks(aot: Any, name: str) -> None:
+    """A lone row walks eight trees at once (with or without NaN); a block walks eight
+    rows per tree: the same leaves, the same sums, to the bit."""
+    model, X = MODELS[name]
+    X = X[:40].copy()
+    if name == "forest":
+        X[5, 3] = np.nan  # a NaN in a clean model's data, too: the missing-value walk
+    scorer = Scorer(compile_estimators(model).load(), aot, threads=1)
+    block = scorer.score_rows(X)
+    for r in range(len(X)):
+        one = scorer.score_rows(X[r : r + 1])
+        got, want = (
+            (one.proba, block.proba) if one.proba is not None else (one.values, block.values)
+        )
+        assert np.array_equal(got[0], want[r], equal_nan=True), r

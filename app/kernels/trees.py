@@ -94,7 +94,7 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
     blocks: each tree is walked for eight rows at once (independent walks the CPU
     overlaps); a row left over walks eight trees at once instead. A block with no
     NaN skips the missing-value rule (it cannot apply), which saves a third of
-    each step; with NaN, lone rows walk four trees at once.
+    each step.
     """
     n = ws.shape[0]
     n_out = dst.shape[0]
@@ -187,8 +187,8 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
                     acc[r + 5, first + j] += scale * value[f, j]
                     acc[r + 6, first + j] += scale * value[g, j]
                     acc[r + 7, first + j] += scale * value[h, j]
-        # rows left over: one at a time, several trees at once (still added in tree
-        # order): eight without NaN, else four with the missing-value rule
+        # rows left over: one at a time, eight trees at once (still added in tree
+        # order), with the missing-value rule only when the block has NaN
         for r in range(n8, nb):
             t = 0
             row = xs[r]
@@ -245,25 +245,50 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
                 for j in range(n_val):
                     acc[r, trees[t + 7, 2] + j] += scale * value[h, j]
                 t += 8
-            while t + 4 <= n_trees:
+            while not clean and t + 8 <= n_trees:
                 a = trees[t, 0]
                 b = trees[t + 1, 0]
                 c = trees[t + 2, 0]
                 d = trees[t + 3, 0]
-                depth = max(trees[t, 1], trees[t + 1, 1], trees[t + 2, 1], trees[t + 3, 1])
+                e = trees[t + 4, 0]
+                f = trees[t + 5, 0]
+                g = trees[t + 6, 0]
+                h = trees[t + 7, 0]
+                depth = max(
+                    trees[t, 1],
+                    trees[t + 1, 1],
+                    trees[t + 2, 1],
+                    trees[t + 3, 1],
+                    trees[t + 4, 1],
+                    trees[t + 5, 1],
+                    trees[t + 6, 1],
+                    trees[t + 7, 1],
+                )
                 for _ in range(depth):
                     wa = nodes[a, 0]
                     wb = nodes[b, 0]
                     wc = nodes[c, 0]
                     wd = nodes[d, 0]
-                    xa = xs[r, wa & 0xFFFFFF]
-                    xb = xs[r, wb & 0xFFFFFF]
-                    xc = xs[r, wc & 0xFFFFFF]
-                    xd = xs[r, wd & 0xFFFFFF]
+                    we = nodes[e, 0]
+                    wf = nodes[f, 0]
+                    wg = nodes[g, 0]
+                    wh = nodes[h, 0]
+                    xa = row[wa & 0xFFFFFF]
+                    xb = row[wb & 0xFFFFFF]
+                    xc = row[wc & 0xFFFFFF]
+                    xd = row[wd & 0xFFFFFF]
+                    xe = row[we & 0xFFFFFF]
+                    xf = row[wf & 0xFFFFFF]
+                    xg = row[wg & 0xFFFFFF]
+                    xh = row[wh & 0xFFFFFF]
                     a = nodes[a, 1] + np.int32(xa > thr[a]) + ((wa >> 24) & np.int32(xa != xa))
                     b = nodes[b, 1] + np.int32(xb > thr[b]) + ((wb >> 24) & np.int32(xb != xb))
                     c = nodes[c, 1] + np.int32(xc > thr[c]) + ((wc >> 24) & np.int32(xc != xc))
                     d = nodes[d, 1] + np.int32(xd > thr[d]) + ((wd >> 24) & np.int32(xd != xd))
+                    e = nodes[e, 1] + np.int32(xe > thr[e]) + ((we >> 24) & np.int32(xe != xe))
+                    f = nodes[f, 1] + np.int32(xf > thr[f]) + ((wf >> 24) & np.int32(xf != xf))
+                    g = nodes[g, 1] + np.int32(xg > thr[g]) + ((wg >> 24) & np.int32(xg != xg))
+                    h = nodes[h, 1] + np.int32(xh > thr[h]) + ((wh >> 24) & np.int32(xh != xh))
                 for j in range(n_val):
                     acc[r, trees[t, 2] + j] += scale * value[a, j]
                 for j in range(n_val):
@@ -272,7 +297,15 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
                     acc[r, trees[t + 2, 2] + j] += scale * value[c, j]
                 for j in range(n_val):
                     acc[r, trees[t + 3, 2] + j] += scale * value[d, j]
-                t += 4
+                for j in range(n_val):
+                    acc[r, trees[t + 4, 2] + j] += scale * value[e, j]
+                for j in range(n_val):
+                    acc[r, trees[t + 5, 2] + j] += scale * value[f, j]
+                for j in range(n_val):
+                    acc[r, trees[t + 6, 2] + j] += scale * value[g, j]
+                for j in range(n_val):
+                    acc[r, trees[t + 7, 2] + j] += scale * value[h, j]
+                t += 8
             while t < n_trees:
                 a = trees[t, 0]
                 for _ in range(trees[t, 1]):
