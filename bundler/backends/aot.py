@@ -46,7 +46,8 @@ def _cache_key() -> str:
     import numba
 
     parts = [kernel_source_hash(), numba.__version__, sys.version, sysconfig.get_platform()]
-    parts.append("stripped,nogil")
+    parts.append("stripped")
+    parts.append(_DRIVER)  # how the kernels are compiled is part of what they are
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
