@@ -89,7 +89,7 @@ class Settings:
     memory_parallel: bool = False  # memory workers at once (smoke: only speed matters)
 
 
-FULL = Settings(calls=10_000, rounds=50, batch_rows=100_000, repeats=5, memory_rows=100_000)
+FULL = Settings(calls=10_000, rounds=50, batch_rows=100_000, repeats=9, memory_rows=100_000)
 SMOKE = Settings(
     calls=50, rounds=1, batch_rows=1_000, repeats=1, memory_rows=1_000, memory_parallel=True
 )
