@@ -48,6 +48,7 @@ import datetime as dt
 import gc
 import importlib.util
 import json
+import math
 import os
 import pickle
 import statistics
@@ -712,6 +713,99 @@ def _write_pickle(path: Path, obj: Any) -> str:
     return str(path)
 
 
+def _min_us(fn: Callable[[], Any], calls: int, rounds: int) -> float:
+    """Fastest per-call time (µs) over ``rounds`` loops of ``calls``: a profile compares
+    parts of one path, and the minimum is what noise adds least to."""
+    best = math.inf
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / calls)
+    return round(best * 1e6, 3)
+
+
+def profile_ours(case: Case, plan: Any, kernels: Any, s: Settings) -> dict[str, Any]:
+    """Where ours spends a single prediction's time, and a 1,024-row block's.
+
+    Each op is packed on its own and timed inside ``run_program`` less the call of an
+    empty program (the fixed cost of one compiled call with its four arrays); what
+    ``score_rows`` adds to the whole program's call is the Python around it (input
+    checks, two allocations, the outputs' views). The block shows the same per op,
+    plus filling the workspace from the engine's batch input.
+    """
+    from app.scorer import BLOCK_ROWS, Scorer
+
+    scorer = Scorer(plan, kernels, threads=1)
+    calls, rounds = max(10, s.calls // 10), max(3, min(9, s.rounds))
+    return {
+        "row": _profile_path(case, scorer, kernels, 1, calls, rounds),
+        "block": _profile_path(case, scorer, kernels, BLOCK_ROWS, max(3, calls // 100), rounds),
+    }
+
+
+def _profile_path(
+    case: Case, scorer: Any, kernels: Any, n: int, calls: int, rounds: int
+) -> dict[str, Any]:
+    from app.program import pack
+
+    plan = scorer.plan
+    idx = np.arange(n) % case.n
+    given = case.X[idx] if n == 1 else case.ours_input(idx)
+    ws = np.empty((n, plan.width))
+    no_rows, label = np.empty((0, 0)), np.empty(n, dtype=np.int64)
+    if isinstance(given, dict):
+        columns = scorer.encoder.columns(given)
+
+        def fill() -> None:
+            scorer.encoder.fill_columns(ws, columns, 0, n)
+    elif scorer.encoder.numeric_only:
+
+        def fill() -> None:
+            ws[:, : given.shape[1]] = given
+    else:
+
+        def fill() -> None:
+            scorer.encoder.fill_array(ws, given)
+
+    fill()
+    # every intermediate column valid too (an op timed alone reads what earlier ops
+    # wrote; an uninitialised column could hold denormals, slow to compute with)
+    kernels.run_program(ws, no_rows, scorer._data, label)
+    filled = ws.copy()
+
+    def run(data: np.ndarray) -> Callable[[], Any]:
+        def call() -> Any:
+            ws[:] = filled  # ops write their columns: every call starts from the inputs
+            return kernels.run_program(ws, no_rows, data, label)
+
+        return call
+
+    def reset() -> None:
+        ws[:] = filled
+
+    base = _min_us(reset, calls, rounds)
+    fixed = _min_us(run(pack([]).data), calls, rounds) - base
+    ops = {}
+    for i, op in enumerate(plan.ops):
+        took = _min_us(run(pack([(op.kernel, op.args)]).data), calls, rounds)
+        ops[f"{i}:{op.kernel}"] = round(max(took - base - fixed, 0.0), 3)
+    program = _min_us(run(scorer._data), calls, rounds) - base
+    entry: dict[str, Any] = {
+        "rows": n,
+        "call_us": round(max(fixed, 0.0), 3),
+        "ops_us": ops,
+        "program_us": round(program, 3),
+        "fill_us": _min_us(fill, calls, rounds),
+    }
+    if n == 1:
+        row = given if given.dtype == object else np.ascontiguousarray(given, dtype=np.float64)
+        total = _min_us(lambda: scorer.score_rows(row), calls, rounds)
+        entry["score_rows_us"] = total
+        entry["python_us"] = round(total - program, 3)
+    return entry
+
+
 def run_case(key: str, s: Settings, kernels: Any, aot: Path, work: Path, say: Callable) -> dict:
     """Train, compile and convert one model, then time and check every engine."""
     import joblib
@@ -740,6 +834,8 @@ def run_case(key: str, s: Settings, kernels: Any, aot: Path, work: Path, say: Ca
     agreement = check_agreement(case, engines, last)
     del last, engines
     gc.collect()
+    profile = profile_ours(case, plan, kernels, s)
+    say(f"{key}: ours profiled")
 
     # peak memory: each engine's batch in a fresh interpreter
     folder = work / key
@@ -794,6 +890,7 @@ def run_case(key: str, s: Settings, kernels: Any, aot: Path, work: Path, say: Ca
         "ratios": ratios,
         "targets": targets,
         "agreement": agreement,
+        "profile": profile,
         "notes": case.notes,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -1034,6 +1131,28 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     lines += ["", f"Targets not met: {len(missed)}" + (":" if missed else ".")]
     lines += [f"- {x}" for x in missed]
+    lines += [
+        "",
+        "## Where ours spends its time",
+        "",
+        "Fastest of repeated loops, one thread (`profile` in the JSON). Row: one prediction "
+        "from a numpy row (an object array for the penguins); `call`: one compiled call of an "
+        "empty program; ops: each op inside `run_program`, less that call; `Python`: what "
+        "`score_rows` adds to the whole program's call. Block: 1,024 rows; `fill`: the "
+        "workspace from the batch input (columns for the penguins). Differences of minima: "
+        "0 means below the timing noise.",
+        "",
+        "| model | path | total µs | Python µs | call µs | ops µs | fill µs |",
+        "|---|---|---:|---:|---:|---|---:|",
+    ]
+    for key, mm in results["models"].items():
+        for what, p in mm.get("profile", {}).items():
+            ops = ", ".join(f"{k.split(':', 1)[1]} {v:.2f}" for k, v in p["ops_us"].items())
+            total = p.get("score_rows_us", p["program_us"] + p["fill_us"])
+            lines.append(
+                f"| {key} | {what} | {total:.2f} | {p.get('python_us', '-')} | "
+                f"{p['call_us']:.2f} | {ops} | {p['fill_us']:.2f} |"
+            )
     notes = [n for mm in results["models"].values() for n in mm["notes"]] + results["notes"]
     lines += ["", "## Notes", ""] + [f"- {n}" for n in dict.fromkeys(notes)]
     return "\n".join(lines) + "\n"
