@@ -22,7 +22,7 @@ import numpy as np
 from app import kernels
 from app.kernels import EXPORTS
 from app.plan_checks import check_op
-from app.program import parse_signature
+from app.program import ENTRY, LABEL_KERNELS, parse_signature
 
 FORMAT = "mlbundle.plan"
 #: (major, minor). A reader accepts any minor of its own major.
@@ -114,7 +114,7 @@ _ARG_NAMES = {
 
 
 # run by the scorer, never listed as a plan's ops: the label rules, and the packed-plan entry
-_OUTPUT_KERNELS = frozenset({"argmax", "positive", "run_program"})
+_OUTPUT_KERNELS = frozenset({*LABEL_KERNELS, ENTRY})
 
 
 def _check_bounds(kernel: str, args: list[Any], width: int, where: str) -> None:

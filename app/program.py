@@ -35,6 +35,7 @@ keeps the two in step.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +66,8 @@ def parse_signature(signature: str) -> list[tuple[str, int]]:
     return [(p.split("[")[0], p.count(",") + 1 if "[" in p else 0) for p in parts]
 
 
-def kernel_table() -> list[tuple[str, list[tuple[str, int]]]]:
+@functools.cache
+def kernel_table() -> tuple[tuple[str, list[tuple[str, int]]], ...]:
     """Every kernel ``run_program`` can call, with its arguments after the workspace.
 
     The position in this list is the kernel's id in the code: kernels are taken
@@ -73,7 +75,13 @@ def kernel_table() -> list[tuple[str, list[tuple[str, int]]]]:
     """
     from app.kernels import EXPORTS
 
-    return [(name, parse_signature(sig)[1:]) for name, sig in EXPORTS.items() if name != ENTRY]
+    return tuple((name, parse_signature(sig)[1:]) for name, sig in EXPORTS.items() if name != ENTRY)
+
+
+@functools.cache
+def _kernel_ids() -> dict[str, tuple[int, list[tuple[str, int]]]]:
+    """Kernel name -> (id, argument types): parsed once per process, not per Scorer."""
+    return {name: (i, args) for i, (name, args) in enumerate(kernel_table())}
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class Program:
 
 def pack(ops: list[tuple[str, tuple[object, ...]]]) -> Program:
     """Pack ``(kernel, args)`` pairs (args after the workspace, as the plan holds them)."""
-    ids = {name: (i, args) for i, (name, args) in enumerate(kernel_table())}
+    ids = _kernel_ids()
     code: list[int] = [len(ops)]
     parts: dict[str, list[np.ndarray]] = {b: [] for b in BUFFERS}
     sizes = dict.fromkeys(BUFFERS, 0)
