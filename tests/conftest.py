@@ -26,12 +26,14 @@ BUNDLE = [sys.executable, "-m", "bundler"]
 EPOCH = "1764374400"
 
 
-def run_bundle(*args: str, cwd: Path | None = None, timeout: float = 900,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_bundle(
+    *args: str, cwd: Path | None = None, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the ``bundle`` CLI as a user would, capturing its output."""
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", SOURCE_DATE_EPOCH=EPOCH, **(env or {}))
-    return subprocess.run([*BUNDLE, *args], capture_output=True, text=True, cwd=cwd or ROOT,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [*BUNDLE, *args], capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout, env=env
+    )
 
 
 @dataclass(frozen=True)
@@ -51,16 +53,27 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     keys = tmp_path_factory.mktemp("keys")
     proc = run_bundle("keygen", str(keys / "private.pem"), str(keys / "public.pem"))
     assert proc.returncode == 0, proc.stderr
-    proc = run_bundle("build", str(SPEC), "--output-dir", str(dist), "--sign",
-                      env={"MLBUNDLE_SIGNING_KEY": (keys / "private.pem").read_text()})
+    proc = run_bundle(
+        "build",
+        str(SPEC),
+        "--output-dir",
+        str(dist),
+        "--sign",
+        env={"MLBUNDLE_SIGNING_KEY": (keys / "private.pem").read_text()},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = dist / "penguins"
     # Copy the binaries away from the build tree: they must not need it.
     away = tmp_path_factory.mktemp("installed")
     shutil.copytree(out / "onedir" / "penguins", away / "penguins")
     shutil.copy2(out / "onefile" / "penguins", away / "penguins-onefile")
-    return Built(out=out, public_key=keys / "public.pem", onedir=away / "penguins" / "penguins",
-                 onefile=away / "penguins-onefile", stdout=proc.stdout)
+    return Built(
+        out=out,
+        public_key=keys / "public.pem",
+        onedir=away / "penguins" / "penguins",
+        onefile=away / "penguins-onefile",
+        stdout=proc.stdout,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +89,28 @@ def built_jit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = run_bundle("build", str(spec), "--output-dir", str(work / "dist"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return work / "dist" / "penguins" / "onedir" / "penguins" / "penguins"
+
+
+#: Fixtures that build a real PyInstaller binary (or hand one out). A test using any of
+#: them, directly or through another fixture, must carry the ``frozen`` marker, so that
+#: ``pytest -m "not frozen"`` stays a quick loop that builds nothing.
+FROZEN_FIXTURES = frozenset({"built", "built_jit", "frozen"})
+
+
+def unmarked_frozen_tests(items: list[pytest.Item]) -> list[str]:
+    """The ids of ``items`` that use a frozen-build fixture without the ``frozen`` marker."""
+    return [
+        item.nodeid
+        for item in items
+        if FROZEN_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("frozen") is None
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    missing = unmarked_frozen_tests(items)
+    if missing:
+        raise pytest.UsageError(
+            "these tests build or run a frozen binary but are not marked "
+            "@pytest.mark.frozen:\n  " + "\n  ".join(missing)
+        )

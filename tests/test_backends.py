@@ -6,6 +6,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pytest
 
 from app.backend import load_kernels
 from app.scorer import Scorer
@@ -30,6 +31,7 @@ def test_aot_and_jit_kernels_agree_in_process() -> None:
     assert np.array_equal(results[0], results[1])
 
 
+@pytest.mark.frozen
 def test_jit_bundle_ships_numba_and_matches_aot(built: Built, built_jit: Path,
                                                 tmp_path: Path) -> None:
     names = bundled_names(built_jit)

@@ -16,6 +16,8 @@ import pytest
 from bundler.freeze import bundled_names, run_frozen
 from tests.conftest import RESOURCES, Built
 
+pytestmark = pytest.mark.frozen
+
 E2E = RESOURCES / "gate" / "e2e.csv"
 MODES = ["onedir", "onefile"]
 FORBIDDEN = ("sklearn", "scipy", "joblib", "numba", "llvmlite", "pandas", "bundler")
@@ -32,8 +34,14 @@ def e2e_rows() -> list[dict[str, str]]:
 
 def as_record(row: dict[str, str]) -> dict[str, object]:
     record: dict[str, object] = {}
-    for name in ("island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm",
-                 "body_mass_g", "sex"):
+    for name in (
+        "island",
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "sex",
+    ):
         cell = row[name]
         if cell == "":
             record[name] = None
@@ -50,7 +58,8 @@ def test_build_published_both_binaries_and_a_report(built: Built) -> None:
     assert report["gate"]["passed"] is True
     assert report["parity"]["max_abs_diff"] <= 1e-9
     assert (built.out / "onefile" / "penguins").stat().st_size == report["binaries"]["onefile"][
-        "size"]
+        "size"
+    ]
     # no staging leftovers beside the published folder
     assert [p.name for p in built.out.parent.iterdir()] == ["penguins"]
 
@@ -91,10 +100,18 @@ def test_about_and_version_describe_the_model(built: Built, mode: str) -> None:
     assert "RandomForestClassifier" in about.stdout
     assert "scikit-learn 1.9.1" in about.stdout
     record = json.loads(run_frozen(exe(built, mode), "about", "--json").stdout)
-    assert record["model"]["sha256"] == json.loads(
-        (built.out / "build-report.json").read_text())["model"]["sha256"]
+    assert (
+        record["model"]["sha256"]
+        == json.loads((built.out / "build-report.json").read_text())["model"]["sha256"]
+    )
     assert [i["name"] for i in record["inputs"]] == [
-        "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+        "island",
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "sex",
+    ]
     version = run_frozen(exe(built, mode), "--version")
     assert version.returncode == 0
     assert version.stdout.startswith("penguins 1.0.0")
@@ -108,21 +125,33 @@ def test_selftest_passes_inside_the_binary(built: Built, mode: str) -> None:
     assert "selftest: PASSED" in proc.stdout
 
 
-GOOD = {"island": "Dream", "bill_length_mm": 46.5, "bill_depth_mm": 17.9,
-        "flipper_length_mm": 192, "body_mass_g": 3500, "sex": "female"}
+GOOD = {
+    "island": "Dream",
+    "bill_length_mm": 46.5,
+    "bill_depth_mm": 17.9,
+    "flipper_length_mm": 192,
+    "body_mass_g": 3500,
+    "sex": "female",
+}
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["predict", "--json", json.dumps({k: v for k, v in GOOD.items() if k != "sex"})],
-         "missing field(s) sex"),
-        (["predict", "--json", json.dumps(GOOD | {"bill_depth_mm": "deep"})],
-         "field 'bill_depth_mm': expected a number or null, got str 'deep'"),
+        (
+            ["predict", "--json", json.dumps({k: v for k, v in GOOD.items() if k != "sex"})],
+            "missing field(s) sex",
+        ),
+        (
+            ["predict", "--json", json.dumps(GOOD | {"bill_depth_mm": "deep"})],
+            "field 'bill_depth_mm': expected a number or null, got str 'deep'",
+        ),
         (["predict", "--json", json.dumps(GOOD | {"colour": "red"})], "unknown field(s) colour"),
         (["predict", "--json", "{not json"], "--json: not valid JSON"),
-        (["predict", "--json", json.dumps(GOOD | {"body_mass_g": math.inf})],
-         "field 'body_mass_g': an infinite value"),
+        (
+            ["predict", "--json", json.dumps(GOOD | {"body_mass_g": math.inf})],
+            "field 'body_mass_g': an infinite value",
+        ),
         (["predict", "--input", "/no/such/file.csv"], "/no/such/file.csv: no such file"),
     ],
 )
@@ -135,9 +164,11 @@ def test_bad_input_is_a_clear_error(built: Built, args: list[str], message: str)
 
 def test_bad_csv_cell_names_row_and_column(built: Built, tmp_path: Path) -> None:
     src = tmp_path / "rows.csv"
-    src.write_text("island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex\n"
-                   "Dream,46.5,17.9,192,3500,female\n"
-                   "Dream,46.5,seventeen,192,3500,female\n")
+    src.write_text(
+        "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex\n"
+        "Dream,46.5,17.9,192,3500,female\n"
+        "Dream,46.5,seventeen,192,3500,female\n"
+    )
     dst = tmp_path / "out.csv"
     proc = run_frozen(built.onedir, "predict", "--input", str(src), "--output", str(dst))
     assert proc.returncode == 3
@@ -154,8 +185,9 @@ def test_aot_bundle_ships_no_build_stack(built: Built) -> None:
     for mode in MODES:
         names = bundled_names(exe(built, mode))
         assert any("_mlbundle_kernels" in n for n in names)
-        leaked = sorted({n for n in names for f in FORBIDDEN
-                         if n == f or n.startswith((f + ".", f + "/"))})
+        leaked = sorted(
+            {n for n in names for f in FORBIDDEN if n == f or n.startswith((f + ".", f + "/"))}
+        )
         assert leaked == [], f"{mode} ships {leaked[:10]}"
 
 
@@ -173,7 +205,11 @@ def test_model_record_inside_the_bundle(built: Built) -> None:
     assert extractor["hyperparameters"]["transformers"][0][1]["class"].endswith("Pipeline")
     assert record["training"]["libraries"] == {"scikit-learn": "1.9.1"}
     assert record["outputs"]["columns"] == [
-        "prediction", "proba_Adelie", "proba_Chinstrap", "proba_Gentoo"]
+        "prediction",
+        "proba_Adelie",
+        "proba_Chinstrap",
+        "proba_Gentoo",
+    ]
     assert record["outputs"]["consume"].startswith("Use `prediction`")
     units = {i["name"]: i["unit"] for i in record["inputs"]}
     assert units["bill_length_mm"] == "mm"
@@ -233,8 +269,12 @@ def test_installers_unpack_to_a_working_app(built: Built, tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     deb = installers / "penguins_1.0.0_amd64.deb"
-    info = subprocess.run(["dpkg-deb", "--field", str(deb), "Package", "Version"],
-                          capture_output=True, text=True, check=True).stdout
+    info = subprocess.run(
+        ["dpkg-deb", "--field", str(deb), "Package", "Version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "Package: penguins" in info and "Version: 1.0.0" in info
     subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "deb")], check=True)
     launcher = (tmp_path / "deb" / "usr" / "bin" / "penguins").read_text()

@@ -50,6 +50,7 @@ def onefile(built, tmp_path: Path) -> Path:
 # -- SBOM ------------------------------------------------------------------------------
 
 
+@pytest.mark.frozen
 def test_sbom_lists_what_shipped_with_versions_and_licences(built) -> None:
     dists = {d.name: d for d in frozen_distributions(bundled_names(built.onefile))}
     assert {"numpy", "mlbundle", "cpython", "pyinstaller"} <= set(dists)
@@ -68,6 +69,7 @@ def test_sbom_for_a_jit_bundle_names_numba_and_llvmlite() -> None:
     assert dists == {"numpy", "numba", "llvmlite", "cpython", "mlbundle"}
 
 
+@pytest.mark.frozen
 def test_sbom_is_valid_cyclonedx_1_6(built) -> None:
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
@@ -88,6 +90,7 @@ def test_sbom_is_valid_cyclonedx_1_6(built) -> None:
     assert names == sorted(names)
 
 
+@pytest.mark.frozen
 def test_sbom_is_deterministic(built, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     first, second = _sbom(built.onefile), _sbom(built.onefile)
@@ -103,6 +106,7 @@ def test_sbom_is_deterministic(built, monkeypatch: pytest.MonkeyPatch) -> None:
     assert other["serialNumber"] != dated["serialNumber"]
 
 
+@pytest.mark.frozen
 def test_sbom_and_manifest_are_byte_identical_across_processes(
     built, onedir: Path, tmp_path: Path
 ) -> None:
@@ -131,6 +135,7 @@ def test_sbom_and_manifest_are_byte_identical_across_processes(
 # -- manifests -------------------------------------------------------------------------
 
 
+@pytest.mark.frozen
 def test_onedir_manifest_lists_every_file(built, onedir: Path) -> None:
     sbom = _sbom(onedir / "penguins")
     path = mf.write_onedir_manifest(onedir, sbom)
@@ -163,6 +168,7 @@ def test_onedir_manifest_lists_every_file(built, onedir: Path) -> None:
     assert path.read_bytes() == first  # reproducible: the manifest does not list itself
 
 
+@pytest.mark.frozen
 def test_onefile_manifest_records_the_executable_and_each_archive_entry(
     built, onefile: Path
 ) -> None:
@@ -260,6 +266,7 @@ def test_bad_key_input_is_a_clear_error_without_key_material(
     assert info.value.__cause__ is None  # no chained parser error quoting the input
 
 
+@pytest.mark.frozen
 def test_signature_is_detached_base64_ed25519_over_the_manifest(
     onedir: Path, tmp_path: Path
 ) -> None:
@@ -285,6 +292,7 @@ def test_signature_is_detached_base64_ed25519_over_the_manifest(
     assert not sig.exists()
 
 
+@pytest.mark.frozen
 def test_onefile_signature_sits_beside_the_executable(onefile: Path, tmp_path: Path) -> None:
     manifest = mf.write_onefile_manifest(onefile, _sbom(onefile))
     mf.keygen(tmp_path / "k.pem", tmp_path / "k.pub.pem")

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SPEC, Built, run_bundle
+
+pytestmark = pytest.mark.frozen
 
 EXCEPTIONS = {"build-report.json"}
 
@@ -26,15 +30,26 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 def test_two_builds_are_byte_identical(built: Built, tmp_path: Path) -> None:
     key = (built.public_key.parent / "private.pem").read_text()
-    proc = run_bundle("build", str(SPEC), "--output-dir", str(tmp_path), "--sign",
-                      env={"MLBUNDLE_SIGNING_KEY": key})
+    proc = run_bundle(
+        "build",
+        str(SPEC),
+        "--output-dir",
+        str(tmp_path),
+        "--sign",
+        env={"MLBUNDLE_SIGNING_KEY": key},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     first, second = tree(built.out), tree(tmp_path / "penguins")
     assert sorted(first) == sorted(second)
     differ = sorted(name for name in first if first[name] != second[name])
     assert differ == []
     # the comparison covers what matters
-    assert {"payload/plan.json", "payload/arrays.npz", "payload/record.json",
-            "onedir/penguins/mlbundle-manifest.json", "onedir/penguins/mlbundle-manifest.sig",
-            "onefile/penguins",
-            "installers/penguins_1.0.0_amd64.deb"} <= set(first)
+    assert {
+        "payload/plan.json",
+        "payload/arrays.npz",
+        "payload/record.json",
+        "onedir/penguins/mlbundle-manifest.json",
+        "onedir/penguins/mlbundle-manifest.sig",
+        "onefile/penguins",
+        "installers/penguins_1.0.0_amd64.deb",
+    } <= set(first)

@@ -10,8 +10,14 @@ import pytest
 
 from tests.conftest import Built, run_bundle
 
-TARGETS = ["onedir/penguins", "onefile/penguins", "installers/penguins-1.0.0-linux-x86_64.tar.gz",
-           "installers/penguins_1.0.0_amd64.deb"]
+pytestmark = pytest.mark.frozen
+
+TARGETS = [
+    "onedir/penguins",
+    "onefile/penguins",
+    "installers/penguins-1.0.0-linux-x86_64.tar.gz",
+    "installers/penguins_1.0.0_amd64.deb",
+]
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -23,8 +29,9 @@ def test_built_outputs_verify_with_their_signature(built: Built, target: str) ->
 
 def test_wrong_key_is_rejected(built: Built, tmp_path: Path) -> None:
     run_bundle("keygen", str(tmp_path / "other.pem"), str(tmp_path / "other.pub"))
-    proc = run_bundle("verify", str(built.out / "onedir" / "penguins"), "--key",
-                      str(tmp_path / "other.pub"))
+    proc = run_bundle(
+        "verify", str(built.out / "onedir" / "penguins"), "--key", str(tmp_path / "other.pub")
+    )
     assert proc.returncode == 11
     assert "signature: invalid" in proc.stdout
 
@@ -32,8 +39,11 @@ def test_wrong_key_is_rejected(built: Built, tmp_path: Path) -> None:
 def test_flipped_byte_in_any_bundled_file_is_reported(built: Built, tmp_path: Path) -> None:
     copy = tmp_path / "penguins"
     shutil.copytree(built.out / "onedir" / "penguins", copy, symlinks=True)
-    victims = [p for p in sorted(copy.rglob("*"))
-               if p.is_file() and not p.is_symlink() and not p.name.startswith("mlbundle-")]
+    victims = [
+        p
+        for p in sorted(copy.rglob("*"))
+        if p.is_file() and not p.is_symlink() and not p.name.startswith("mlbundle-")
+    ]
     assert len(victims) > 20
     for victim in victims[:: max(1, len(victims) // 12)]:
         data = bytearray(victim.read_bytes())
@@ -44,7 +54,8 @@ def test_flipped_byte_in_any_bundled_file_is_reported(built: Built, tmp_path: Pa
         rel = victim.relative_to(copy).as_posix()
         assert proc.returncode == 11
         assert {"path": rel, "status": "tampered"} in [
-            {k: p[k] for k in ("path", "status")} for p in report["problems"]]
+            {k: p[k] for k in ("path", "status")} for p in report["problems"]
+        ]
         data[len(data) // 2] ^= 0xFF
         victim.write_bytes(bytes(data))
     assert run_bundle("verify", str(copy)).returncode == 0

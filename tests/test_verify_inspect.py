@@ -90,6 +90,7 @@ def payload_record(built) -> dict:
 # -- verify: onedir --------------------------------------------------------------------
 
 
+@pytest.mark.frozen
 def test_untouched_onedir_verifies(onedir: Path, keys: Keys) -> None:
     report = verify_bundle(onedir, keys.public)
     assert report.ok, report.lines()
@@ -101,6 +102,7 @@ def test_untouched_onedir_verifies(onedir: Path, keys: Keys) -> None:
     assert verify_bundle(onedir / "penguins", keys.public).ok
 
 
+@pytest.mark.frozen
 def test_onedir_tampered_missing_and_extra_files_are_named(onedir: Path, keys: Keys) -> None:
     flip(onedir / "_internal/mlbundle_payload/gate/e2e.csv", 10)
     (onedir / "_internal/libbz2.so.1.0").unlink()
@@ -120,6 +122,7 @@ def test_onedir_tampered_missing_and_extra_files_are_named(onedir: Path, keys: K
     assert text.endswith("verdict: FAILED")
 
 
+@pytest.mark.frozen
 def test_retargeted_symlink_is_tampered(onedir: Path, keys: Keys) -> None:
     links = [p for p in (onedir / "_internal").iterdir() if p.is_symlink()]
     if not links:
@@ -131,6 +134,7 @@ def test_retargeted_symlink_is_tampered(onedir: Path, keys: Keys) -> None:
     assert problems(report) == {link.relative_to(onedir).as_posix(): "tampered"}
 
 
+@pytest.mark.frozen
 def test_signature_checks(onedir: Path, keys: Keys, tmp_path: Path) -> None:
     assert verify_bundle(onedir).signature == "not checked"
     assert verify_bundle(onedir).ok
@@ -154,6 +158,7 @@ def test_signature_checks(onedir: Path, keys: Keys, tmp_path: Path) -> None:
         verify_bundle(onedir, keys.private)
 
 
+@pytest.mark.frozen
 def test_record_schema_violation_is_reported(onedir: Path, keys: Keys, sbom: str) -> None:
     record_path = onedir / "_internal/mlbundle_payload/record.json"
     record = json.loads(record_path.read_text())
@@ -171,6 +176,7 @@ def test_record_schema_violation_is_reported(onedir: Path, keys: Keys, sbom: str
     assert "model record: does NOT match its schema" in report.lines()
 
 
+@pytest.mark.frozen
 def test_no_manifest_is_an_error(built, tmp_path: Path) -> None:
     folder = tmp_path / "plain"
     shutil.copytree(built.out / "onedir" / "penguins", folder, symlinks=True)
@@ -198,6 +204,7 @@ def _entry_span(exe: Path, name: str) -> tuple[int, int]:
     return reader._start_offset + offset, length
 
 
+@pytest.mark.frozen
 def test_untouched_onefile_verifies(onefile: Path, keys: Keys) -> None:
     report = verify_bundle(onefile, keys.public)
     assert report.ok, report.lines()
@@ -207,6 +214,7 @@ def test_untouched_onefile_verifies(onefile: Path, keys: Keys) -> None:
     assert "PYZ.pyz::app.scorer" in paths
 
 
+@pytest.mark.frozen
 @pytest.mark.parametrize("entry", ["mlbundle_payload/plan.json", "PYZ.pyz::app.scorer"])
 def test_flipped_byte_in_an_archive_entry_names_the_entry(
     onefile: Path, keys: Keys, entry: str
@@ -222,6 +230,7 @@ def test_flipped_byte_in_an_archive_entry_names_the_entry(
     assert not report.ok and report.signature == "valid"
 
 
+@pytest.mark.frozen
 def test_flipped_byte_outside_the_archive_is_still_caught(onefile: Path, keys: Keys) -> None:
     flip(onefile, 0x400)  # inside the bootloader, before the appended archive
     report = verify_bundle(onefile, keys.public)
@@ -229,6 +238,7 @@ def test_flipped_byte_outside_the_archive_is_still_caught(onefile: Path, keys: K
     assert "outside the archive's entries" in report.problems[0].detail
 
 
+@pytest.mark.frozen
 def test_onefile_missing_sbom_and_wrong_key(onefile: Path, keys: Keys, tmp_path: Path) -> None:
     onefile.with_name("penguins.mlbundle-sbom.cdx.json").unlink()
     assert problems(verify_bundle(onefile)) == {"penguins.mlbundle-sbom.cdx.json": "missing"}
@@ -240,6 +250,7 @@ def test_onefile_missing_sbom_and_wrong_key(onefile: Path, keys: Keys, tmp_path:
 # -- verify: installer -----------------------------------------------------------------
 
 
+@pytest.mark.frozen
 def test_installer_tarball_verifies_and_reports_tampering(
     onedir: Path, keys: Keys, tmp_path: Path
 ) -> None:
@@ -276,6 +287,7 @@ def make_deb(folder: Path, work: Path) -> Path:
     return target
 
 
+@pytest.mark.frozen
 def test_deb_installer_verifies_and_lists_package_files_outside_the_bundle(
     built, onedir: Path, keys: Keys, tmp_path: Path
 ) -> None:
@@ -326,6 +338,7 @@ def test_unsafe_installer_members_are_refused(
 # -- the record schema -----------------------------------------------------------------
 
 
+@pytest.mark.frozen
 def test_schema_is_valid_draft_2020_12_and_accepts_the_built_record(built) -> None:
     from jsonschema import Draft202012Validator
 
@@ -335,6 +348,7 @@ def test_schema_is_valid_draft_2020_12_and_accepts_the_built_record(built) -> No
     assert validate_record(payload_record(built)) == []
 
 
+@pytest.mark.frozen
 @pytest.mark.parametrize(
     "change, where",
     [
@@ -355,6 +369,7 @@ def test_schema_rejects_malformed_records(built, change, where: str) -> None:
     assert errors and any(e.startswith(where + ":") for e in errors), errors
 
 
+@pytest.mark.frozen
 def test_schema_1_1_requires_audit_and_only_a_release_is_approved(built) -> None:
     record = payload_record(built)
     if record["schema_version"] == "1.0":
@@ -370,6 +385,7 @@ def test_schema_1_1_requires_audit_and_only_a_release_is_approved(built) -> None
     assert any("'audit' is a required property" in e for e in validate_record(record))
 
 
+@pytest.mark.frozen
 def test_schema_allows_free_form_hyperparameters_and_no_extractor(built) -> None:
     record = payload_record(built)
     record["model"]["hyperparameters"] = {"anything": {"nested": [1, "two", None]}}
@@ -380,6 +396,7 @@ def test_schema_allows_free_form_hyperparameters_and_no_extractor(built) -> None
 # -- inspect ---------------------------------------------------------------------------
 
 
+@pytest.mark.frozen
 def test_read_record_never_needs_to_execute(built, onedir: Path, onefile: Path, tmp_path) -> None:
     expected = payload_record(built)
     exe = onedir / "penguins"
@@ -392,6 +409,7 @@ def test_read_record_never_needs_to_execute(built, onedir: Path, onefile: Path, 
         read_record(tmp_path / "keys" / "signing.pub.pem")
 
 
+@pytest.mark.frozen
 def test_record_table_shows_each_section_readably(built) -> None:
     record = payload_record(built)
     record["audit"] = {"approved_by": "Jane Doe", "approved_date": "2026-01-02"}
