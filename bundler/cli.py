@@ -2,12 +2,16 @@
 
 Library code raises typed errors (``bundler.errors``); ``main`` is the one
 place that turns them into a message and an exit code, so no user ever sees
-a traceback for a mistake they can fix.
+a traceback for a mistake they can fix. Output sent to a pipe or a CI log is
+never hard-wrapped or truncated: a log line must hold a whole message and a
+whole path, whatever the reader's screen.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from app import __version__
-from bundler.errors import BundleError, UnsupportedEstimatorError
+from bundler.errors import BundleError, UnsupportedEstimatorError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -25,8 +29,33 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Compile, gate and freeze a scikit-learn model into an offline application.",
 )
-out = Console()
-err = Console(stderr=True)
+#: Width given to rich when the output is not a terminal: wide enough that no line of ours
+#: (an error message, a table row holding a path) is ever wrapped or cut.
+LOG_WIDTH = 10_000
+#: Exit code of an unexpected exception (a bug in mlbundle), as BSD's EX_SOFTWARE.
+INTERNAL_ERROR = 70
+#: Set to show the traceback of an internal error.
+DEBUG_ENV = "MLBUNDLE_DEBUG"
+
+
+def _console(stderr: bool = False) -> Console:
+    """A terminal keeps rich's layout; a pipe or log gets whole lines (soft wrap, no width cap)."""
+    console = Console(stderr=stderr)
+    if console.is_terminal:
+        return console
+    return Console(stderr=stderr, soft_wrap=True, width=LOG_WIDTH)
+
+
+out = _console()
+err = _console(stderr=True)
+
+
+def _existing(path: Path, label: str) -> Path:
+    """A path the user named on the command line must exist: a usage error (2) otherwise."""
+    if not path.exists():
+        where = "" if path.is_absolute() else f" (resolved to {path.resolve()})"
+        raise UsageError(f"{label}: {path} does not exist{where}")
+    return path
 
 
 def _version(value: bool) -> None:
@@ -79,6 +108,8 @@ def build(
     """Build the app: verify, compile, gate, record, freeze and self-test."""
     from bundler.build import build as run_build
 
+    if signing_key is not None:
+        _existing(signing_key, "--signing-key")
     with err.status("starting") as status:
         report = run_build(
             spec,
@@ -133,19 +164,35 @@ def compile(  # noqa: A001 - the subcommand's name is the user's word for it
     ] = None,
 ) -> None:
     """Compile a model (and extractor) into a scoring plan, without freezing."""
-    from bundler.artifacts import load_artifact
+    from bundler.artifacts import check_joblib_file, check_roles, load_artifact, sha256_file
     from bundler.compiler import compile_estimators
-    from bundler.errors import SpecError
 
+    _existing(model, "--model")
+    if extractor is not None:
+        _existing(extractor, "--extractor")
     hashes = list(sha256 or [])
     if len(hashes) > (2 if extractor else 1):
-        raise SpecError("--sha256: give at most one hash per artifact (model, then extractor)")
+        raise UsageError("--sha256: give at most one hash per artifact (model, then extractor)")
+    unpinned = [(model, "--sha256")] if not hashes else []
+    if extractor is not None and len(hashes) < 2:
+        unpinned.append((extractor, "a second --sha256 (after the model's)"))
+    for path, how in unpinned:  # unpickling runs code: say so when nothing pins the file
+        check_joblib_file(path, "model" if path == model else "extractor")
+        digest = sha256_file(path)
+        err.print(
+            Text(
+                f"warning: unpickling {path} without checking its hash (a pickle can run any "
+                f"code); pin the file you trust with {how} {digest}"
+            ),
+            highlight=False,
+        )
     m = load_artifact("model", model, hashes[0] if hashes else None)
     e = (
         load_artifact("extractor", extractor, hashes[1] if len(hashes) > 1 else None)
         if extractor
         else None
     )
+    check_roles(m, e, keys={"model": "--model", "extractor": "--extractor"})
     plan = compile_estimators(
         m.estimator,
         e.estimator if e else None,
@@ -173,6 +220,8 @@ def score(
     from bundler.backends import compile_aot
     from bundler.errors import InputError, SpecError
 
+    _existing(plan_dir, "bundle score")
+    _existing(input_csv, "--input")
     try:
         plan = load_plan(plan_dir)
     except PlanError as exc:
@@ -182,7 +231,7 @@ def score(
     except BackendError as exc:
         raise SpecError(f"--backend: {exc}") from None
     if not input_csv.is_file():
-        raise InputError(f"{input_csv}: no such file")
+        raise UsageError(f"--input: {input_csv} is a folder; expected a CSV file")
     try:
         n = Scorer(plan, kernels).score_csv_file(input_csv, output_csv)
     except AppInputError as exc:
@@ -217,6 +266,9 @@ def verify(
 
     from bundler.verify import verify_bundle
 
+    _existing(path, "bundle verify")
+    if key is not None:
+        _existing(key, "--key")
     report = verify_bundle(path, key)
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
@@ -241,6 +293,7 @@ def inspect(
 
     from bundler.inspect import read_record, record_table
 
+    _existing(path, "bundle inspect")
     record = read_record(path)
     if as_json:
         print(json.dumps(record, indent=2, sort_keys=True))
@@ -254,6 +307,22 @@ PASSTHROUGH_HINT = (
     "[build] table: the app then carries scikit-learn and the joblib file(s), still gated "
     "and recorded (a larger bundle that starts more slowly)."
 )
+
+
+def _internal_error(exc: Exception) -> int:
+    """An exception no stage expected is a bug: one line to report, the traceback on request."""
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exception(exc, file=sys.stderr)
+    hint = "" if os.environ.get(DEBUG_ENV) else f"; set {DEBUG_ENV}=1 to see the traceback"
+    err.print(
+        Text("internal error: ", style="bold red")
+        + Text(
+            f"{type(exc).__name__}: {exc} (a bug in mlbundle, not in your files: please report "
+            f"it with the command you ran{hint})"
+        ),
+        highlight=False,
+    )
+    return INTERNAL_ERROR
 
 
 def _message(exc: BundleError) -> str:
@@ -283,6 +352,8 @@ def main() -> None:
     except _CLICK_ERROR as exc:  # usage errors: typer shows them as click would
         exc.show()
         sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        sys.exit(_internal_error(exc))
 
 
 #: typer's usage-error base class (it vendors click, so take it from a public subclass).

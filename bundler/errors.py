@@ -4,9 +4,19 @@ from __future__ import annotations
 
 
 class BundleError(Exception):
-    """Base of every error a user can fix; the message must say what would be valid."""
+    """Base of every error a user can fix; the message must say what would be valid.
 
-    exit_code = 1
+    Raise a subclass: each has its own documented exit code (README, "Exit codes"). The
+    base's code is the internal-error one, so a bare ``BundleError`` is never exit 1.
+    """
+
+    exit_code = 70
+
+
+class UsageError(BundleError):
+    """The command line names a path that does not exist, or gives a bad option value."""
+
+    exit_code = 2
 
 
 class SpecError(BundleError):

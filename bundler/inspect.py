@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from app.bundle import PAYLOAD_PACKAGE, RECORD_FILE
+from bundler.errors import UsageError
 from bundler.manifest import IntegrityError
 
 #: The record inside a onedir folder, and as an entry of a onefile archive.
@@ -30,6 +31,39 @@ ONEDIR_RECORD = f"_internal/{PAYLOAD_PACKAGE}/{RECORD_FILE}"
 ARCHIVE_RECORD = f"{PAYLOAD_PACKAGE}/{RECORD_FILE}"
 _INSTALLER_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".deb")
 _AR_MAGIC = b"!<arch>\n"
+#: What ``inspect`` and ``verify`` accept, said whenever they are given something else.
+EXPECTED_BUNDLE = (
+    "expected a onedir folder, a onefile binary built by mlbundle, or a .tar.gz or .deb "
+    "installer made by it"
+)
+
+
+def not_a_bundle(path: Path, why: str) -> IntegrityError:
+    """The error for a path that is none of the things a bundle can be, saying what it is."""
+    return IntegrityError(f"{path} is not an mlbundle bundle ({why}); {EXPECTED_BUNDLE}")
+
+
+def file_start(path: Path) -> str:
+    """``it starts with 'species,island'``: how a person recognises a file given by mistake."""
+    from bundler.artifacts import describe_start
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        return f"it cannot be read: {exc.strerror or exc}"
+    return f"it starts with {describe_start(head)}" if head else "it is empty"
+
+
+def is_pyinstaller_executable(path: Path) -> bool:
+    """Whether ``path`` ends in a PyInstaller archive (found by its cookie, nothing is run)."""
+    from PyInstaller.archive.readers import CArchiveReader
+
+    try:
+        CArchiveReader(str(path))
+    except Exception:  # noqa: BLE001 - the reader raises bare struct / archive errors
+        return False
+    return True
 
 
 def read_record(path: Path) -> dict[str, Any]:
@@ -44,9 +78,9 @@ def record_bytes(path: Path) -> bytes:
     if path.is_dir():
         if (path / ONEDIR_RECORD).is_file():
             return (path / ONEDIR_RECORD).read_bytes()
-        raise IntegrityError(f"{path} is not a onedir bundle folder (no {ONEDIR_RECORD})")
-    if not path.is_file():
-        raise IntegrityError(f"{path} does not exist")
+        raise not_a_bundle(path, f"a folder without {ONEDIR_RECORD}")
+    if not path.exists():
+        raise UsageError(f"{path} does not exist; {EXPECTED_BUNDLE}")
     if is_installer(path):
         return installer_record(path)
     beside = path.parent / ONEDIR_RECORD
@@ -105,13 +139,14 @@ def archive_record(executable: Path) -> bytes:
 
     try:
         reader = CArchiveReader(str(executable))
-    except Exception as exc:  # the reader raises bare struct / archive errors
-        raise IntegrityError(
-            f"{executable} is neither a bundle folder, an installer nor a PyInstaller "
-            f"executable: {exc}"
-        ) from exc
+    except Exception:  # noqa: BLE001 - the reader raises bare struct / archive errors
+        raise not_a_bundle(
+            executable, f"not a folder, an installer or an executable: {file_start(executable)}"
+        ) from None
     if ARCHIVE_RECORD not in reader.toc:
-        raise IntegrityError(f"{executable} carries no model record ({ARCHIVE_RECORD})")
+        raise not_a_bundle(
+            executable, f"a PyInstaller executable without a model record ({ARCHIVE_RECORD})"
+        )
     try:
         return reader.extract(ARCHIVE_RECORD)
     except Exception as exc:  # zlib.error on a damaged entry

@@ -25,11 +25,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bundler import manifest as mf
+from bundler.errors import UsageError
 from bundler.inspect import (
     ARCHIVE_RECORD,
+    EXPECTED_BUNDLE,
     ONEDIR_RECORD,
     archive_record,
+    file_start,
     is_installer,
+    is_pyinstaller_executable,
+    not_a_bundle,
     open_installer,
 )
 from bundler.manifest import IntegrityError
@@ -127,9 +132,12 @@ def verify_bundle(path: Path, public_key: Path | None = None) -> VerifyReport:
     """Check the bundle at ``path`` against its manifest, signature and record schema.
 
     Raises IntegrityError when ``path`` is not a bundle with a manifest, the manifest
-    is not one, or the public key cannot be read: nothing could be verified then.
+    is not one, or the public key cannot be read: nothing could be verified then;
+    UsageError when ``path`` does not exist.
     """
     path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist; {EXPECTED_BUNDLE}")
     key = mf.load_public_key(public_key) if public_key is not None else None
     if path.is_file() and is_installer(path):
         return _verify_installer(path, key)
@@ -139,8 +147,8 @@ def verify_bundle(path: Path, public_key: Path | None = None) -> VerifyReport:
         return _verify_onedir(path.parent, path, "onedir", key)
     if path.is_file() and mf.onefile_paths(path)["manifest"].is_file():
         return _verify_onefile(path, key)
-    if not path.exists():
-        raise IntegrityError(f"{path} does not exist")
+    if not is_pyinstaller_executable(path):
+        raise not_a_bundle(path, f"not a folder, an installer or an executable: {file_start(path)}")
     raise IntegrityError(
         f"no manifest for {path}: expected {mf.MANIFEST_NAME} in a onedir folder or "
         f"{path.name}.{mf.MANIFEST_NAME} beside a onefile executable"
