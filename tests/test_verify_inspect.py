@@ -19,6 +19,7 @@ import pytest
 from rich.console import Console
 
 from bundler import manifest as mf
+from bundler.errors import UsageError
 from bundler.freeze import bundled_names
 from bundler.inspect import read_record, record_rows, record_table
 from bundler.sbom import build_sbom, frozen_distributions
@@ -183,7 +184,7 @@ def test_no_manifest_is_an_error(built, tmp_path: Path) -> None:
     (folder / mf.MANIFEST_NAME).unlink(missing_ok=True)  # the build writes one
     with pytest.raises(mf.IntegrityError, match="no mlbundle-manifest.json"):
         verify_bundle(folder)
-    with pytest.raises(mf.IntegrityError, match="does not exist"):
+    with pytest.raises(UsageError, match="does not exist; expected a onedir folder"):
         verify_bundle(tmp_path / "nothing")
 
 
