@@ -27,7 +27,7 @@ from bundler.compiler import compile_estimators
 from bundler.data import check_data, check_release, check_versions
 from bundler.errors import FreezeError, SpecError
 from bundler.gate import run_gate_stage
-from bundler.installers import make_installers
+from bundler.installers import check_maintainer, make_installers
 from bundler.manifest import (
     load_private_key,
     sign_manifest,
@@ -74,6 +74,7 @@ def build(
         spec = load_spec(spec_path)
         if release:
             check_release(spec)
+        warnings = check_maintainer(spec, release)
         check_versions(spec)
         # A bad key must fail now, not after freezing; it is never written anywhere.
         key = load_private_key(signing_key) if (sign or signing_key) else None
@@ -184,6 +185,7 @@ def build(
             parity=parity,
             record=record,
             binaries=result,
+            warnings=warnings,
         )
         dump_json(staging / "out" / "build-report.json", report.to_json())
         _publish(staging / "out", target)

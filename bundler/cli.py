@@ -124,6 +124,8 @@ def build(
             "[yellow]development build: the bundle is marked UNAPPROVED "
             "(build with --release to approve it)[/]"
         )
+    for warning in report.warnings:
+        err.print(Text(f"warning: {warning}", style="yellow"), highlight=False)
     table = Table(title=f"{report.app} {report.version} — built in {report.total_seconds:.1f} s")
     table.add_column("output")
     table.add_column("size", justify="right")

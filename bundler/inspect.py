@@ -361,7 +361,8 @@ _BUILD_SHOWN = frozenset(
 
 
 def _app(app: dict[str, Any]) -> list[tuple[str, str]]:
-    order = ("name", "version", "title", "description")
+    base = ("name", "version", "title", "description")
+    order = base + tuple(k for k in ("maintainer", "homepage", "license") if k in app)  # 1.2
     extra = {k: v for k, v in app.items() if k not in order}
     return [(k, _text(app.get(k))) for k in order] + (_generic(extra) if extra else [])
 

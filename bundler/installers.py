@@ -3,6 +3,11 @@
 Both are byte-reproducible: members are sorted, owned by root, and stamped
 with ``SOURCE_DATE_EPOCH`` (or 0), so two builds of the same inputs give the
 same installer and its hash can be published.
+
+The package's Maintainer, Homepage and licence come from the spec's ``[app]``
+table. A release build must name its maintainer (a .deb's Maintainer is who
+users and distributions write to); a development build without one gets an
+unmistakable placeholder and a warning, never an address that looks real.
 """
 
 from __future__ import annotations
@@ -20,10 +25,34 @@ from typing import Any
 
 import jinja2
 
-from bundler.errors import ToolchainError
+from bundler.errors import SpecError, ToolchainError
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "dist_templates"
 KINDS = ("tar.gz", "deb")
+#: The .deb's Maintainer when the spec names none (development builds only): ``.invalid``
+#: is a domain reserved never to exist (RFC 2606), so no mail can reach a stranger.
+MAINTAINER_PLACEHOLDER = "Unset Maintainer <maintainer-unset@example.invalid>"
+
+
+def check_maintainer(spec: Any, release: bool) -> list[str]:
+    """Refuse a release without ``[app] maintainer``; return the warning a development build gets.
+
+    Checked before any stage runs, so a release does not fail after freezing.
+    """
+    if spec.app.maintainer is not None:
+        return []
+    if release:
+        raise SpecError(
+            f"{spec.path}: app.maintainer: missing; a release build (--release) needs the "
+            'package maintainer as "Name <email>", e.g. maintainer = '
+            '"Example Release Manager <release@example.org>" (the .deb\'s Maintainer field)'
+        )
+    if "deb" not in spec.build.installers:
+        return []
+    return [
+        f"{spec.path}: app.maintainer is not set; the .deb says Maintainer: "
+        f'{MAINTAINER_PLACEHOLDER} (set maintainer = "Name <email>" in [app])'
+    ]
 
 
 @dataclass(frozen=True)
@@ -94,7 +123,11 @@ def make_deb(
     record: dict[str, Any],
     work: Path,
 ) -> Installer:
-    """``/opt/<name>`` (the onedir tree) and ``/usr/bin/<name>``, built with dpkg-deb."""
+    """``/opt/<name>`` (the onedir tree) and ``/usr/bin/<name>``, built with dpkg-deb.
+
+    Maintainer, Homepage and licence are read from the record's ``app`` section, so the
+    package says exactly what the bundle's record says.
+    """
     dpkg = shutil.which("dpkg-deb")
     if dpkg is None:
         raise ToolchainError(
@@ -110,6 +143,7 @@ def make_deb(
     launcher.chmod(0o755)
     size_kb = sum(p.lstat().st_size for p in root.rglob("*") if not p.is_dir()) // 1024 + 1
     model = record["model"]
+    app = record["app"]
     (root / "DEBIAN").mkdir()
     (root / "DEBIAN" / "control").write_text(
         _render(
@@ -117,7 +151,9 @@ def make_deb(
             package=name,
             version=debian_version(version),
             architecture="amd64",
-            maintainer=record["audit"].get("model_author") or "unknown <unknown@localhost>",
+            maintainer=app.get("maintainer") or MAINTAINER_PLACEHOLDER,
+            homepage=app.get("homepage"),
+            license=app.get("license"),
             installed_kb=size_kb,
             title=title,
             description_lines=(description or title).splitlines(),

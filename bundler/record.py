@@ -25,7 +25,8 @@ from bundler.artifacts import Artifacts, LoadedArtifact
 from bundler.data import DataCheck
 
 SCHEMA = "mlbundle.record"
-SCHEMA_VERSION = "1.1"
+#: 1.2 adds app.maintainer, app.homepage and app.license; 1.0 and 1.1 records stay valid.
+SCHEMA_VERSION = "1.2"
 APPROVED = "APPROVED"
 UNAPPROVED = "UNAPPROVED"
 #: The build environment's distributions, pinned, as a file inside the bundle.
@@ -146,6 +147,9 @@ def build_record(
             "version": spec.app.version,
             "title": spec.app.title,
             "description": spec.app.description,
+            "maintainer": spec.app.maintainer,
+            "homepage": spec.app.homepage,
+            "license": spec.app.license,
         },
         "model": _artifact(artifacts.model),
         "extractor": _artifact(artifacts.extractor) if artifacts.extractor else None,

@@ -29,6 +29,8 @@ class BuildReport:
     gate_summary: list[str]
     parity: dict[str, Any]
     model: dict[str, Any]
+    #: What the build did not refuse but the engineer should fix (e.g. no maintainer).
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def create(
@@ -41,6 +43,7 @@ class BuildReport:
         parity: ParityReport,
         record: dict[str, Any],
         binaries: dict[str, dict[str, Any]],
+        warnings: list[str] | tuple[str, ...] = (),
     ) -> BuildReport:
         return cls(
             app=spec.app.name,
@@ -57,6 +60,7 @@ class BuildReport:
                 "version": record["model"]["version"],
                 "sha256": record["model"]["sha256"],
             },
+            warnings=tuple(warnings),
         )
 
     @property
@@ -82,4 +86,5 @@ class BuildReport:
             "gate": self.gate,
             "parity": self.parity,
             "model": self.model,
+            "warnings": list(self.warnings),
         }

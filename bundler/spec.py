@@ -12,7 +12,7 @@ any working directory) and are returned resolved and absolute. Input files must
 exist now; ``build.output_dir`` need not.
 
 The models are strict: TOML has real types, so ``tolerance = "1e-9"``,
-``probabilities = 1`` or ``version = 1.0`` are mistakes to report, not values
+``modes = "onedir"`` or ``version = 1.0`` are mistakes to report, not values
 to coerce.
 """
 
@@ -24,6 +24,7 @@ import math
 import re
 import tomllib
 import types
+import urllib.parse
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from pathlib import Path
@@ -74,6 +75,12 @@ _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+#: ``Name <email>``, as Debian's Maintainer field (and RFC 5322's name-addr) writes a person.
+_MAINTAINER = re.compile(r"^[^<>@\s](?:[^<>@\n]*[^<>@\s])? <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>$")
+MAINTAINER_EXAMPLE = "Example Release Manager <release@example.org>"
+#: An SPDX licence identifier or expression: ``Apache-2.0``, ``MIT OR Apache-2.0``,
+#: ``LicenseRef-Proprietary``.
+_LICENSE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+:()\- ]*[A-Za-z0-9+)]$|^[A-Za-z0-9]$")
 
 _DEFAULT_TOLERANCE_TEXT = "1e-9"
 DEFAULT_TOLERANCE = float(_DEFAULT_TOLERANCE_TEXT)
@@ -190,6 +197,49 @@ class App(_Table):
     version: str
     title: str
     description: str = ""
+    #: Who answers for the installed package: the .deb's Maintainer; a release requires it.
+    maintainer: str | None = None
+    #: The app's web page (http or https): the .deb's Homepage.
+    homepage: str | None = None
+    #: The app's licence, an SPDX identifier or expression: recorded, and in the .deb.
+    license: str | None = None
+
+    @field_validator("maintainer", mode="before")
+    @classmethod
+    def _maintainer(cls, value: Any) -> Any:
+        if isinstance(value, str) and not _MAINTAINER.fullmatch(value.strip()):
+            raise _problem(
+                f'{_show(value)} is not valid; expected "Name <email>", e.g. '
+                f'"{MAINTAINER_EXAMPLE}" (what Debian\'s Maintainer field requires)'
+            )
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("homepage", mode="before")
+    @classmethod
+    def _homepage(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        url = urllib.parse.urlsplit(value.strip())
+        if (
+            url.scheme not in ("http", "https")
+            or not url.netloc
+            or any(c.isspace() for c in value.strip())
+        ):
+            raise _problem(
+                f"{_show(value)} is not valid; expected an http:// or https:// URL, e.g. "
+                '"https://example.org/penguins"'
+            )
+        return value.strip()
+
+    @field_validator("license", mode="before")
+    @classmethod
+    def _license(cls, value: Any) -> Any:
+        if isinstance(value, str) and not _LICENSE.fullmatch(value.strip()):
+            raise _problem(
+                f"{_show(value)} is not valid; expected an SPDX licence identifier or "
+                'expression, e.g. "Apache-2.0", "MIT OR Apache-2.0" or "LicenseRef-Proprietary"'
+            )
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("name", mode="before")
     @classmethod
@@ -332,11 +382,10 @@ class InputDoc(_Table):
 
 
 class Outputs(_Table):
-    """``[outputs]``: documentation of the prediction and whether probabilities are returned."""
+    """``[outputs]``: documentation of the prediction: what it means, how to consume it."""
 
     description: str = ""
     consume: str = ""
-    probabilities: bool = True
 
 
 class E2EGate(_Table):

@@ -330,3 +330,130 @@ def test_tables_are_neither_wrapped_nor_truncated_when_not_a_terminal(tmp_path: 
     assert any(description.strip() in line for line in lines), proc.stdout
     assert any(long_file in line for line in lines), proc.stdout
     assert "…" not in proc.stdout
+
+
+# -- [app] maintainer, homepage and license ---------------------------------------------
+
+
+def test_release_build_needs_a_maintainer(tmp_path: Path) -> None:
+    from tests.test_build_failures import audited_spec
+
+    spec = audited_spec(tmp_path)
+    proc = run_bundle("build", str(spec), "--release")
+    assert_refused(
+        proc,
+        2,
+        f"{spec}: app.maintainer: missing; a release build (--release) needs the package "
+        'maintainer as "Name <email>", e.g. maintainer = "Example Release Manager '
+        "<release@example.org>\" (the .deb's Maintainer field)",
+    )
+    assert not (tmp_path / "dist").exists()
+
+
+def test_development_build_without_maintainer_is_warned_about(tmp_path: Path) -> None:
+    from bundler.installers import MAINTAINER_PLACEHOLDER, check_maintainer
+    from bundler.spec import load_spec
+
+    spec = load_spec(write_spec(tmp_path))
+    assert check_maintainer(spec, release=False) == [
+        f"{spec.path}: app.maintainer is not set; the .deb says Maintainer: "
+        f'{MAINTAINER_PLACEHOLDER} (set maintainer = "Name <email>" in [app])'
+    ]
+    assert MAINTAINER_PLACEHOLDER.endswith("@example.invalid>")  # RFC 2606: reaches no one
+    text = spec.path.read_text().replace(
+        'title = "Penguins"', 'title = "Penguins"\nmaintainer = "Ada <ada@example.org>"'
+    )
+    spec.path.write_text(text)
+    assert check_maintainer(load_spec(spec.path), release=True) == []
+
+
+def _control(deb: Path) -> str:
+    return subprocess.run(
+        ["dpkg-deb", "-f", str(deb)], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["from-spec", "placeholder"])
+def test_deb_control_takes_maintainer_homepage_and_license_from_the_record(
+    named: bool, tmp_path: Path
+) -> None:
+    import shutil
+
+    from bundler.installers import MAINTAINER_PLACEHOLDER, make_deb
+
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb is not installed")
+    onedir = tmp_path / "penguins"
+    onedir.mkdir()
+    (onedir / "penguins").write_text("#!/bin/sh\n")
+    app = {"name": "penguins", "version": "1.0.0", "title": "Penguins", "description": "x"}
+    if named:
+        app.update(
+            maintainer="Example Release Manager <release@example.org>",
+            homepage="https://example.org/penguins",
+            license="Apache-2.0",
+        )
+    record = {
+        "app": app,
+        "model": {"algorithm": "RandomForestClassifier", "version": "1.0.0", "sha256": "ab" * 32},
+        "audit": {"model_author": "Data Team <ds@example.org>"},
+        "build": {"tool_version": "0.1.0"},
+    }
+    deb = make_deb(
+        onedir, tmp_path, name="penguins", version="1.0.0", title="Penguins",
+        description="x", record=record, work=tmp_path / "work",
+    )  # fmt: skip
+    control = _control(deb.path)
+    if named:
+        assert "Maintainer: Example Release Manager <release@example.org>\n" in control
+        assert "Homepage: https://example.org/penguins\n" in control
+        assert " License: Apache-2.0.\n" in control
+    else:
+        assert f"Maintainer: {MAINTAINER_PLACEHOLDER}\n" in control
+        assert "Homepage:" not in control and "License:" not in control
+    assert "unknown@localhost" not in control and "ds@example.org" not in control
+
+
+def test_record_schema_1_2_requires_the_app_keys_and_older_records_stay_valid() -> None:
+    from bundler.record import SCHEMA_VERSION
+    from bundler.verify import validate_record
+
+    assert SCHEMA_VERSION == "1.2"
+    app = {"name": "penguins", "version": "1.0.0", "title": "Penguins", "description": ""}
+
+    def app_errors(version: str, **extra: object) -> list[str]:
+        record = {"schema": "mlbundle.record", "schema_version": version, "app": app | extra}
+        return sorted(e for e in validate_record(record) if e.startswith("app"))
+
+    assert app_errors("1.1") == [] and app_errors("1.0") == []
+    assert app_errors("1.2") == [
+        "app: 'homepage' is a required property",
+        "app: 'license' is a required property",
+        "app: 'maintainer' is a required property",
+    ]
+    assert app_errors("1.2", maintainer=None, homepage=None, license=None) == []
+    good = {
+        "maintainer": "Example Release Manager <release@example.org>",
+        "homepage": "https://example.org/penguins",
+        "license": "Apache-2.0",
+    }
+    assert app_errors("1.2", **good) == []
+    bad = app_errors("1.2", **(good | {"maintainer": "Release Team", "homepage": "ftp://x"}))
+    assert [e.split(":")[0] for e in bad] == ["app/homepage", "app/maintainer"]
+
+
+@pytest.mark.frozen
+def test_the_built_record_and_deb_carry_the_spec_app_keys(built) -> None:
+    from bundler.verify import validate_record
+
+    record = json.loads((built.out / "payload" / "record.json").read_text())
+    assert record["schema_version"] == "1.2"
+    assert {k: record["app"][k] for k in ("maintainer", "homepage", "license")} == {
+        "maintainer": "Example Release Manager <release@example.org>",
+        "homepage": "https://example.org/penguins",
+        "license": "Apache-2.0",
+    }
+    assert validate_record(record) == []
+    control = _control(built.out / "installers" / "penguins_1.0.0_amd64.deb")
+    assert "Maintainer: Example Release Manager <release@example.org>\n" in control
+    assert "Homepage: https://example.org/penguins\n" in control

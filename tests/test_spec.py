@@ -169,7 +169,7 @@ def test_minimal_spec_loads_with_defaults_and_absolute_paths(project: Path) -> N
     assert spec.model.path.is_absolute()
     assert spec.extractor is None
     assert spec.inputs == {}
-    assert spec.outputs.probabilities is True
+    assert (spec.app.maintainer, spec.app.homepage, spec.app.license) == (None, None, None)
     assert (spec.outputs.description, spec.outputs.consume) == ("", "")
     assert spec.gate.e2e.path == resources / "e2e.csv"
     assert spec.gate.e2e.tolerance == 1e-9
@@ -186,6 +186,9 @@ def test_minimal_spec_loads_with_defaults_and_absolute_paths(project: Path) -> N
 def test_full_spec_loads_every_optional_key(project: Path) -> None:
     document = copy.deepcopy(BASE)
     document["app"]["description"] = "Predicts the species."
+    document["app"]["maintainer"] = " Example Release Manager <release@example.org> "
+    document["app"]["homepage"] = "https://example.org/penguins"
+    document["app"]["license"] = "MIT OR Apache-2.0"
     document["model"]["sha256"] = SHA.upper()
     document["extractor"] = {
         "path": "../resources/extractor.joblib",
@@ -196,7 +199,7 @@ def test_full_spec_loads_every_optional_key(project: Path) -> None:
         "bill_length_mm": {"description": "Bill length", "unit": "mm"},
         "body mass": {"unit": "g"},
     }
-    document["outputs"] = {"description": "Species", "consume": "argmax", "probabilities": False}
+    document["outputs"] = {"description": "Species", "consume": "argmax"}
     document["gate"]["e2e"]["tolerance"] = 0
     document["gate"]["confidence"].update(
         metric="f1", range=[0, 1], average="weighted", pos_label="Gentoo"
@@ -209,12 +212,14 @@ def test_full_spec_loads_every_optional_key(project: Path) -> None:
     }
     spec = load_spec(write(project, document))
     assert spec.app.description == "Predicts the species."
+    assert spec.app.maintainer == "Example Release Manager <release@example.org>"  # stripped
+    assert spec.app.homepage == "https://example.org/penguins"
+    assert spec.app.license == "MIT OR Apache-2.0"
     assert spec.model.sha256 == SHA  # stored lowercase
     assert spec.extractor is not None
     assert spec.extractor.path == project / "resources" / "extractor.joblib"
     assert spec.inputs["bill_length_mm"] == InputDoc(description="Bill length", unit="mm")
     assert spec.inputs["body mass"].unit == "g"
-    assert spec.outputs.probabilities is False
     assert spec.outputs.consume == "argmax"
     assert spec.gate.e2e.tolerance == 0.0
     assert spec.gate.confidence.range == (0.0, 1.0)
@@ -430,9 +435,45 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
         ['gate.confidence.pos_label: expected a string, found integer 1; write it in quotes: "1"'],
     ),
     (
-        "probabilities-string",
-        put("outputs.probabilities", "yes"),
-        ["outputs.probabilities: expected true or false, found string 'yes'"],
+        "probabilities-is-gone",  # it was never read: the model's outputs decide
+        put("outputs.probabilities", True),
+        [
+            f"{LABEL}: outputs.probabilities: unknown key; valid keys in [outputs]: description, "
+            "consume"
+        ],
+    ),
+    (
+        "maintainer-without-email",
+        put("app.maintainer", "Release Team"),
+        [
+            f"{LABEL}: app.maintainer: 'Release Team' is not valid; "
+            'expected "Name <email>", e.g. "Example Release Manager <release@example.org>" '
+            "(what Debian's Maintainer field requires)"
+        ],
+    ),
+    (
+        "maintainer-email-only",
+        put("app.maintainer", "release@example.org"),
+        [f"{LABEL}: app.maintainer: 'release@example.org' is not valid; expected \"Name <email>\""],
+    ),
+    (
+        "maintainer-no-domain",
+        put("app.maintainer", "unknown <unknown@localhost>"),
+        [f"{LABEL}: app.maintainer: 'unknown <unknown@localhost>' is not valid"],
+    ),
+    (
+        "maintainer-number",
+        put("app.maintainer", 1),
+        [f"{LABEL}: app.maintainer: expected a string, found integer 1"],
+    ),
+    (
+        "license-prose",
+        put("app.license", "Apache licence, version 2!"),
+        [
+            f"{LABEL}: app.license: 'Apache licence, version 2!' is not valid; expected an SPDX "
+            'licence identifier or expression, e.g. "Apache-2.0", "MIT OR Apache-2.0" or '
+            '"LicenseRef-Proprietary"'
+        ],
     ),
     (
         "modes-unknown",
@@ -475,6 +516,24 @@ def test_each_problem_is_named(
     for fragment in expected:
         assert fragment.replace("{project}", str(project)) in message, message
     assert all(line.startswith(f"{LABEL}: ") for line in message.splitlines()), message
+
+
+@pytest.mark.parametrize(
+    "homepage",
+    ["example.org/penguins", "ftp://example.org/penguins", "https://", "https://ex ample.org"],
+)
+def test_homepage_must_be_an_http_url(project: Path, homepage: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(write(project, mutate(put("app.homepage", homepage))))
+    assert str(info.value) == (
+        f"{LABEL}: app.homepage: {homepage!r} is not valid; expected an http:// or https:// URL, "
+        'e.g. "https://example.org/penguins"'
+    )
+
+
+@pytest.mark.parametrize("homepage", ["http://example.org", "https://example.org/a?b=c#d"])
+def test_http_and_https_homepages_load(project: Path, homepage: str) -> None:
+    assert load_spec(write(project, mutate(put("app.homepage", homepage)))).app.homepage == homepage
 
 
 def test_all_problems_are_reported_at_once(project: Path) -> None:
