@@ -196,7 +196,7 @@ def test_model_record_inside_the_bundle(built: Built) -> None:
     from bundler.artifacts import sha256_file
 
     record = json.loads(run_frozen(built.onefile, "about", "--json").stdout)
-    assert record["schema"] == "mlbundle.record" and record["schema_version"] == "1.1"
+    assert record["schema"] == "mlbundle.record" and record["schema_version"] == "1.2"
     model, extractor = record["model"], record["extractor"]
     assert model["algorithm"] == "RandomForestClassifier"
     assert model["hyperparameters"]["n_estimators"] == 100
