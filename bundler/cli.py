@@ -353,7 +353,7 @@ def main() -> None:
         sys.exit(130)
     except _CLICK_ERROR as exc:  # usage errors: typer shows them as click would
         exc.show()
-        sys.exit(exc.exit_code)
+        sys.exit(exc.exit_code if exc.exit_code != 1 else UsageError.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         sys.exit(_internal_error(exc))
 
