@@ -87,37 +87,110 @@ def sklearn_scores(
     return labels, proba
 
 
+#: At magnitudes where 1e-9 absolute is below one unit of BLAS rounding (|value| above
+#: 1e3), a relative bar instead (the documented limit in the README).
+RELATIVE_TOLERANCE = 1e-12
+
+#: How many disagreeing rows a report lists.
+SHOWN = 10
+
+
+def disagreeing(ours: Any, theirs: Any) -> np.ndarray:
+    """Cells where ``ours`` and ``theirs`` differ under the parity rule (the one oracle).
+
+    Equal: NaN on both sides, the same value (an infinity matches the same infinity), or
+    two finite values within ``TOLERANCE`` absolute, or ``RELATIVE_TOLERANCE`` of
+    scikit-learn's value where that is larger. Everything else differs: NaN on one side
+    only, an infinity against anything but itself, a larger gap.
+    """
+    ours = np.asarray(ours, dtype=np.float64)
+    theirs = np.asarray(theirs, dtype=np.float64)
+    if ours.shape != theirs.shape:
+        raise ValueError(f"shapes differ: {ours.shape} vs {theirs.shape}")
+    with np.errstate(invalid="ignore", over="ignore"):
+        bar = np.maximum(TOLERANCE, RELATIVE_TOLERANCE * np.abs(theirs))
+        near = np.isfinite(ours) & np.isfinite(theirs) & (np.abs(ours - theirs) <= bar)
+    same = (ours == theirs) | (np.isnan(ours) & np.isnan(theirs))
+    return ~(same | near)
+
+
+@dataclass(frozen=True)
+class ArrayComparison:
+    """Numbers of ours against scikit-learn's, under :func:`disagreeing`."""
+
+    what: str
+    bad_rows: np.ndarray  # rows with at least one disagreeing cell
+    max_abs_diff: float  # the largest finite difference between finite cells
+    problems: tuple[str, ...]
+
+
+def compare_arrays(
+    ours: Any, theirs: Any, *, what: str, first_row: int = 0, shown: int = SHOWN
+) -> ArrayComparison:
+    """Compare one output (values, probabilities, an extra) row by row.
+
+    ``what`` names the output in the problems (``"probabilities"``, ``"value"``,
+    ``"decision_function"``); ``first_row`` numbers the rows in them.
+    """
+    ours = np.asarray(ours, dtype=np.float64)
+    theirs = np.asarray(theirs, dtype=np.float64)
+    if ours.shape != theirs.shape:
+        return ArrayComparison(
+            what, np.arange(0), math.inf,
+            (f"{what}: shape {ours.shape}, scikit-learn {theirs.shape}",),
+        )  # fmt: skip
+    bad = disagreeing(ours, theirs)
+    rows = np.flatnonzero(bad.reshape(len(ours), -1).any(axis=1)) if ours.size else np.arange(0)
+    finite = np.isfinite(ours) & np.isfinite(theirs)
+    diff = np.abs(ours[finite] - theirs[finite])
+    worst = float(diff.max()) if diff.size else 0.0
+    problems = tuple(
+        f"row {first_row + int(r)}: {what} {_shown(ours[r])}, scikit-learn {_shown(theirs[r])}"
+        for r in rows[:shown]
+    )
+    return ArrayComparison(what, rows, worst, problems)
+
+
+def _shown(value: np.ndarray) -> Any:
+    return value.tolist() if isinstance(value, np.ndarray) else float(value)
+
+
+def label_mismatches(ours: Sequence[Any], theirs: Sequence[Any]) -> list[int]:
+    """Rows whose labels are not identical."""
+    return [r for r, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b]
+
+
 def compare(
     ours: Scores, labels: np.ndarray, proba: np.ndarray | None, first_row: int = 0
 ) -> ParityReport:
     """Compare our scores with scikit-learn's, listing the first disagreements."""
+    if len(ours) != len(labels):
+        return ParityReport(
+            rows=len(ours), max_abs_diff=math.inf, label_mismatches=0,
+            problems=(f"{len(ours)} rows scored, scikit-learn scored {len(labels)}",),
+        )  # fmt: skip
     problems: list[str] = []
     worst = 0.0
     mismatches = 0
     if ours.task == "regression":
         assert ours.values is not None
-        diff = np.abs(ours.values - labels.astype(np.float64))
-        diff = np.where(np.isnan(ours.values) & np.isnan(labels.astype(np.float64)), 0.0, diff)
-        worst = float(np.nanmax(diff)) if diff.size else 0.0
-        for r in np.flatnonzero(~(diff <= TOLERANCE))[:10]:
-            problems.append(
-                f"row {first_row + r}: value {ours.values[r]!r}, scikit-learn {labels[r]!r}"
-            )
+        values = compare_arrays(ours.values, labels, what="value", first_row=first_row)
+        worst, problems = values.max_abs_diff, list(values.problems)
     else:
         got = ours.labels()
-        for r, (a, b) in enumerate(zip(got, labels.tolist(), strict=True)):
-            if a != b:
-                mismatches += 1
-                if len(problems) < 10:
-                    problems.append(f"row {first_row + r}: label {a!r}, scikit-learn {b!r}")
-        if proba is not None and ours.proba is not None:
-            diff = np.abs(ours.proba - proba)
-            worst = float(diff.max()) if diff.size else 0.0
-            for r in np.flatnonzero((diff > TOLERANCE).any(axis=1))[:10]:
-                problems.append(
-                    f"row {first_row + r}: probabilities {ours.proba[r].tolist()}, "
-                    f"scikit-learn {proba[r].tolist()}"
-                )
+        want = labels.tolist()
+        bad = label_mismatches(got, want)
+        mismatches = len(bad)
+        problems += [
+            f"row {first_row + r}: label {got[r]!r}, scikit-learn {want[r]!r}" for r in bad[:SHOWN]
+        ]
+        if proba is not None and ours.proba is None:
+            problems.append("the plan gives no probabilities; scikit-learn does")
+        elif proba is not None:
+            assert ours.proba is not None
+            p = compare_arrays(ours.proba, proba, what="probabilities", first_row=first_row)
+            worst = p.max_abs_diff
+            problems += p.problems
     return ParityReport(
         rows=len(ours), max_abs_diff=worst, label_mismatches=mismatches, problems=tuple(problems)
     )
@@ -157,24 +230,25 @@ def check_parity(
     )
 
 
-def _compare_extras(report: ParityReport, ours: Scores, model: Any, Xt: Any) -> ParityReport:
+def compare_with_model(ours: Scores, model: Any, Xt: Any, first_row: int = 0) -> ParityReport:
+    """Every output the app writes (labels or values, probabilities, extras) against
+    ``model`` on ``Xt`` (the rows after the extractor): what the build checks."""
+    labels, proba = sklearn_scores(model, None, Xt)
+    return _compare_extras(compare(ours, labels, proba, first_row), ours, model, Xt, first_row)
+
+
+def _compare_extras(
+    report: ParityReport, ours: Scores, model: Any, Xt: Any, first_row: int = 0
+) -> ParityReport:
     """Also compare decision_function / score_samples, which the app outputs too."""
     problems = list(report.problems)
     worst = report.max_abs_diff
     for extra, values in ours.extras:
         theirs = np.asarray(getattr(model, extra.name)(Xt), dtype=np.float64)
         theirs = theirs.reshape(values.shape)
-        # 1e-9 absolute; at magnitudes where that is below one ulp of BLAS rounding,
-        # a relative 1e-12 (documented in the README)
-        diff = np.abs(values - theirs)
-        both_nan = np.isnan(values) & np.isnan(theirs)
-        bad = ~both_nan & ~(diff <= np.maximum(TOLERANCE, 1e-12 * np.abs(theirs)))
-        finite = diff[~both_nan & np.isfinite(diff)]
-        worst = max(worst, float(finite.max()) if finite.size else 0.0)
-        for r in np.flatnonzero(bad.any(axis=1))[:5]:
-            problems.append(
-                f"row {r}: {extra.name} {values[r].tolist()}, scikit-learn {theirs[r].tolist()}"
-            )
+        result = compare_arrays(values, theirs, what=extra.name, first_row=first_row, shown=5)
+        worst = max(worst, result.max_abs_diff)
+        problems += result.problems
     return ParityReport(
         rows=report.rows,
         max_abs_diff=worst,

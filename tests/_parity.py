@@ -1,17 +1,19 @@
 """Shared helpers for the compiler tests: compile, score both ways, compare.
 
-The bar is the one the build enforces (``bundler.parity.TOLERANCE``): labels
-identical, probabilities and regression values within 1e-9 absolute. NaN on
-both sides counts as equal; NaN on one side only is a mismatch.
+The comparison is the build's own (``bundler.parity``), one oracle for both: labels
+identical; probabilities, regression values and extras within 1e-9 absolute (or 1e-12
+relative where scikit-learn's value is above 1e3); NaN on both sides is equal, NaN on
+one side only a mismatch; an infinity equals only the same infinity.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,10 @@ from app.backend import load_kernels
 from app.inputs import InputError
 from app.plan import Plan, load_plan
 from app.scorer import Scorer, Scores
+from bundler import parity
 from bundler.compiler import CompiledPlan, compile_estimators
 
-TOL = 1e-9
+TOL = parity.TOLERANCE
 
 
 @functools.cache
@@ -93,52 +96,76 @@ def to_records(scorer: Scorer, X: Any) -> list[dict[str, Any]]:
     return out
 
 
-def sklearn_predict(model: Any, extractor: Any | None, X: Any) -> tuple[np.ndarray, Any]:
-    """scikit-learn's predictions and (for classifiers) probabilities."""
-    Xt = extractor.transform(X) if extractor is not None else X
-    labels = np.asarray(model.predict(Xt))
-    proba = model.predict_proba(Xt) if hasattr(model, "predict_proba") else None
-    return labels, proba
-
-
-def _close(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
-    ours = np.asarray(ours, dtype=np.float64)
-    theirs = np.asarray(theirs, dtype=np.float64)
-    both_nan = np.isnan(ours) & np.isnan(theirs)
-    same_inf = np.isinf(ours) & (ours == theirs)
-    with np.errstate(invalid="ignore"):
-        near = np.abs(ours - theirs) <= TOL
-    return both_nan | same_inf | near
+#: scikit-learn's predictions and (for classifiers) probabilities, as the build computes them.
+sklearn_predict = parity.sklearn_scores
 
 
 def compare(ours: Scores, labels: np.ndarray, proba: Any, context: str = "") -> None:
-    """Fail with the first disagreeing rows unless ``ours`` matches scikit-learn."""
-    assert len(ours) == len(labels), f"{context}: {len(ours)} rows scored, expected {len(labels)}"
-    if ours.task == "regression":
-        assert ours.values is not None
-        ok = _close(ours.values, labels)
-        bad = np.flatnonzero(~ok)
-        assert bad.size == 0, (
-            f"{context}: {bad.size} regression value(s) differ, e.g. row {bad[0]}: "
-            f"{ours.values[bad[0]]!r} vs scikit-learn {labels[bad[0]]!r}"
-        )
-        return
-    got = ours.labels()
-    want = labels.tolist()
-    bad_labels = [r for r, (a, b) in enumerate(zip(got, want, strict=True)) if a != b]
-    if proba is not None:
-        assert ours.proba is not None, f"{context}: the plan gives no probabilities"
-        assert ours.proba.shape == proba.shape, (ours.proba.shape, proba.shape)
-        ok = _close(ours.proba, proba).all(axis=1)
-        bad = np.flatnonzero(~ok)
-        assert bad.size == 0, (
-            f"{context}: probabilities differ on {bad.size} row(s), e.g. row {bad[0]}: "
-            f"{ours.proba[bad[0]].tolist()} vs scikit-learn {proba[bad[0]].tolist()}"
-        )
-    assert not bad_labels, (
-        f"{context}: {len(bad_labels)} label(s) differ, e.g. row {bad_labels[0]}: "
-        f"{got[bad_labels[0]]!r} vs scikit-learn {want[bad_labels[0]]!r}"
+    """Fail with the first disagreeing rows unless ``ours`` matches scikit-learn.
+
+    The rule is the build's own (:func:`bundler.parity.compare`), so a test passes
+    exactly when the build's parity check would.
+    """
+    report = parity.compare(ours, labels, proba)
+    assert not report.problems, (
+        f"{context}: the plan disagrees with scikit-learn "
+        f"({report.label_mismatches} label(s) differ):\n  " + "\n  ".join(report.problems)
     )
+
+
+def parity_problems(model: Any, extractor: Any | None, X: Any, scorer: Scorer) -> tuple[str, ...]:
+    """What the build's parity check says of ``scorer`` on the rows of ``X``: every output
+    the app writes (labels or values, probabilities, extras) against scikit-learn's.
+    Empty when they agree."""
+    ours = scorer.score_records(to_records(scorer, X))
+    Xt = extractor.transform(X) if extractor is not None else X
+    return parity.compare_with_model(ours, model, Xt).problems
+
+
+def mutated(
+    compiled: CompiledPlan,
+    kernel: str,
+    arg: int,
+    change: Callable[[Any], Any],
+    *,
+    last: bool = False,
+) -> CompiledPlan:
+    """A copy of ``compiled`` with argument ``arg`` of every ``kernel`` op (only the last
+    one if ``last``) changed: an array is changed on a copy, a number is replaced by
+    ``change(number)``."""
+    header = copy.deepcopy(compiled.header)
+    arrays = dict(compiled.arrays)
+    ops = [op for op in header["ops"] if op["kernel"] == kernel]
+    assert ops, f"no {kernel} op in the plan"
+    ops = ops[-1:] if last else ops
+    for op in ops:
+        value = op["args"][arg]
+        if isinstance(value, dict):
+            arrays[value["array"]] = np.asarray(change(arrays[value["array"]].copy()))
+        else:
+            op["args"][arg] = change(value)
+    return CompiledPlan(header, arrays)
+
+
+def replace(expected: Any, new: Any) -> Callable[[Any], Any]:
+    """A change for :func:`mutated`: the argument must be ``expected``; it becomes ``new``."""
+
+    def change(value: Any) -> Any:
+        assert value == expected, f"the argument is {value!r}, not {expected!r}"
+        return new
+
+    return change
+
+
+def assert_probes_catch(
+    model: Any, probes: Any, right: Scorer, wrong: CompiledPlan, context: str = ""
+) -> tuple[str, ...]:
+    """The real plan passes the build's parity check on ``probes``; ``wrong`` (a plan
+    with the mistake the probes guard against) is flagged on them. Returns its problems."""
+    assert parity_problems(model, None, probes, right) == (), context
+    flagged = parity_problems(model, None, probes, Scorer(written_plan(wrong), kernels()))
+    assert flagged, f"{context}: the probes do not catch the wrong plan"
+    return flagged
 
 
 def assert_parity(
