@@ -287,9 +287,12 @@ def _about(bundle: Any, as_json: bool) -> int:
     gate = record.get("gate", {})
     if gate:
         conf = gate.get("confidence", {})
+        e2e = gate.get("e2e", {})
         lines.append(
-            f"  gate         e2e {gate.get('e2e', {}).get('rows', '?')} rows; "
-            f"{conf.get('metric')} = {conf.get('value')} in {conf.get('range')}"
+            f"  gate         e2e {e2e.get('rows', '?')} rows compared on "
+            f"{', '.join(e2e.get('columns', [])) or '?'}; "
+            f"{conf.get('metric')} = {conf.get('value')} on {conf.get('rows', '?')} rows "
+            f"in {conf.get('range')}"
         )
     data = record.get("data") or {}
     for role in ("training", "validation"):
@@ -324,16 +327,17 @@ def _scoring(backend: str) -> str:
 
 
 def _selftest(bundle: Any) -> int:
-    from app.gate import GateConfig, open_text, run_gate
+    from app.gate import GateConfig, read_table, run_gate
     from app.scorer import Scorer
 
     config = GateConfig.from_json(bundle.read_json("gate.json"))
     scorer: Scorer = bundle.scorer()
+    inputs = scorer.plan.input_names
     result = run_gate(
         scorer,
         config,
-        open_text(bundle.read_bytes(config.e2e_file)),
-        open_text(bundle.read_bytes(config.confidence_file)),
+        read_table(bundle.read_bytes(config.e2e_file), config.e2e_file, inputs),
+        read_table(bundle.read_bytes(config.confidence_file), config.confidence_file, inputs),
     )
     for line in result.summary():
         print(line)

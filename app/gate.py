@@ -9,17 +9,19 @@ proves the shipped artifact, not just the build machine, scores correctly.
 
 from __future__ import annotations
 
+import csv
+import difflib
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
 from app import metrics
-from app.inputs import MISSING_TEXT
-from app.scorer import Scorer
+from app.inputs import MISSING_TEXT, Chunk, InputError, Where, decode_csv, iter_csv_chunks
+from app.scorer import CHUNK_ROWS, Scorer, output_columns
 
 #: How many failing rows a report lists before summarising the rest.
 MAX_LISTED = 10
@@ -27,7 +29,12 @@ MAX_LISTED = 10
 
 @dataclass(frozen=True)
 class GateConfig:
-    """What the gate checks; stored as ``gate.json`` in the bundle."""
+    """What the gate checks; stored as ``gate.json`` in the bundle.
+
+    ``compare``: the output columns the e2e set must give and the gate compares;
+    ``None`` means every output the model produces (the default: a set that
+    leaves an output out has to say so in the spec).
+    """
 
     e2e_file: str
     tolerance: float
@@ -38,10 +45,15 @@ class GateConfig:
     high: float
     average: str = "macro"
     pos_label: str | None = None
+    compare: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "e2e": {"file": self.e2e_file, "tolerance": self.tolerance},
+            "e2e": {
+                "file": self.e2e_file,
+                "tolerance": self.tolerance,
+                "compare": None if self.compare is None else list(self.compare),
+            },
             "confidence": {
                 "file": self.confidence_file,
                 "target": self.target,
@@ -55,6 +67,7 @@ class GateConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GateConfig:
         e2e, conf = data["e2e"], data["confidence"]
+        compare = e2e.get("compare")
         return cls(
             e2e_file=e2e["file"],
             tolerance=float(e2e["tolerance"]),
@@ -65,6 +78,7 @@ class GateConfig:
             high=float(conf["range"][1]),
             average=conf.get("average", "macro"),
             pos_label=conf.get("pos_label"),
+            compare=None if compare is None else tuple(compare),
         )
 
 
@@ -80,29 +94,34 @@ class GateResult:
     metric_value: float = math.nan
     low: float = math.nan
     high: float = math.nan
+    e2e_columns: tuple[str, ...] = ()
 
     @property
     def e2e_passed(self) -> bool:
-        return self.e2e_rows > 0 and not self.e2e_failures
+        return self.e2e_rows > 0 and bool(self.e2e_columns) and not self.e2e_failures
 
     @property
     def confidence_passed(self) -> bool:
-        return self.low <= self.metric_value <= self.high
+        return self.confidence_rows > 0 and self.low <= self.metric_value <= self.high
 
     @property
     def passed(self) -> bool:
         return self.e2e_passed and self.confidence_passed
 
     def summary(self) -> list[str]:
-        """Human-readable lines: what passed, what failed and by how much."""
+        """Human-readable lines: what was compared, what passed, what failed and by how much."""
         lines = []
+        compared = ", ".join(self.e2e_columns) or "no column"
         if self.e2e_passed:
             lines.append(
-                f"end-to-end: {self.e2e_rows} rows match "
+                f"end-to-end: {self.e2e_rows} rows match on {compared} "
                 f"(largest difference {self.e2e_max_abs_diff:.3g})"
             )
         else:
-            lines.append(f"end-to-end: FAILED on {len(self.e2e_failures)} of {self.e2e_rows} rows")
+            lines.append(
+                f"end-to-end: FAILED on {len(self.e2e_failures)} of {self.e2e_rows} rows "
+                f"(compared {compared})"
+            )
             lines += ["  " + f for f in self.e2e_failures[:MAX_LISTED]]
             if len(self.e2e_failures) > MAX_LISTED:
                 lines.append(f"  ... and {len(self.e2e_failures) - MAX_LISTED} more rows")
@@ -118,6 +137,7 @@ class GateResult:
             "passed": self.passed,
             "e2e": {
                 "rows": self.e2e_rows,
+                "columns": list(self.e2e_columns),
                 "passed": self.e2e_passed,
                 "failures": self.e2e_failures,
                 "max_abs_diff": self.e2e_max_abs_diff,
@@ -132,75 +152,184 @@ class GateResult:
         }
 
 
-def _float(text: str) -> float:
-    return math.nan if text.strip() in MISSING_TEXT else float(text)
+@dataclass(frozen=True)
+class GateTable:
+    """A gate file as read and checked: its header and its rows, in chunks to score."""
+
+    source: str
+    header: list[str]
+    chunks: tuple[Chunk, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(len(c.rows) for c in self.chunks)
+
+
+def read_table(data: bytes, source: str, inputs: Sequence[str]) -> GateTable:
+    """Read a gate CSV strictly: UTF-8 (a byte-order mark and any line ends are fine),
+    a header naming every input, each row as long as the header, at least one row.
+
+    ``source`` is how messages name the file: the user's path and spec key in the
+    build, the bundle's copy in the app. Every problem is an ``InputError`` naming
+    the line, so a hand-written file never ends in a traceback.
+    """
+    reader = csv.reader(io.StringIO(decode_csv(data, source), newline=""))
+    try:
+        records = list(reader)
+    except csv.Error as exc:  # a NUL byte, an over-long cell
+        raise InputError(f"{source}: line {reader.line_num}: {exc}") from None
+    chunks = tuple(iter_csv_chunks(records, inputs, CHUNK_ROWS, source))
+    header = [h.strip() for h in records[0]]
+    for k, name in enumerate(header):
+        if name in header[:k]:
+            raise InputError(f"{source}: line 1: column {name!r} appears twice in the header")
+    table = GateTable(source, header, chunks)
+    if table.rows == 0:
+        raise InputError(
+            f"{source}: no rows after the header; a gate set needs at least one row to check"
+        )
+    return table
+
+
+def e2e_columns(
+    table: GateTable, inputs: Sequence[str], outputs: Sequence[str], compare: Sequence[str] | None
+) -> list[str]:
+    """The output columns the e2e set is compared on, after checking its header.
+
+    Every column must be an input or one of the model's outputs: a misspelled
+    ``proba_Yes`` for class ``yes`` would otherwise be skipped and the gate pass
+    without comparing it. The set must give every output (or every one the
+    spec's ``compare`` names, and no other), so nothing goes unchecked silently.
+    """
+    source = table.source
+    allowed = [*inputs, *outputs]
+    for name in table.header:
+        if name not in allowed:
+            close = difflib.get_close_matches(name, allowed, 1, 0.6) or difflib.get_close_matches(
+                name.lower(), [a.lower() for a in allowed], 1, 0.6
+            )
+            hint = f"did you mean {_original(close[0], allowed)!r}? " if close else ""
+            raise InputError(
+                f"{source}: line 1: unknown column {name!r}; {hint}an e2e set holds the "
+                f"inputs ({', '.join(inputs)}) and the expected outputs "
+                f"({', '.join(outputs)})"
+            )
+    wanted = list(outputs if compare is None else compare)
+    missing = [c for c in wanted if c not in table.header]
+    if missing:
+        fewer = (
+            "or name the outputs to compare in the spec's [gate.e2e] compare"
+            if compare is None
+            else "or take them out of [gate.e2e] compare"
+        )
+        raise InputError(
+            f"{source}: line 1: no column {', '.join(missing)}; the e2e set must give the "
+            f"expected {', '.join(wanted)} (add the column(s), {fewer})"
+        )
+    unlisted = [c for c in table.header if c in outputs and c not in wanted]
+    if unlisted:
+        raise InputError(
+            f"{source}: line 1: column {', '.join(unlisted)} is an output that [gate.e2e] "
+            f"compare leaves out ({', '.join(wanted)}); add it to compare or remove the column"
+        )
+    return wanted
+
+
+def _original(lowered: str, names: Sequence[str]) -> str:
+    """The name among ``names`` that ``lowered`` (maybe lower-cased) stands for."""
+    return next((n for n in names if n == lowered), None) or next(
+        n for n in names if n.lower() == lowered
+    )
+
+
+def _float(text: str, where: str, column: str) -> float:
+    text = text.strip()
+    if text in MISSING_TEXT:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(
+            f"{where}, column {column!r}: {text!r} is not a number; expected the output's "
+            "value (NA for a missing one)"
+        ) from None
 
 
 def check_e2e(
-    scorer: Scorer, stream: TextIO, source: str, tolerance: float
-) -> tuple[int, list[str], float]:
-    """Score the end-to-end set and compare with its expected columns."""
+    scorer: Scorer, table: GateTable, columns: Sequence[str], tolerance: float
+) -> tuple[list[str], float]:
+    """Score the end-to-end set and compare ``columns`` with its expected values."""
     failures: list[str] = []
     worst = 0.0
-    rows = 0
-    for chunk, scores in scorer.iter_csv(stream, source):
-        header = chunk.header
-        if "prediction" not in header:
-            raise ValueError(f"{source}: no 'prediction' column with the expected outputs")
-        expected_cols = scores.header()
-        got_rows = list(scores.rows())
-        positions = {c: header.index(c) for c in expected_cols if c in header}
-        for r, (row, got) in enumerate(zip(chunk.rows, got_rows, strict=True)):
-            where = f"row {chunk.first_row + r} (line {chunk.lines[r]})"
+    output = output_columns(scorer.plan.output)
+    at = {c: output.index(c) for c in columns}
+    classification = scorer.plan.output.task == "classification"
+    for chunk in table.chunks:
+        scores = scorer.score_chunk(chunk)
+        positions = {c: chunk.header.index(c) for c in columns}
+        where = Where(table.source, chunk.first_row, chunk.lines)
+        for r, (row, got) in enumerate(zip(chunk.rows, scores.rows(), strict=True)):
             for c, pos in positions.items():
-                want, have = row[pos].strip(), got[expected_cols.index(c)]
-                if c == "prediction" and scores.task == "classification":
+                want, have = row[pos].strip(), got[at[c]]
+                if c == "prediction" and classification:
                     if want != have:
-                        failures.append(f"{where}: prediction {have!r}, expected {want!r}")
+                        failures.append(f"{where(r)}: prediction {have!r}, expected {want!r}")
                     continue
-                diff = abs(_float(want) - float(have))
-                if math.isnan(diff) and not (math.isnan(_float(want)) and math.isnan(float(have))):
+                expected = _float(want, where(r), c)
+                diff = abs(expected - float(have))
+                if math.isnan(diff) and not (math.isnan(expected) and math.isnan(float(have))):
                     diff = math.inf
                 if not math.isnan(diff):
                     worst = max(worst, diff)
                     if diff > tolerance:
                         failures.append(
-                            f"{where}: {c} {have}, expected {want} "
+                            f"{where(r)}: {c} {have}, expected {want} "
                             f"(difference {diff:.3g} > {tolerance:g})"
                         )
-        rows += len(chunk.rows)
-    return rows, failures, worst
+    return failures, worst
 
 
-def check_confidence(
-    scorer: Scorer, stream: TextIO, source: str, config: GateConfig
-) -> tuple[int, float]:
+def check_confidence(scorer: Scorer, table: GateTable, config: GateConfig) -> tuple[int, float]:
     """Score the confidence set and compute the gate's metric against its target."""
-    truth: list[str] = []
+    source = table.source
+    if config.target not in table.header:
+        close = difflib.get_close_matches(config.target, table.header, 1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InputError(
+            f"{source}: line 1: no target column {config.target!r} (the spec's "
+            f"[gate.confidence] target); columns: {', '.join(table.header)}{hint}"
+        )
+    t = table.header.index(config.target)
+    task = scorer.plan.output.task
+    classes = [str(c) for c in scorer.plan.output.classes]
+    truth: list[Any] = []
     preds: list[Any] = []
     probas: list[np.ndarray] = []
-    task = scorer.plan.output.task
-    for chunk, scores in scorer.iter_csv(stream, source):
-        if config.target not in chunk.header:
-            raise ValueError(
-                f"{source}: no target column {config.target!r} (columns: {', '.join(chunk.header)})"
-            )
-        t = chunk.header.index(config.target)
-        truth += [row[t].strip() for row in chunk.rows]
+    for chunk in table.chunks:
+        where = Where(source, chunk.first_row, chunk.lines)
+        for r, row in enumerate(chunk.rows):
+            cell = row[t].strip()
+            if task == "regression":
+                value = _float(cell, where(r), config.target)
+                if math.isnan(value):
+                    raise InputError(
+                        f"{where(r)}, column {config.target!r}: no target value; every row "
+                        "of the confidence set needs the true value"
+                    )
+                truth.append(value)
+            elif cell not in classes:
+                raise InputError(
+                    f"{where(r)}, column {config.target!r}: {cell!r} is not a class the "
+                    f"model can predict; its classes are {', '.join(map(repr, classes))}"
+                )
+            else:
+                truth.append(cell)
+        scores = scorer.score_chunk(chunk)
         preds += scores.labels()
         if scores.proba is not None:
             probas.append(scores.proba)
-    classes = [str(c) for c in scorer.plan.output.classes]
-    if task != "regression":
-        unknown = sorted(set(truth) - set(classes))
-        if unknown:
-            raise ValueError(
-                f"{source}: target column {config.target!r} holds "
-                f"{', '.join(map(repr, unknown[:5]))}, which the model cannot "
-                f"predict; its classes are {', '.join(map(repr, classes))}"
-            )
     if task == "regression":
-        y_true: Iterable[Any] = np.array([float(v) for v in truth])
+        y_true: Iterable[Any] = np.array(truth, dtype=np.float64)
         y_pred: Any = np.asarray(preds, dtype=np.float64)
     else:
         y_true = np.array(truth, dtype=object)
@@ -218,12 +347,17 @@ def check_confidence(
     return len(truth), float(value)
 
 
-def run_gate(scorer: Scorer, config: GateConfig, e2e: TextIO, confidence: TextIO) -> GateResult:
-    """Run both checks; the caller decides what a failure stops."""
-    rows, failures, worst = check_e2e(scorer, e2e, config.e2e_file, config.tolerance)
-    n_conf, value = check_confidence(scorer, confidence, config.confidence_file, config)
+def run_gate(
+    scorer: Scorer, config: GateConfig, e2e: GateTable, confidence: GateTable
+) -> GateResult:
+    """Run both checks on tables read by ``read_table``; the caller decides what a failure
+    stops. Malformed files raise ``InputError``; a failed check is in the result."""
+    inputs = scorer.plan.input_names
+    columns = e2e_columns(e2e, inputs, output_columns(scorer.plan.output), config.compare)
+    failures, worst = check_e2e(scorer, e2e, columns, config.tolerance)
+    n_conf, value = check_confidence(scorer, confidence, config)
     return GateResult(
-        e2e_rows=rows,
+        e2e_rows=e2e.rows,
         e2e_failures=failures,
         e2e_max_abs_diff=worst,
         confidence_rows=n_conf,
@@ -231,9 +365,5 @@ def run_gate(scorer: Scorer, config: GateConfig, e2e: TextIO, confidence: TextIO
         metric_value=value,
         low=config.low,
         high=config.high,
+        e2e_columns=tuple(columns),
     )
-
-
-def open_text(data: bytes) -> TextIO:
-    """A CSV text stream over bytes read from a bundle resource."""
-    return io.StringIO(data.decode("utf-8"), newline="")

@@ -9,6 +9,7 @@ and says what would have been valid, because end users read these messages.
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import io
 import math
@@ -67,14 +68,14 @@ class Encoder:
         for r, record in enumerate(records):
             if not isinstance(record, Mapping):
                 raise InputError(
-                    f"record {first_row + r}: expected an object with fields "
+                    f"record {first_row + r + 1}: expected an object with fields "
                     f"{self._expected}, got {type(record).__name__}"
                 )
             if len(record) != len(self.names) or any(k not in record for k in self.names):
-                self._explain_fields(record, first_row + r)
+                self._explain_fields(record, first_row + r + 1)
             row = ws[r]
             for j, name in enumerate(self.names):
-                row[j] = self._value(record[name], j, first_row + r)
+                row[j] = self._value(record[name], j, first_row + r + 1)
 
     def fill_record(self, row: np.ndarray, record: Mapping[str, object]) -> None:
         """Write one record into ``row``: the single-prediction path, so the common case
@@ -90,7 +91,7 @@ class Encoder:
             row[: len(values)] = values
             return
         for j, value in enumerate(values):
-            row[j] = self._value(value, j, 0)
+            row[j] = self._value(value, j, 1)
 
     def fill_array(self, ws: np.ndarray, rows: np.ndarray, first_row: int = 0) -> None:
         """Write a 2-D object array (cells as in records) into the first columns of ``ws``.
@@ -105,7 +106,7 @@ class Encoder:
                 out = ws[r]
                 for j, value in enumerate(row):
                     value = None if _is_nan(value) else value
-                    out[j] = self._value(value, j, first_row + r, "row")
+                    out[j] = self._value(value, j, first_row + r + 1, "row")
             return
         for j in range(len(self.names)):
             self._fill_cells(ws, j, rows[:, j].tolist(), first_row)
@@ -140,12 +141,12 @@ class Encoder:
             misses = np.flatnonzero(ws[:, j] == _NOT_FOUND).tolist()
             for r in misses:
                 value = None if _is_nan(cells[r]) else cells[r]
-                ws[r, j] = self._value(value, j, first_row + r, "row")
+                ws[r, j] = self._value(value, j, first_row + r + 1, "row")
             return
         out = ws[:, j]
         for r, value in enumerate(cells):
             value = None if _is_nan(value) else value
-            out[r] = self._value(value, j, first_row + r, "row")
+            out[r] = self._value(value, j, first_row + r + 1, "row")
 
     def columns(self, given: Any) -> tuple[np.ndarray, ...]:
         """The inputs' columns from a mapping of name to 1-D array (a pandas DataFrame
@@ -192,6 +193,8 @@ class Encoder:
         )
 
     def _value(self, value: object, j: int, r: int, what: str = "record") -> float:
+        """``value`` of input ``j`` as a workspace value; ``r``: the 1-based record or row
+        that messages name."""
         codes = self.codes[j]
         if value is None:
             return math.nan
@@ -215,7 +218,7 @@ class Encoder:
 
     def fill_text(self, ws: np.ndarray, chunk: Chunk) -> None:
         """Write CSV cells (one sequence of texts per input, in input order) into ``ws``."""
-        where = _Where(chunk.source, chunk.first_row, chunk.lines)
+        where = Where(chunk.source, chunk.first_row, chunk.lines)
         for j, cells in enumerate(chunk.columns):
             ws[:, j] = self._text_column(cells, j, where)
 
@@ -292,8 +295,9 @@ class Chunk:
     rows: list[list[str]]
 
 
-class _Where:
-    """Names row ``r`` of a chunk in messages: ``<source>: row <n> (line <m>)``."""
+class Where:
+    """Names row ``r`` of a chunk in messages: ``<source>: row <n> (line <m>)``, both
+    counted from 1 as a person counts them (the header is line 1, the first row row 1)."""
 
     __slots__ = ("first", "lines", "source")
 
@@ -301,7 +305,7 @@ class _Where:
         self.source, self.first, self.lines = source, first, lines
 
     def __call__(self, r: int) -> str:
-        return f"{self.source}: row {self.first + r} (line {int(self.lines[r])})"
+        return f"{self.source}: row {self.first + r + 1} (line {int(self.lines[r])})"
 
 
 def iter_csv_chunks(
@@ -328,11 +332,19 @@ def _check_header(
 ) -> tuple[list[str], list[int]]:
     """The header's cells, stripped, and where each input is among them."""
     header = [h.strip() for h in header]
+    if header:
+        header[0] = header[0].removeprefix("\ufeff")  # a byte-order mark read as text
     missing = [n for n in names if n not in header]
     if missing:
+        hints = [
+            f"{close[0]!r} for {n!r}?"
+            for n in missing
+            if (close := difflib.get_close_matches(n, [h for h in header if h not in names], 1))
+        ]
         raise InputError(
-            f"{source}: header lacks column(s) {', '.join(missing)}; "
+            f"{source}: line 1: header lacks column(s) {', '.join(missing)}; "
             f"expected {', '.join(names)} (found {', '.join(header)})"
+            + (f"; did you mean {' '.join(hints)}" if hints else "")
         )
     return header, [header.index(n) for n in names]
 
@@ -416,28 +428,79 @@ _MISSING_WORDS = np.array(
 )
 
 
-class _Prefixed(io.RawIOBase):
-    """A binary stream: ``prefix``, then the rest of ``stream``; counts the bytes handed out."""
+#: What a spreadsheet that saves "CSV UTF-8" writes before the first header.
+BOM = b"\xef\xbb\xbf"
 
-    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
-        self._prefix = memoryview(prefix)
-        self._stream = stream
+
+def not_utf8(
+    source: str, data: bytes, pos: int, first_line: int, header: Sequence[str] | None = None
+) -> InputError:
+    """The error for byte ``pos`` of ``data`` (whose first byte is on line ``first_line``),
+    which is not UTF-8: named by line and, once the header is known, column, since a
+    byte offset means nothing to someone looking at the file in a spreadsheet."""
+    line = first_line + data.count(b"\n", 0, pos)
+    where = f"{source}: line {line}"
+    end = data.find(b"\n")
+    if header is None and first_line == 1 and 0 <= end < pos:  # the header is in data
+        header = [h.strip() for h in next(csv.reader([data[:end].decode("utf-8")]), [])]
+    if header:
+        start = data.rfind(b"\n", 0, pos) + 1
+        before = data[start:pos].decode("utf-8", "replace")
+        cells = next(csv.reader([before + "x"]), [""])  # "x": a cell ending at pos counts
+        if len(cells) <= len(header):
+            where += f", column {header[len(cells) - 1]!r}"
+    return InputError(
+        f"{where}: byte 0x{data[pos]:02x} is not UTF-8 text; save the file as UTF-8 "
+        '(in a spreadsheet: "CSV UTF-8")'
+    )
+
+
+def decode_csv(data: bytes, source: str) -> str:
+    """The text of a whole CSV file: UTF-8, with or without a byte-order mark."""
+    if data.startswith(BOM):
+        data = data[len(BOM) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(source, data, exc.start, 1) from None
+
+
+class _Lines:
+    """The lines of a binary stream (``prefix`` first, which starts on line ``line_no``)
+    as text for ``csv``: decoded whole lines at a time, so a byte that is not UTF-8 is
+    reported by its line, and counting the bytes taken for progress reports."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO, source: str, line_no: int) -> None:
+        self.prefix, self.stream, self.source, self.line_no = prefix, stream, source, line_no
+        #: The header's cells once read (for naming a column in errors).
+        self.header: Sequence[str] | None = None
         self.delivered = 0
 
-    def readable(self) -> bool:
-        return True
+    def __iter__(self) -> Iterator[str]:
+        carry, eof = self.prefix, False
+        while not eof:
+            block = self.stream.read(_READ_BYTES)
+            eof = not block
+            data = carry + block
+            cut = len(data) if eof else data.rfind(b"\n") + 1
+            part, carry = data[:cut], data[cut:]
+            if not part:
+                continue
+            try:
+                text = part.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise not_utf8(self.source, part, exc.start, self.line_no, self.header) from None
+            self.line_no += part.count(b"\n")
+            self.delivered += len(part)
+            yield from io.StringIO(text, newline="")
 
-    def readinto(self, buffer: Any) -> int:
-        if self._prefix:
-            n = min(len(buffer), len(self._prefix))
-            buffer[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-        else:
-            data = self._stream.read(len(buffer))
-            n = len(data)
-            buffer[:n] = data
-        self.delivered += n
-        return n
+
+def csv_rows(stream: BinaryIO, source: str) -> Iterator[list[str]]:
+    """The records of a CSV file opened in binary mode: UTF-8 with or without a
+    byte-order mark, any line ends; non-UTF-8 bytes are named by line and column."""
+    head = stream.read(len(BOM))
+    lines = _Lines(b"" if head == BOM else head, stream, source, 1)
+    return _noting_header(csv.reader(lines), lines)
 
 
 class CsvReader:
@@ -471,16 +534,19 @@ class CsvReader:
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, Callable[[int], str]]]:
         line = self.stream.readline()
+        bom = len(BOM) if line.startswith(BOM) else 0
+        line = line[bom:]
+        self.bytes_read = bom
         body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
         if not line.endswith(b"\n") or b'"' in line or b"\0" in line or b"\r" in body:
-            yield from self._text(line, None, 0, 2)
+            yield from self._text(line, None, 0, 1)
             return
-        header = next(csv.reader([line.decode("utf-8")]))
+        header = next(csv.reader([decode_csv(line, self.source)]))
         if not header:  # an empty first line: the csv path says what is wrong
-            yield from self._text(line, None, 0, 2)
+            yield from self._text(line, None, 0, 1)
             return
         known = _check_header(header, self.encoder.names, self.source)
-        self.bytes_read = len(line)
+        self.bytes_read += len(line)
         buf, eof = b"", False
         first, line_no = 0, 2
         want = _READ_BYTES  # bytes that should hold a chunk (from the chunk before)
@@ -532,7 +598,7 @@ class CsvReader:
                 if not plain:
                     self._fill_csv(ws, data, known, first, line_no)
                 self.bytes_read += cut
-                yield ws, _Where(self.source, first, lines.tolist())
+                yield ws, Where(self.source, first, lines.tolist())
             else:
                 self.bytes_read += cut
             first += n
@@ -564,7 +630,7 @@ class CsvReader:
         padded[_PAD : _PAD + len(arr)] = arr
         words = padded.view("<u8")
         data = arr.tobytes()
-        where = _Where(self.source, first, lines)
+        where = Where(self.source, first, lines)
         for j, i in enumerate(index):
             s = starts if i == 0 else commas[:, i - 1] + 1
             e = ends if i == seps else commas[:, i]
@@ -592,7 +658,11 @@ class CsvReader:
         line_no: int,
     ) -> None:
         """Fill ``ws`` from ``data`` (whole lines, no quote, no lone CR) read by ``csv``."""
-        rows = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise not_utf8(self.source, data, exc.start, line_no, known[0]) from None
+        rows = csv.reader(io.StringIO(text, newline=""))
         for chunk in _row_chunks(rows, *known, self.source, self.chunk_rows, first, line_no):
             self.encoder.fill_text(ws, chunk)
 
@@ -603,12 +673,14 @@ class CsvReader:
         first: int,
         line_no: int,
     ) -> Iterator[tuple[np.ndarray, Callable[[int], str]]]:
-        """The rest of the file (``prefix``, then the stream) read by ``csv``."""
+        """The rest of the file (``prefix``, then the stream, from line ``line_no`` on)
+        read by ``csv``."""
         base = self.bytes_read
-        raw = _Prefixed(prefix, self.stream)
-        text = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", newline="")
-        rows = csv.reader(text)
+        raw = _Lines(prefix, self.stream, self.source, line_no)
+        raw.header = None if known is None else known[0]
+        rows = csv.reader(raw)
         if known is None:
+            rows = _noting_header(rows, raw)
             chunks = iter_csv_chunks(rows, self.encoder.names, self.chunk_rows, self.source)
         else:
             chunks = _row_chunks(rows, *known, self.source, self.chunk_rows, first, line_no)
@@ -616,7 +688,15 @@ class CsvReader:
             ws = np.empty((len(chunk.rows), self.width))
             self.encoder.fill_text(ws, chunk)
             self.bytes_read = base + raw.delivered
-            yield ws, _Where(self.source, chunk.first_row, chunk.lines)
+            yield ws, Where(self.source, chunk.first_row, chunk.lines)
+
+
+def _noting_header(rows: Iterator[list[str]], lines: _Lines) -> Iterator[list[str]]:
+    """``rows``, telling ``lines`` the header once it has been read."""
+    for row in rows:
+        if lines.header is None:
+            lines.header = [h.strip() for h in row]
+        yield row
 
 
 def _utf8(data: bytes) -> bool:

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from app.inputs import MISSING_TEXT, Chunk, InputError, iter_csv_chunks
+from app.inputs import MISSING_TEXT, Chunk, InputError, Where, iter_csv_chunks
 from app.plan import InputSpec, Output, Plan, PlanError
 from app.scorer import CHUNK_ROWS, Scorer, Scores
 
@@ -163,21 +163,19 @@ class PassthroughScorer:
         for r, record in enumerate(records):
             if not isinstance(record, Mapping):
                 raise InputError(
-                    f"record {r}: expected an object with fields {self._expected}, "
+                    f"record {r + 1}: expected an object with fields {self._expected}, "
                     f"got {type(record).__name__}"
                 )
             if len(record) != len(self._names) or any(k not in record for k in self._names):
-                self._explain_fields(record, r)
+                self._explain_fields(record, r + 1)
             for j, name in enumerate(self._names):
-                columns[j].append(self._record_value(record[name], j, r))
-        return self._score(columns, lambda r: f"record {r}")
+                columns[j].append(self._record_value(record[name], j, r + 1))
+        return self._score(columns, lambda r: f"record {r + 1}")
 
     def score_chunk(self, chunk: Chunk) -> Scores:
         """Score one chunk of CSV rows."""
         columns = [self._text_column(cells, j, chunk) for j, cells in enumerate(chunk.columns)]
-        return self._score(
-            columns, lambda r: f"{chunk.source}: row {chunk.first_row + r} (line {chunk.lines[r]})"
-        )
+        return self._score(columns, Where(chunk.source, chunk.first_row, chunk.lines))
 
     def iter_csv(
         self, stream: TextIO, source: str, chunk_rows: int = CHUNK_ROWS
@@ -231,7 +229,7 @@ class PassthroughScorer:
                     out.append(float(text))
                 except ValueError:
                     raise InputError(
-                        f"{chunk.source}: row {chunk.first_row + r} (line {chunk.lines[r]}), "
+                        f"{Where(chunk.source, chunk.first_row, chunk.lines)(r)}, "
                         f"column {self._names[j]!r}: {cell!r} is not a number (leave the cell "
                         "empty or write NA for a missing value)"
                     ) from None

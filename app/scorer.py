@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import numpy as np
 
-from app.inputs import Chunk, CsvReader, Encoder, InputError, iter_csv_chunks
-from app.plan import Extra, Plan
+from app.inputs import Chunk, CsvReader, Encoder, InputError, Where, csv_rows, iter_csv_chunks
+from app.plan import Extra, Output, Plan
 from app.program import LABEL_KERNELS, pack
 
 if TYPE_CHECKING:
@@ -57,13 +57,10 @@ class Scores:
         return [self.classes[i] for i in self.label_index]
 
     def header(self) -> list[str]:
-        """Output CSV columns: ``prediction`` then ``proba_<class>`` per class."""
-        cols = ["prediction"]
-        if self.proba is not None:
-            cols += [f"proba_{c}" for c in self.classes]
-        for extra, _ in self.extras:
-            cols += extra_columns(extra)
-        return cols
+        """Output CSV columns (see ``output_columns``)."""
+        return _output_columns(
+            self.classes if self.proba is not None else None, [e for e, _ in self.extras]
+        )
 
     def rows(self) -> Iterator[list[str]]:
         """Output CSV cells: labels as ``str(label)``, floats at full precision."""
@@ -151,6 +148,25 @@ def _float_cells(values: np.ndarray, sep: str) -> np.ndarray:
 def extra_columns(extra: Extra) -> list[str]:
     """CSV columns of an extra output: its name, or ``name_<label>`` per column."""
     return [f"{extra.name}_{label}" for label in extra.labels] if extra.labels else [extra.name]
+
+
+def output_columns(output: Output) -> list[str]:
+    """The columns a plan's outputs are written as: ``prediction``, ``proba_<class>`` per
+    class when the model has probabilities, then each extra output's columns.
+
+    The one definition, so that the CSV the app writes, the model record, the gate
+    reader (which checks an e2e file against these names) and the docs cannot differ.
+    """
+    return _output_columns(output.classes if output.proba else None, output.extras)
+
+
+def _output_columns(classes: Sequence[Any] | None, extras: Sequence[Extra]) -> list[str]:
+    cols = ["prediction"]
+    if classes is not None:
+        cols += [f"proba_{c}" for c in classes]
+    for extra in extras:
+        cols += extra_columns(extra)
+    return cols
 
 
 class Scorer:
@@ -292,9 +308,7 @@ class Scorer:
         """Score one chunk of CSV rows."""
         ws = np.empty((len(chunk.rows), self.plan.width))
         self.encoder.fill_text(ws, chunk)
-        return self.run(
-            ws, lambda r: f"{chunk.source}: row {chunk.first_row + r} (line {chunk.lines[r]})"
-        )
+        return self.run(ws, Where(chunk.source, chunk.first_row, chunk.lines))
 
     def iter_csv(
         self, stream: TextIO, source: str, chunk_rows: int = CHUNK_ROWS
@@ -360,8 +374,10 @@ class Scorer:
                 batches: Iterator[Scores] = overlapped()
                 position = lambda: reader.bytes_read  # noqa: E731
             else:
-                text = io.TextIOWrapper(fin, encoding="utf-8", newline="")
-                batches = (scores for _, scores in self.iter_csv(text, str(src)))
+                chunks = iter_csv_chunks(
+                    csv_rows(fin, str(src)), self.plan.input_names, CHUNK_ROWS, str(src)
+                )
+                batches = (self.score_chunk(chunk) for chunk in chunks)
                 position = fin.tell
             for scores in batches:
                 if n == 0:
@@ -376,13 +392,7 @@ class Scorer:
 
     def empty_header(self) -> list[str]:
         """The output header, for a file with no rows."""
-        out = self.plan.output
-        cols = ["prediction"]
-        if out.proba:
-            cols += [f"proba_{c}" for c in out.classes]
-        for extra in out.extras:
-            cols += extra_columns(extra)
-        return cols
+        return output_columns(self.plan.output)
 
     # -- the kernel pipeline ---------------------------------------------
     def run(
@@ -533,7 +543,7 @@ _F8 = np.dtype(np.float64)
 
 
 def _record_at(r: int) -> str:
-    return f"record {r}"
+    return f"record {r + 1}"
 
 
 def _copy_into(ws: np.ndarray, X: np.ndarray, a: int, b: int) -> None:
@@ -541,7 +551,7 @@ def _copy_into(ws: np.ndarray, X: np.ndarray, a: int, b: int) -> None:
 
 
 def _row_at(r: int) -> str:
-    return f"row {r}"
+    return f"row {r + 1}"
 
 
 def _columns(cols: Sequence[int]) -> slice | np.ndarray:

@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from app.backend import load_kernels
-from app.scorer import Scorer
+from app.inputs import InputError as RowError
+from app.scorer import Scorer, output_columns
 from bundler import freeze as freeze_stage
-from bundler.artifacts import load_artifacts
+from bundler.artifacts import Artifacts, load_artifacts
 from bundler.backends import compile_aot, require_toolchain
 from bundler.compiler import compile_estimators
-from bundler.data import check_data, check_release, check_versions
-from bundler.errors import FreezeError, SpecError
-from bundler.gate import run_gate_stage
+from bundler.data import DataCheck, check_data, check_release, check_versions
+from bundler.errors import FreezeError, InputError, SpecError
+from bundler.gate import GateReport, read_gate_sets, run_gate_stage
 from bundler.installers import check_maintainer, make_installers
 from bundler.manifest import (
     load_private_key,
@@ -34,7 +35,7 @@ from bundler.manifest import (
     write_onedir_manifest,
     write_onefile_manifest,
 )
-from bundler.parity import check_parity
+from bundler.parity import ParityReport, check_parity
 from bundler.passthrough import PassthroughModel, describe_passthrough
 from bundler.payload import dump_json, plan_digest, write_payload
 from bundler.record import build_record, requirements_text
@@ -92,24 +93,19 @@ def build(
             aot_path = compile_aot() if spec.build.backend == "aot" else None
             kernels = load_kernels(spec.build.backend, aot_path)
     stage = "describe model (passthrough)" if passthrough else "compile plan"
-    with clock.stage(f"{stage} and check parity", progress):
-        model = artifacts.model.estimator
-        extractor = artifacts.extractor.estimator if artifacts.extractor else None
+    with clock.stage(stage, progress):
         compiled: Any
         if passthrough:  # parity: the payload's bytes, unpickled again, vs the loaded model
             compiled = describe_passthrough(spec, artifacts)
             scorer: Any = compiled.scorer()
         else:
-            compiled = compile_estimators(model, extractor)
+            compiled = compile_estimators(
+                artifacts.model.estimator,
+                artifacts.extractor.estimator if artifacts.extractor else None,
+            )
             scorer = Scorer(compiled.load(), kernels)
-        _check_spec_inputs(spec, scorer)
-        parity = check_parity(
-            scorer, model, extractor, [spec.gate.e2e.path, spec.gate.confidence.path]
-        )
-    with clock.stage("release gate", progress):
-        gate = run_gate_stage(spec, scorer)
-    with clock.stage("check data", progress):
-        data = check_data(spec, compiled.header["inputs"])
+    with clock.stage("parity, release gate and data", progress):
+        parity, gate, data = check_model(spec, artifacts, scorer, compiled.header["inputs"])
 
     target = out_root / spec.app.name
     out_root.mkdir(parents=True, exist_ok=True)
@@ -126,6 +122,7 @@ def build(
                 digest,
                 data,
                 release,
+                output_columns(scorer.plan.output),
             )
             info = {
                 "name": spec.app.name,
@@ -192,6 +189,24 @@ def build(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def check_model(
+    spec: Spec, artifacts: Artifacts, scorer: Scorer, inputs: list[dict[str, Any]]
+) -> tuple[ParityReport, GateReport, DataCheck]:
+    """Every check on the model before anything is written: the spec's inputs exist,
+    the gate files read strictly (once, for parity and the gate), the plan scores as
+    scikit-learn does, the gate passes, and the data files match their hashes."""
+    _check_spec_inputs(spec, scorer)
+    sets = read_gate_sets(spec, scorer)
+    model = artifacts.model.estimator
+    extractor = artifacts.extractor.estimator if artifacts.extractor else None
+    try:  # a cell the scorer refuses, named by the user's file and line
+        parity = check_parity(scorer, model, extractor, [sets.e2e, sets.confidence])
+    except RowError as exc:
+        raise InputError(str(exc)) from None
+    gate = run_gate_stage(spec, scorer, sets)
+    return parity, gate, check_data(spec, inputs)
 
 
 def _check_spec_inputs(spec: Spec, scorer: Scorer) -> None:

@@ -9,14 +9,16 @@ and the training copy gives each input's training range for the record.
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from app.inputs import MISSING_TEXT
+from app.gate import read_table
+from app.inputs import MISSING_TEXT, Where
+from app.inputs import InputError as RowError
 from bundler.artifacts import sha256_file
-from bundler.errors import ArtifactError, SpecError
+from bundler.errors import ArtifactError, InputError, SpecError
+from bundler.gate import shown
 from bundler.spec import DataRef, Spec
 
 
@@ -79,30 +81,44 @@ def _ref(role: str, ref: DataRef | None) -> dict[str, Any] | None:
 
 
 def training_ranges(spec: Spec, inputs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per input, the range (numeric) or categories (text) seen in the local training data."""
+    """Per input, the range (numeric) or categories (text) seen in the local training data.
+
+    Read as strictly as the gate files: a training file that lacks an input or holds
+    text in a numeric column would give the record (and the app's out-of-range
+    warnings) wrong ranges without anyone noticing.
+    """
     ref = spec.data.training
     if ref is None or ref.path is None:
         return {}
-    with open(ref.path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        names = [i["name"] for i in inputs if i["name"] in header]
-        lows = {n: math.inf for n in names}
-        highs = {n: -math.inf for n in names}
-        seen: dict[str, set[str]] = {n: set() for n in names}
-        kinds = {i["name"]: i["kind"] for i in inputs}
-        for row in reader:
-            for n in names:
-                cell = (row.get(n) or "").strip()
-                if cell in MISSING_TEXT:
+    source = f"{shown(ref.path)} ([data.training] path)"
+    names = [i["name"] for i in inputs]
+    kinds = {i["name"]: i["kind"] for i in inputs}
+    try:
+        table = read_table(ref.path.read_bytes(), source, names)
+    except OSError as exc:
+        raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
+    except RowError as exc:
+        raise InputError(str(exc)) from None
+    lows = {n: math.inf for n in names}
+    highs = {n: -math.inf for n in names}
+    seen: dict[str, set[str]] = {n: set() for n in names}
+    for chunk in table.chunks:
+        where = Where(source, chunk.first_row, chunk.lines)
+        for n, cells in zip(names, chunk.columns, strict=True):
+            for r, cell in enumerate(cells):
+                text = cell.strip()
+                if text in MISSING_TEXT:
                     continue
                 if kinds[n] == "categorical":
-                    seen[n].add(cell)
+                    seen[n].add(text)
                     continue
                 try:
-                    x = float(cell)
+                    x = float(text)
                 except ValueError:
-                    continue
+                    raise InputError(
+                        f"{where(r)}, column {n!r}: {cell!r} is not a number (the input is "
+                        "numeric; leave the cell empty or write NA for a missing value)"
+                    ) from None
                 lows[n], highs[n] = min(lows[n], x), max(highs[n], x)
     out: dict[str, dict[str, Any]] = {}
     for n in names:

@@ -6,13 +6,16 @@ The checks themselves live in ``app.gate`` so that the frozen binary's
 
 from __future__ import annotations
 
+import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.gate import GateConfig, GateResult, run_gate
-from app.scorer import Scorer
-from bundler.errors import GateError, InputError
+from app.gate import GateConfig, GateResult, GateTable, read_table, run_gate
+from app.inputs import InputError as RowError
+from app.scorer import Scorer, output_columns
+from bundler.errors import GateError, InputError, SpecError
 
 #: Where the gate files go inside the bundle's payload.
 E2E_NAME = "gate/e2e.csv"
@@ -32,36 +35,81 @@ class GateReport:
         return self.result.to_json() | {"tolerance": self.config.tolerance}
 
 
-def gate_config(spec: Any) -> GateConfig:
-    """The spec's gate, with file names as they will be inside the bundle."""
-    conf = spec.gate.confidence
+@dataclass(frozen=True)
+class GateSets:
+    """Both gate files, read and checked once: parity and the gate score these tables."""
+
+    e2e: GateTable
+    confidence: GateTable
+
+
+def shown(path: Path) -> str:
+    """A path as the user can find it: relative to the working folder when inside it."""
+    try:
+        return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+    except ValueError:  # another drive
+        return str(path)
+
+
+def read_gate_sets(spec: Any, scorer: Scorer) -> GateSets:
+    """Read the spec's gate files strictly, naming the user's file and spec key in errors
+    (not the bundle's copy of it, which is not a file the user can open)."""
+    inputs = scorer.plan.input_names
+    tables = []
+    for key, path in (
+        ("gate.e2e", spec.gate.e2e.path),
+        ("gate.confidence", spec.gate.confidence.path),
+    ):
+        source = f"{shown(path)} ([{key}] path)"
+        try:
+            tables.append(read_table(path.read_bytes(), source, inputs))
+        except OSError as exc:
+            raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
+        except RowError as exc:
+            raise InputError(str(exc)) from None
+    return GateSets(*tables)
+
+
+def gate_config(spec: Any, scorer: Scorer) -> GateConfig:
+    """The spec's gate, with file names as they will be inside the bundle, after checking
+    that ``[gate.e2e] compare`` names outputs this model has."""
+    e2e, confidence = spec.gate.e2e, spec.gate.confidence
+    outputs = output_columns(scorer.plan.output)
+    for name in e2e.compare or ():
+        if name not in outputs:
+            close = difflib.get_close_matches(name, outputs, 1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SpecError(
+                f"{spec.path}: gate.e2e.compare: {name!r} is not an output of this model; "
+                f"{hint}valid: {', '.join(outputs)}"
+            )
     return GateConfig(
         e2e_file=E2E_NAME,
-        tolerance=spec.gate.e2e.tolerance,
+        tolerance=e2e.tolerance,
         confidence_file=CONFIDENCE_NAME,
-        target=conf.target,
-        metric=conf.metric,
-        low=float(conf.range[0]),
-        high=float(conf.range[1]),
-        average=conf.average,
-        pos_label=conf.pos_label,
+        target=confidence.target,
+        metric=confidence.metric,
+        low=float(confidence.range[0]),
+        high=float(confidence.range[1]),
+        average=confidence.average,
+        pos_label=confidence.pos_label,
+        compare=None if e2e.compare is None else tuple(e2e.compare),
     )
 
 
-def run_gate_stage(spec: Any, scorer: Scorer) -> GateReport:
+def run_gate_stage(spec: Any, scorer: Scorer, sets: GateSets | None = None) -> GateReport:
     """Run both checks; stop the build with the failing rows or metric value."""
-    config = gate_config(spec)
-    e2e, confidence = spec.gate.e2e.path, spec.gate.confidence.path
+    config = gate_config(spec, scorer)
+    sets = sets if sets is not None else read_gate_sets(spec, scorer)
     try:
-        with (
-            open(e2e, newline="", encoding="utf-8") as fe,
-            open(confidence, newline="", encoding="utf-8") as fc,
-        ):
-            result = run_gate(scorer, config, fe, fc)
-    except ValueError as exc:  # InputError is a ValueError: bad rows in the gate files
-        raise InputError(f"gate data: {exc}") from None
-    report = GateReport(config, result, Path(e2e), Path(confidence))
+        result = run_gate(scorer, config, sets.e2e, sets.confidence)
+    except RowError as exc:
+        raise InputError(str(exc)) from None
+    report = GateReport(config, result, spec.gate.e2e.path, spec.gate.confidence.path)
     if not result.passed:
         lines = "\n  ".join(result.summary())
-        raise GateError(f"the release gate failed ({e2e}, {confidence}):\n  {lines}")
+        raise GateError(
+            f"the release gate failed ({shown(spec.gate.e2e.path)}, "
+            f"{shown(spec.gate.confidence.path)}):\n  {lines}"
+        )
     return report

@@ -7,15 +7,14 @@ any file with ``bundle score --check``) and reports the largest difference.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from app.gate import GateTable
 from app.inputs import MISSING_TEXT
 from app.scorer import Scorer, Scores
 from bundler.errors import ParityError
@@ -47,34 +46,26 @@ class ParityReport:
         }
 
 
-def read_rows(path: Path, names: Sequence[str]) -> list[list[str]]:
-    """The input cells of a CSV, in the plan's input order."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader)]
-        index = [header.index(n) for n in names]
-        return [[row[i] for i in index] for row in reader if row]
-
-
 def sklearn_frame(
-    rows: list[list[str]], names: Sequence[str], kinds: Sequence[str], named: bool
+    columns: Sequence[Sequence[str]], names: Sequence[str], kinds: Sequence[str], named: bool
 ) -> Any:
-    """The rows as scikit-learn saw them in training: a DataFrame when fitted on one."""
-    columns: list[np.ndarray] = []
-    for j, kind in enumerate(kinds):
-        cells = [r[j].strip() for r in rows]
+    """Input cells (one sequence per input, already accepted by our scorer) as
+    scikit-learn saw them in training: a DataFrame when it was fitted on one."""
+    arrays: list[np.ndarray] = []
+    for cells, kind in zip(columns, kinds, strict=True):
+        stripped = [c.strip() for c in cells]
         if kind == "categorical":
-            columns.append(
-                np.array([np.nan if c in MISSING_TEXT else c for c in cells], dtype=object)
+            arrays.append(
+                np.array([np.nan if c in MISSING_TEXT else c for c in stripped], dtype=object)
             )
         else:
-            columns.append(np.array([math.nan if c in MISSING_TEXT else float(c) for c in cells]))
+            arrays.append(np.array([math.nan if c in MISSING_TEXT else float(c) for c in stripped]))
     if named:
         import pandas as pd
 
-        return pd.DataFrame({n: c for n, c in zip(names, columns, strict=True)}, columns=names)
+        return pd.DataFrame({n: c for n, c in zip(names, arrays, strict=True)}, columns=names)
     dtype = object if "categorical" in kinds else np.float64
-    return np.column_stack(columns).astype(dtype) if columns else np.empty((0, 0))
+    return np.column_stack(arrays).astype(dtype) if arrays else np.empty((0, 0))
 
 
 def sklearn_scores(
@@ -197,32 +188,31 @@ def compare(
 
 
 def check_parity(
-    scorer: Scorer, model: Any, extractor: Any | None, files: Sequence[Path]
+    scorer: Scorer, model: Any, extractor: Any | None, tables: Sequence[GateTable]
 ) -> ParityReport:
-    """Score ``files`` both ways; raise ParityError on any disagreement."""
+    """Score the gate's tables both ways; raise ParityError on any disagreement.
+
+    Ours scores first, so a cell it refuses is reported by the scorer's own
+    message (file, line, column) before scikit-learn sees the rows.
+    """
     plan = scorer.plan
     names = plan.input_names
     kinds = [i.kind for i in plan.inputs]
     first = extractor if extractor is not None else model
     named = getattr(first, "feature_names_in_", None) is not None
     reports = []
-    for path in files:
-        rows = read_rows(path, names)
-        if not rows:
-            continue
-        X = sklearn_frame(rows, names, kinds, named)
-        Xt = extractor.transform(X) if extractor is not None else X  # once, for every method
-        labels, proba = sklearn_scores(model, None, Xt)
-        ours = scorer.score_records(
-            [{n: _cell(r[j], kinds[j]) for j, n in enumerate(names)} for r in rows]
-        )
-        report = _compare_extras(compare(ours, labels, proba), ours, model, Xt)
-        if not report.passed:
-            raise ParityError(
-                f"the compiled plan disagrees with scikit-learn on {path}:\n  "
-                + "\n  ".join(report.problems)
-            )
-        reports.append(report)
+    for table in tables:
+        for chunk in table.chunks:
+            ours = scorer.score_chunk(chunk)
+            X = sklearn_frame(chunk.columns, names, kinds, named)
+            Xt = extractor.transform(X) if extractor is not None else X  # once, for every method
+            report = compare_with_model(ours, model, Xt, chunk.first_row + 1)  # rows from 1
+            if not report.passed:
+                raise ParityError(
+                    f"the compiled plan disagrees with scikit-learn on {table.source}:\n  "
+                    + "\n  ".join(report.problems)
+                )
+            reports.append(report)
     return ParityReport(
         rows=sum(r.rows for r in reports),
         max_abs_diff=max((r.max_abs_diff for r in reports), default=0.0),
@@ -255,10 +245,3 @@ def _compare_extras(
         label_mismatches=report.label_mismatches,
         problems=tuple(problems),
     )
-
-
-def _cell(text: str, kind: str) -> Any:
-    text = text.strip()
-    if text in MISSING_TEXT:
-        return None
-    return text if kind == "categorical" else float(text)

@@ -116,6 +116,7 @@ def build_record(
     plan_sha256: str,
     data: DataCheck,
     release: bool,
+    output_columns: list[str],
 ) -> dict[str, Any]:
     """Assemble the record from the spec and every earlier stage's output.
 
@@ -132,9 +133,6 @@ def build_record(
         entry["training_range"] = data.ranges.get(item["name"])
         inputs.append(entry)
     out = plan_header["output"]
-    columns = ["prediction"]
-    if out["task"] == "classification" and out["proba"]:
-        columns += [f"proba_{c}" for c in out["classes"]]
     trained_with = {
         "scikit-learn": artifacts.model.sklearn_version
         or (artifacts.extractor.sklearn_version if artifacts.extractor else None)
@@ -159,7 +157,7 @@ def build_record(
         "outputs": {
             "task": out["task"],
             "classes": out["classes"],
-            "columns": columns,
+            "columns": output_columns,
             "description": spec.outputs.description,
             "consume": spec.outputs.consume,
         },

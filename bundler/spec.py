@@ -393,11 +393,26 @@ class E2EGate(_Table):
 
     path: Path
     tolerance: float = DEFAULT_TOLERANCE
+    #: The output columns to compare (default: every output the model produces).
+    compare: tuple[str, ...] | None = None
 
     @field_validator("path", mode="before")
     @classmethod
     def _path(cls, value: Any, info: ValidationInfo) -> Any:
         return _existing_file(value, info)
+
+    @field_validator("compare", mode="before")
+    @classmethod
+    def _compare(cls, value: Any) -> Any:
+        expected = 'expected a list of output column names, e.g. ["prediction"]'
+        if not isinstance(value, list) or not value:
+            raise _problem(f"{expected}; found {_found(value)}")
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            raise _problem(f"{expected}; found {_show(value)}")
+        twice = sorted({v for v in value if value.count(v) > 1})
+        if twice:
+            raise _problem(f"{', '.join(map(repr, twice))} listed twice; {expected}")
+        return tuple(v.strip() for v in value)
 
     @field_validator("tolerance")
     @classmethod

@@ -95,7 +95,7 @@ def test_failing_e2e_row_stops_the_build(tmp_path: Path) -> None:
         csv.writer(f).writerows(rows)
     proc = run_bundle("build", str(write_spec(tmp_path, e2e=bad)))
     assert_refused(proc, 6, "release gate failed", "end-to-end: FAILED on 1 of 56 rows",
-                   "row 2 (line 4): prediction")
+                   "row 3 (line 4): prediction")
     assert not (tmp_path / "dist").exists()
 
 

@@ -23,7 +23,7 @@ import joblib
 import numpy as np
 import pytest
 
-from app.inputs import MISSING_TEXT, CsvReader, Encoder, InputError, iter_csv_chunks
+from app.inputs import BOM, MISSING_TEXT, CsvReader, Encoder, InputError, csv_rows, iter_csv_chunks
 from app.plan import Extra
 from app.scorer import Scorer, Scores
 from bundler.compiler import compile_estimators
@@ -88,7 +88,9 @@ def reference(text: str, chunk_rows: int, source: str = "in.csv") -> list[Any]:
 
         def flush() -> None:
             values = np.empty((len(rows), len(NAMES)))
-            names = [f"{source}: row {first + r} (line {line})" for r, (line, _) in enumerate(rows)]
+            names = [
+                f"{source}: row {first + r + 1} (line {line})" for r, (line, _) in enumerate(rows)
+            ]
             for j, i in enumerate(index):
                 for r, (_, row) in enumerate(rows):
                     cell = row[i]
@@ -141,16 +143,16 @@ def fast(data: bytes, chunk_rows: int, source: str = "in.csv") -> list[Any]:
 
 
 def text_path(data: bytes, chunk_rows: int, source: str = "in.csv") -> list[Any]:
-    """``iter_csv_chunks`` + ``fill_text``: what ``Scorer.iter_csv`` (the gate's path) reads."""
+    """``csv_rows`` + ``iter_csv_chunks`` + ``fill_text``: the app's text path (files with
+    quotes, the passthrough scorer)."""
     out: list[Any] = []
     enc = encoder()
     try:
-        stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
-        for chunk in iter_csv_chunks(csv.reader(stream), NAMES, chunk_rows, source):
+        for chunk in iter_csv_chunks(csv_rows(io.BytesIO(data), source), NAMES, chunk_rows, source):
             ws = np.empty((len(chunk.rows), len(NAMES)))
             enc.fill_text(ws, chunk)
             names = [
-                f"{source}: row {chunk.first_row + r} (line {chunk.lines[r]})"
+                f"{source}: row {chunk.first_row + r + 1} (line {chunk.lines[r]})"
                 for r in range(len(ws))
             ]
             out.append((ws, names))
@@ -182,10 +184,16 @@ def same(a: list[Any], b: list[Any]) -> bool:
 def check(data: bytes, chunk_rows: int = 3) -> None:
     got_fast = fast(data, chunk_rows)
     got_text = text_path(data, chunk_rows)
+    body = data.removeprefix(BOM)  # a byte-order mark is not part of the header
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:  # both refuse the file (after how many chunks may differ)
-        assert got_fast[-1] == got_text[-1] == "UnicodeDecodeError"
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # both name the first bad byte by its line (after how many chunks may differ)
+        line = body.count(b"\n", 0, exc.start) + 1
+        expected = f"in.csv: line {line}"
+        assert got_fast[-1].startswith(expected), (data, got_fast[-1])
+        assert got_text[-1].startswith(expected), (data, got_text[-1])
+        assert f"byte 0x{body[exc.start]:02x} is not UTF-8" in got_fast[-1] == got_text[-1]
         return
     want = reference(text, chunk_rows)
     assert same(got_text, want), (data, got_text, want)
@@ -238,10 +246,36 @@ def test_reader_matches_the_rules(body: bytes, chunk_rows: int) -> None:
         b"kind,y,extra,x,site\r\nx,1,zzz,2,A\r\n",  # other order, other columns
         b'"site","x","y","kind"\nA,1,2,x\n',  # quoted header
         b" site , x ,y,kind\nA,1,2,x\n",  # header cells are stripped
+        BOM + b"site,x,y,kind\r\nA,1,2,x\r\n",  # saved by a spreadsheet as "CSV UTF-8"
+        BOM + b'"site",x,y,kind\nA,1,2,x\n',  # the same, with a quoted header
+        BOM + b"site,x,y,kind",  # only a byte-order mark and a header
+        b"site,x,y,kind\nA,1,\xe9,x\n",  # Latin-1 in a cell
+        b"site,x,y,kind\nA,1,2,x\nB,2,3,\xe9t\xe9\n",  # Latin-1 in the last column
+        b"s\xefte,x,y,kind\nA,1,2,x\n",  # Latin-1 in the header
+        b'site,x,y,kind\n"A\xe9",1,2,x\n',  # Latin-1 in a file read by csv (a quote)
     ],
 )
 def test_reader_headers(data: bytes) -> None:
     check(data, 2)
+
+
+def test_byte_order_mark_is_not_part_of_the_first_column() -> None:
+    """A file a spreadsheet saved as "CSV UTF-8" reads as the same file without the mark."""
+    plain = b"site,x,y,kind\r\nDream,1.5,2,x\r\nBiscoe,1,3,x\r\n"
+    for data in (plain, BOM + plain):
+        for read in (fast, text_path):
+            got = read(data, 8192)
+            assert len(got) == 1 and not isinstance(got[0], str), got
+            assert same(got, read(plain, 8192))
+
+
+def test_bytes_that_are_not_utf8_are_named_by_line_and_column() -> None:
+    data = b"site,x,y,kind\nDream,1.5,2,x\nBiscoe,1,2,\xe9t\xe9\n"
+    message = (
+        "in.csv: line 3, column 'kind': byte 0xe9 is not UTF-8 text; save the file as "
+        'UTF-8 (in a spreadsheet: "CSV UTF-8")'
+    )
+    assert fast(data, 2)[-1] == text_path(data, 2)[-1] == message
 
 
 def _random_cell(rng: random.Random, kind: str) -> str:

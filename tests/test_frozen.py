@@ -172,7 +172,7 @@ def test_bad_csv_cell_names_row_and_column(built: Built, tmp_path: Path) -> None
     dst = tmp_path / "out.csv"
     proc = run_frozen(built.onedir, "predict", "--input", str(src), "--output", str(dst))
     assert proc.returncode == 3
-    assert "row 1 (line 3), column 'bill_depth_mm': 'seventeen' is not a number" in proc.stderr
+    assert "row 2 (line 3), column 'bill_depth_mm': 'seventeen' is not a number" in proc.stderr
     assert not dst.exists()  # nothing half-written
     assert list(tmp_path.iterdir()) == [src]
     binary = tmp_path / "binary.csv"

@@ -405,7 +405,7 @@ def test_runtime_scores_as_scikit_learn_does(tmp_path: Path) -> None:
     with open(project.folder / "e2e.csv", newline="") as f:
         want = list(csv.DictReader(f))
     assert [r[0] for r in rows] == [w["prediction"] for w in want]
-    with pytest.raises(InputError, match="record 0, field 'site': expected a string or null"):
+    with pytest.raises(InputError, match="record 1, field 'site': expected a string or null"):
         scorer.score_records([{**records[0], "site": 3}])
     with pytest.raises(InputError, match="missing field"):
         scorer.score_records([{"site": "north"}])
@@ -546,7 +546,7 @@ def test_predict_json_equals_scikit_learn(frozen: Frozen) -> None:
     proc = run_frozen(frozen.exe, "predict", "--json", json.dumps({"x0": 1.0}))
     assert proc.returncode == 3 and "missing field(s) x1, x2, x3" in proc.stderr
     proc = run_frozen(frozen.exe, "predict", "--json", '{"x0": null, "x1": 1, "x2": 1, "x3": 1}')
-    assert proc.returncode == 3 and "record 0: the model refused this row" in proc.stderr
+    assert proc.returncode == 3 and "record 1: the model refused this row" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -134,7 +134,7 @@ def test_a_failing_op_is_reported_as_that_op(aot: Any) -> None:
         if op["kernel"] == "onehot":
             op["args"][-1] = 1  # refuse unknown categories instead
     refusing = Scorer(strict.load(), aot, threads=1)
-    with pytest.raises(InputError, match=r"row 3, field 'color': unknown category"):
+    with pytest.raises(InputError, match=r"row 4, field 'color': unknown category"):
         refusing.score_rows(rows)
 
 

@@ -91,7 +91,7 @@ def test_error_in_a_later_block_names_the_row_of_the_batch(
     model, X = forest
     rows = np.tile(X, (8, 1))[: 3 * BLOCK_ROWS]
     rows[2 * BLOCK_ROWS + 11, 4] = np.inf
-    with pytest.raises(InputError, match=rf"row {2 * BLOCK_ROWS + 11}, field 'x4'"):
+    with pytest.raises(InputError, match=rf"row {2 * BLOCK_ROWS + 12}, field 'x4'"):
         _scorer(model, threads=3).score_rows(rows)
 
 
@@ -116,9 +116,9 @@ def test_mixed_inputs_as_an_object_array(mixed: tuple[Any, pd.DataFrame], n: int
 @pytest.mark.parametrize(
     "cell, column, match",
     [
-        ("1.5", 0, r"row 2, field 'a': expected a number or null, got str '1.5'"),
-        (True, 0, r"row 2, field 'a': expected a number or null, got bool True"),
-        (3, 1, r"row 2, field 'color': expected one of 'blue', 'green', 'red'"),
+        ("1.5", 0, r"row 3, field 'a': expected a number or null, got str '1.5'"),
+        (True, 0, r"row 3, field 'a': expected a number or null, got bool True"),
+        (3, 1, r"row 3, field 'color': expected one of 'blue', 'green', 'red'"),
     ],
 )
 @pytest.mark.parametrize("n", [4, 50], ids=["few rows", "many rows"])
@@ -157,8 +157,8 @@ def test_mixed_inputs_as_columns(mixed: tuple[Any, pd.DataFrame], n: int) -> Non
         (lambda c: c.pop("color"), r"columns lack input\(s\) color; expected a, color"),
         (lambda c: c.update(a=c["a"][:-1]), r"column 'color' has 50 rows, column 'a' has 49"),
         (lambda c: c.update(a=np.zeros((50, 2))), r"column 'a': expected one value per row"),
-        (lambda c: c["color"].__setitem__(7, 3), r"row 7, field 'color': expected one of"),
-        (lambda c: c["a"].__setitem__(9, "x"), r"row 9, field 'a': expected a number or null"),
+        (lambda c: c["color"].__setitem__(7, 3), r"row 8, field 'color': expected one of"),
+        (lambda c: c["a"].__setitem__(9, "x"), r"row 10, field 'a': expected a number or null"),
     ],
     ids=["missing", "length", "2-d", "category", "number"],
 )
@@ -190,9 +190,9 @@ def test_record_with_wrong_fields_is_named(forest: tuple[Any, np.ndarray]) -> No
     record = dict(zip(scorer.plan.input_names, X[0].tolist(), strict=True))
     del record["x3"]
     record["extra"] = 1.0
-    with pytest.raises(InputError, match="record 0: missing field.*x3.*unknown field.*extra"):
+    with pytest.raises(InputError, match="record 1: missing field.*x3.*unknown field.*extra"):
         scorer.score_record(record)
-    with pytest.raises(InputError, match="record 0: expected an object"):
+    with pytest.raises(InputError, match="record 1: expected an object"):
         scorer.score_record([1.0, 2.0])  # type: ignore[arg-type]
 
 
@@ -272,10 +272,10 @@ def test_errors_in_a_later_block_name_the_row_of_the_batch(
     names = scorer.plan.input_names
     records = [dict(zip(names, r, strict=True)) for r in np.tile(X, (8, 1)).tolist()]
     records[bad]["x2"] = "high"
-    with pytest.raises(InputError, match=rf"record {bad}, field 'x2': expected a number"):
+    with pytest.raises(InputError, match=rf"record {bad + 1}, field 'x2': expected a number"):
         scorer.score_records(records)
     pipe, df = mixed
     objects = pd.concat([df] * 12, ignore_index=True).to_numpy(dtype=object)
     objects[bad, 1] = 7
-    with pytest.raises(InputError, match=rf"row {bad}, field 'color': expected one of"):
+    with pytest.raises(InputError, match=rf"row {bad + 1}, field 'color': expected one of"):
         _scorer(pipe, threads=2).score_rows(objects)

@@ -147,7 +147,7 @@ def test_predict_bad_cell_is_one_line_and_leaves_no_file(
     code, out = _predict(payload, monkeypatch, capsys, "--input", str(src), "--output", str(dst))
     assert code == 3
     assert out.err == (
-        f"error: {src}: row 20000 (line 20002), column 'bill_depth_mm': 'seventeen' is not a "
+        f"error: {src}: row 20001 (line 20002), column 'bill_depth_mm': 'seventeen' is not a "
         "number (leave the cell empty or write NA for a missing value)\n"
     )
     assert list(tmp_path.iterdir()) == [src]
