@@ -33,6 +33,11 @@ class Cols:
     #: an estimator computing with them may compute in float32; joined to a float64
     #: block they become float64, as numpy's hstack does.
     float32: bool = False
+    #: scikit-learn hands them to the next step as a Fortran-ordered array (a
+    #: DataFrame's values, passed on by steps that keep numpy's memory order), which
+    #: changes how numpy adds along rows (Normalizer). Only a Pipeline knows this, so
+    #: it sets the flag on each step's input; blocks taken or joined are new arrays.
+    fortran: bool = False
 
     def __len__(self) -> int:
         return len(self.idx)
@@ -92,9 +97,6 @@ class PlanBuilder:
         self.arrays: dict[str, np.ndarray] = {}
         self._path: list[str] = []
         self.output: Prediction | None = None
-        # columns produced by a transformer whose output scikit-learn keeps sparse
-        self.sparse: set[int] = set()
-        self.notes: list[str] = []
 
     @property
     def inputs_names(self) -> list[str]:

@@ -9,16 +9,16 @@ as a fitted identity ``FunctionTransformer``, converted like any other step.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import Normalizer
 
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import convert, register_converter
-from bundler.compiler.converters.scalers import FORTRAN_FED, keeps_memory_order
+from bundler.compiler.converters.scalers import keeps_memory_order
 from bundler.errors import UnsupportedEstimatorError
 
 
@@ -39,13 +39,11 @@ def convert_pipeline(est: Pipeline, builder: PlanBuilder, cols: Cols) -> Cols | 
             raise UnsupportedEstimatorError(
                 f"{builder.origin(est)}: step {name!r} follows a final estimator"
             )
-        if fortran and isinstance(step, Normalizer):
-            FORTRAN_FED.add(step)
+        if isinstance(value, Cols):
+            value = replace(value, fortran=fortran)
         builder.push(name)
         value = convert(step, builder, value)
         builder.pop()
-        if isinstance(step, Normalizer):
-            FORTRAN_FED.discard(step)
         fortran = fortran and keeps_memory_order(step)
     return value
 

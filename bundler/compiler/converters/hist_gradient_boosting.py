@@ -34,7 +34,7 @@ from sklearn.preprocessing import OrdinalEncoder
 
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import register_converter
-from bundler.compiler.converters.trees import compact_trees, receives_sparse
+from bundler.compiler.converters.trees import compact_trees
 from bundler.errors import UnsupportedEstimatorError
 
 
@@ -67,7 +67,7 @@ def _encoder_table(est: Any, builder: PlanBuilder, col: int, categories: np.ndar
 
 def _feature_columns(est: Any, builder: PlanBuilder, cols: Cols) -> Cols:
     """Workspace columns of the trees' features, in the order the trees index them."""
-    if receives_sparse(builder, cols):
+    if cols.sparse:
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)}: receives a sparse matrix, which scikit-learn refuses; "
             "make the previous step produce dense output"

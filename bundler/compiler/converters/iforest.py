@@ -27,7 +27,7 @@ from sklearn.ensemble._iforest import _average_path_length
 
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import register_converter
-from bundler.compiler.converters.trees import receives_sparse, single_output, tree_table
+from bundler.compiler.converters.trees import single_output, tree_table
 from bundler.errors import UnsupportedEstimatorError
 
 
@@ -57,7 +57,7 @@ def convert_isolation_forest(est: IsolationForest, builder: PlanBuilder, cols: C
         )
     ]
     table = tree_table([t.tree_ for t in trees], values, features if subsample else None)
-    if receives_sparse(builder, cols):
+    if cols.sparse:
         # scikit-learn's sparse traversal has no missing-value branch: NaN goes right.
         table = replace(table, missing_left=np.zeros_like(table.missing_left))
     denominator = len(trees) * _average_path_length([est._max_samples])

@@ -9,8 +9,6 @@ its norms in the order numpy does.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import (
@@ -136,10 +134,6 @@ def convert_robust_scaler(est: RobustScaler, builder: PlanBuilder, cols: Cols) -
 
 _NORMS = {"l1": 0, "l2": 1, "max": 2}
 
-#: Normalizers the Pipeline converter found to receive a Fortran-ordered array: a
-#: DataFrame's values passed on by steps that keep numpy's memory order.
-FORTRAN_FED: weakref.WeakSet[Normalizer] = weakref.WeakSet()
-
 
 def keeps_memory_order(step: object) -> bool:
     """Steps whose dense output keeps the memory order of their input (checked in 1.9)."""
@@ -171,9 +165,9 @@ def convert_normalizer(est: Normalizer, builder: PlanBuilder, cols: Cols) -> Col
     builder.check(cols, est, allow_nan=False)
     # numpy sums a C-ordered array pairwise (np.sum) or in two SIMD lanes (np.einsum), but
     # a Fortran-ordered one left to right; a DataFrame reaches Normalizer Fortran-ordered
-    # (directly, or through steps keeping the order: see FORTRAN_FED), and scikit-learn's
+    # (directly, or through steps keeping the order: ``Cols.fortran``), and scikit-learn's
     # sparse routines also add left to right.
-    fortran = getattr(est, "feature_names_in_", None) is not None or est in FORTRAN_FED
+    fortran = getattr(est, "feature_names_in_", None) is not None or cols.fortran
     order = 1 if cols.sparse or fortran else 0
     out = builder.derived(cols)
     builder.emit(

@@ -199,11 +199,6 @@ def compact_trees(
     )
 
 
-def receives_sparse(builder: PlanBuilder, cols: Cols) -> bool:
-    """scikit-learn hands these columns to the estimator as a sparse matrix."""
-    return cols.sparse or bool(set(cols.idx) & set(getattr(builder, "sparse", ())))
-
-
 def single_output(builder: PlanBuilder, est: object) -> None:
     if getattr(est, "n_outputs_", 1) != 1:
         raise UnsupportedEstimatorError(
@@ -224,7 +219,7 @@ def _emit_forest(
     # scikit-learn asks the first tree: NaN only in dense input, and ExtraTree* only
     # with splitter="random" (``_support_missing_values``).
     allow_nan = bool(first._support_missing_values(np.zeros((1, len(cols)))))
-    allow_nan = allow_nan and not receives_sparse(builder, cols)
+    allow_nan = allow_nan and not cols.sparse
     builder.check(cols, est, allow_nan=allow_nan, float32=True)
     if value_of == "proba":
         values = [tree.tree_.value[:, 0, :] for tree in trees]
