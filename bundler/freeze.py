@@ -33,7 +33,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,12 +131,6 @@ class FrozenApp:
     backend: str
     onedir: Path | None  # folder containing the onedir executable (executable = onedir / name)
     onefile: Path | None  # the onefile executable
-    seconds: float  # time spent freezing
-
-    @property
-    def onedir_executable(self) -> Path | None:
-        """The executable inside the onedir folder, or None when onedir was not built."""
-        return None if self.onedir is None else self.onedir / self.name
 
 
 def require_pyinstaller() -> None:
@@ -183,7 +176,6 @@ def freeze(
     model's pickles name (``bundler.pickle_globals``); each must end up in the bundle.
     """
     say = progress or (lambda _msg: None)
-    started = time.perf_counter()
     _check_args(name, payload_dir, backend, aot_extension, modes)
     require_pyinstaller()
     modes = [m for m in MODES if m in modes]  # canonical order, no duplicates
@@ -198,7 +190,7 @@ def freeze(
     say("staging the payload package")
     import_root = _stage_payload_package(Path(payload_dir).resolve(), work_dir / "payload_root")
     if aot_extension is not None and backend == "aot":
-        aot_extension = _stripped_copy(Path(aot_extension).resolve(), work_dir / "kernels")
+        aot_extension = Path(aot_extension).resolve()  # stripped when compiled (backends.aot)
     spec_path = work_dir / f"{name}.spec"
     spec_path.write_text(
         render_spec(
@@ -228,13 +220,7 @@ def freeze(
             _check_forbidden(exe, forbidden)
             if backend == "passthrough":
                 _check_collected(exe, hiddenimports)
-    return FrozenApp(
-        name=name,
-        backend=backend,
-        onedir=onedir,
-        onefile=onefile,
-        seconds=time.perf_counter() - started,
-    )
+    return FrozenApp(name=name, backend=backend, onedir=onedir, onefile=onefile)
 
 
 def render_spec(
@@ -453,29 +439,6 @@ def _stage_payload_package(payload_dir: Path, root: Path) -> Path:
     else:
         (package / "__init__.py").write_text('"""mlbundle payload (data only)."""\n')
     return root
-
-
-def _stripped_copy(extension: Path, folder: Path) -> Path:
-    """Copy the kernels extension and strip its debug info (about 730 KB -> 300 KB).
-
-    PyInstaller's own ``strip=True`` is not used: it also strips the
-    auditwheel-repaired libraries in ``numpy.libs``, which patchelf has
-    rewritten, and the stripped OpenBLAS then fails to load ("ELF load command
-    address/offset not page-aligned"). Our extension is a plain linker output,
-    so stripping it is safe; without a ``strip`` tool the copy ships as is.
-    """
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    target = folder / extension.name
-    shutil.copy2(extension, target)
-    tool = shutil.which("strip")
-    if tool is not None and sys.platform.startswith("linux"):
-        proc = subprocess.run(
-            [tool, "--strip-unneeded", str(target)], capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            shutil.copy2(extension, target)  # strip failed: ship the original
-    return target
 
 
 def _build_env() -> dict[str, str]:
