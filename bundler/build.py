@@ -75,7 +75,7 @@ def build(
         spec = load_spec(spec_path)
         if release:
             check_release(spec)
-        warnings = check_maintainer(spec, release)
+        warnings = check_maintainer(spec)
         check_versions(spec)
         # A bad key must fail now, not after freezing; it is never written anywhere.
         key = load_private_key(signing_key) if (sign or signing_key) else None

@@ -32,8 +32,11 @@ class DataCheck:
 
 
 def check_release(spec: Spec) -> None:
-    """A release build needs every audit field and both data references; list what is missing."""
+    """A release build needs every audit field, both data references and the package's
+    maintainer; list everything that is missing at once."""
     missing = [f"audit.{name}" for name in spec.audit.missing()]
+    if spec.app.maintainer is None:
+        missing.append('app.maintainer ("Name <email>": the .deb\'s Maintainer field)')
     for role in ("training", "validation"):
         if getattr(spec.data, role) is None:
             missing.append(f"data.{role} (version, location, sha256)")
