@@ -11,9 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,3 +117,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "these tests build or run a frozen binary but are not marked "
             "@pytest.mark.frozen:\n  " + "\n  ".join(missing)
         )
+
+
+@pytest.fixture()
+def quiet_sklearn() -> Iterator[None]:
+    """No warnings and no numpy floating-point warnings while the test runs.
+
+    scikit-learn warns on unknown categories, convergence, float32 overflow in its input
+    validation and deprecations; numpy on overflow in extreme rows. None of them changes
+    a number compared. Modules opt in with ``pytestmark = pytest.mark.usefixtures(...)``.
+    """
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield

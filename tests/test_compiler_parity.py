@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import (
-    load_breast_cancer,
-    load_diabetes,
-    load_iris,
-    make_classification,
-    make_regression,
-)
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -45,14 +37,17 @@ from app.inputs import InputError
 from app.scorer import Scorer
 from bundler.compiler import compile_estimators
 from bundler.errors import UnsupportedEstimatorError
+from tests._data import dataset, with_nan
 from tests._parity import (
     assert_parity,
+    assert_probes_catch,
     assert_refused,
     assert_same_outcome,
     compare,
     compile_scorer,
-    f32_neighbours,
     kernels,
+    mutated,
+    replace,
     sklearn_predict,
     threshold_probes,
     to_records,
@@ -80,56 +75,13 @@ HYPOTHESIS = settings(
 )
 
 
-@pytest.fixture(autouse=True)
-def _quiet_sklearn():
-    # scikit-learn warns on unknown categories with drop= and on convergence;
-    # neither changes the numbers compared here.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        from sklearn.exceptions import ConvergenceWarning
-
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)  # float32 overflow in validation
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
 
 # -- data sets ---------------------------------------------------------------------
 
 CLASSIFICATION = ("binary", "multi3", "multi4", "breast_cancer", "iris")
 REGRESSION = ("regression", "diabetes")
-
-
-@functools.cache
-def dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "binary":
-        return make_classification(300, 8, n_informative=5, random_state=0)
-    if name == "multi3":
-        return make_classification(
-            300, 8, n_informative=5, n_redundant=1, n_classes=3, random_state=1
-        )
-    if name == "multi4":
-        return make_classification(
-            320, 10, n_informative=6, n_redundant=2, n_classes=4, random_state=2
-        )
-    if name == "breast_cancer":
-        return load_breast_cancer(return_X_y=True)
-    if name == "iris":
-        return load_iris(return_X_y=True)
-    if name == "regression":
-        return make_regression(300, 8, n_informative=6, noise=5.0, random_state=3)
-    if name == "diabetes":
-        return load_diabetes(return_X_y=True)
-    raise KeyError(name)
-
-
-def with_nan(X: np.ndarray, frac: float = 0.1, seed: int = 0) -> np.ndarray:
-    """A copy of ``X`` with about ``frac`` of the cells missing (every feature gets some)."""
-    rng = np.random.RandomState(seed)
-    out = X.astype(np.float64).copy()
-    out[rng.rand(*out.shape) < frac] = np.nan
-    out[rng.randint(0, len(out), size=out.shape[1]), np.arange(out.shape[1])] = np.nan
-    return out
 
 
 # -- trees and forests -----------------------------------------------------------
@@ -182,15 +134,13 @@ def test_tree_thresholds_and_float32_neighbours(case: tuple[str, str, bool]) -> 
     assert_parity(est, None, probes, scorer=scorer, context="threshold probes")
 
 
-def test_threshold_probes_separate_float32_from_float64() -> None:
-    """The probes are sharp: on some of them a float64 comparison would go the other way."""
-    est, _, _ = fitted_tree("RandomForestRegressor", "diabetes", False)
+def test_threshold_probes_catch_a_plan_comparing_in_float64() -> None:
+    """The probes are sharp: the same plan with its float32 cast turned off (``cast32``,
+    the last argument of ``tree_sum``) fails the build's parity check on them."""
+    est, _, scorer = fitted_tree("RandomForestRegressor", "diabetes", False)
     X, _ = dataset("diabetes")
-    flips = 0
-    for _, thr in tree_thresholds(est):
-        for v in (thr, *f32_neighbours(np.array([thr]))):
-            flips += (v <= thr) != (np.float32(v) <= thr)
-    assert flips > 0
+    wrong = mutated(compile_estimators(est), "tree_sum", -1, replace(1, 0))
+    assert_probes_catch(est, threshold_probes(est, X, limit=200), scorer, wrong)
 
 
 @pytest.mark.parametrize("case", TREE_CASES, ids=_case_id)
@@ -250,7 +200,7 @@ def test_tree_extreme_values(case: tuple[str, str, bool]) -> None:
             rows = X[:3].copy()
             rows[1, f] = v
             err = assert_refused(est, None, rows, scorer=scorer)
-            assert "record 2" in str(err) and f"x{f}" in str(err)
+            assert "record 1" in str(err) and f"x{f}" in str(err)
 
 
 def test_tree_refuses_nan_after_sparse_output() -> None:
@@ -374,7 +324,7 @@ def test_logistic_extreme_values(name: str) -> None:
         rows = X[:3].copy()
         rows[2, 1] = v
         err = assert_refused(est, None, rows, scorer=scorer)
-        assert "record 3" in str(err) and "'x1'" in str(err)
+        assert "record 2" in str(err) and "'x1'" in str(err)
 
 
 def _hand_set_binary(coef: list[float], intercept: float, classes: tuple[Any, Any]) -> Any:

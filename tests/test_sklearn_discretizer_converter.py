@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_diabetes, load_iris, make_regression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import KBinsDiscretizer
 from sklearn.tree import DecisionTreeRegressor
 
 from bundler.errors import UnsupportedEstimatorError
+from tests._data import datasets
 from tests._parity import (
     assert_parity,
     assert_refused,
@@ -37,26 +36,9 @@ from tests._transform_parity import assert_features_identical, ulp_steps
 F32_MAX = float(np.finfo(np.float32).max)
 
 
-@pytest.fixture(autouse=True)
-def _quiet() -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
-
-@functools.cache
-def dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "diabetes":
-        return load_diabetes(return_X_y=True)
-    if name == "iris":  # few distinct values: quantile bins collapse and are removed
-        X, y = load_iris(return_X_y=True)
-        return X, y.astype(float)
-    if name == "constant":  # a constant column: edges [-inf, inf], one bin
-        X, y = make_regression(200, 4, noise=1.0, random_state=2)
-        X = X.copy()
-        X[:, 1] = 3.25
-        return X, y
-    raise KeyError(name)
+dataset = datasets("discretizer")
 
 
 STRATEGIES = {

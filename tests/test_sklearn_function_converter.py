@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_diabetes, make_regression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
@@ -32,6 +30,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 from bundler.compiler import compile_estimators
 from bundler.errors import UnsupportedEstimatorError
+from tests._data import datasets
 from tests._parity import assert_parity, assert_refused, assert_same_outcome, compile_scorer
 from tests._transform_parity import (
     assert_features_identical,
@@ -71,23 +70,9 @@ SPECIAL = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _quiet() -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
-
-@functools.cache
-def dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "diabetes":
-        return load_diabetes(return_X_y=True)
-    if name == "wide":  # values across many magnitudes, some negative, some missing
-        X, y = make_regression(300, 5, n_informative=5, noise=1.0, random_state=9)
-        X = X * np.array([1.0, 10.0, 0.01, 2.0, 5.0]) + np.array([3.0, 0.0, 0.0, 1.0, 10.0])
-        X[np.random.RandomState(9).rand(*X.shape) < 0.05] = np.nan
-        return X, y
-    raise KeyError(name)
+dataset = datasets("function")
 
 
 def ulps(ours: np.ndarray, theirs: np.ndarray) -> int:

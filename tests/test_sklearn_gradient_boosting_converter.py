@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -37,9 +36,11 @@ from bundler.compiler import compile_estimators
 from bundler.errors import UnsupportedEstimatorError
 from tests._parity import (
     assert_parity,
+    assert_probes_catch,
     assert_refused,
     compile_scorer,
-    f32_neighbours,
+    mutated,
+    replace,
     to_records,
 )
 from tests.test_sklearn_trees_converter import (
@@ -56,14 +57,7 @@ from tests.test_sklearn_trees_converter import (
     value_rows,
 )
 
-
-@pytest.fixture(autouse=True)
-def _quiet_sklearn():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
 
 GB = {"n_estimators": 25, "max_depth": 3, "random_state": 0}
@@ -76,11 +70,17 @@ FACTORIES: dict[str, Any] = {
         init=DummyClassifier(strategy="most_frequent"), **GB
     ),
     "GBC(init=uniform,lr=0.3,subsample)": lambda: GradientBoostingClassifier(
-        init=DummyClassifier(strategy="uniform"), learning_rate=0.3, subsample=0.7,
-        max_features=0.5, **GB
+        init=DummyClassifier(strategy="uniform"),
+        learning_rate=0.3,
+        subsample=0.7,
+        max_features=0.5,
+        **GB,
     ),
     "GBC(early stopping)": lambda: GradientBoostingClassifier(
-        n_iter_no_change=3, validation_fraction=0.2, n_estimators=200, max_depth=2,
+        n_iter_no_change=3,
+        validation_fraction=0.2,
+        n_estimators=200,
+        max_depth=2,
         random_state=0,
     ),
     "GBR(squared_error)": lambda: GradientBoostingRegressor(**GB),
@@ -95,8 +95,7 @@ FACTORIES: dict[str, Any] = {
         init=DecisionTreeRegressor(max_depth=4, random_state=0), **GB
     ),
     "GBR(init=RandomForestRegressor)": lambda: GradientBoostingRegressor(
-        init=RandomForestRegressor(n_estimators=3, max_depth=4, random_state=0),
-        loss="huber", **GB
+        init=RandomForestRegressor(n_estimators=3, max_depth=4, random_state=0), loss="huber", **GB
     ),
 }
 
@@ -173,7 +172,7 @@ def test_nan_and_overflow_are_refused(case: tuple[str, str]) -> None:
         rows = np.array(X[:3], dtype=np.float64)
         rows[2, last] = v
         err = assert_refused(est, None, rows, scorer=scorer)
-        assert "record 3" in str(err) and f"x{last}" in str(err)
+        assert "record 2" in str(err) and f"x{last}" in str(err)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
@@ -183,14 +182,13 @@ def test_extreme_values(case: tuple[str, str]) -> None:
     check(est, value_rows(X, FINITE_EXTREMES, range(X.shape[1])), scorer, "extremes")
 
 
-def test_probes_are_sharp_for_boosted_trees() -> None:
-    """Some probes go the other way under a float64 comparison: the float32 cast is tested."""
-    est, _ = fitted("GBR(squared_error)", "diabetes")
-    flips = 0
-    for _, thr in splits(_trees(est)):
-        for v in (thr, *f32_neighbours(np.array([thr]))):
-            flips += (v <= thr) != (np.float32(v) <= thr)
-    assert flips > 0
+def test_probes_catch_a_plan_comparing_in_float64() -> None:
+    """The probes are sharp: the plan with its float32 cast turned off (``cast32``) fails
+    the build's parity check on them."""
+    est, scorer = fitted("GBR(squared_error)", "diabetes")
+    X, _ = dataset("diabetes")
+    wrong = mutated(compile_estimators(est), "tree_sum", -1, replace(1, 0))
+    assert_probes_catch(est, probes(splits(_trees(est)), X, limit=200), scorer, wrong)
 
 
 def test_binary_decision_exactly_zero_predicts_the_second_class() -> None:
@@ -287,7 +285,7 @@ def test_refusal_names_the_model() -> None:
     rows = np.array(X[:2], dtype=np.float64)
     rows[1, 3] = math.nan
     err = assert_refused(est, None, rows, scorer=scorer)
-    assert "GradientBoostingRegressor" in str(err) and "record 2" in str(err)
+    assert "GradientBoostingRegressor" in str(err) and "record 1" in str(err)
 
 
 def _first_internal(compiled: Any) -> int:
@@ -323,9 +321,7 @@ def test_corrupted_boost_children_are_refused() -> None:
     node = _first_internal(compiled)
     # a child pointing back would walk out of the tree; past the end, out of the table
     for child in (node - 1, 10**6):
-        assert_corruption_refused(
-            compiled, "tree_sum", 5, _set(2 * node + 1, child), "children"
-        )
+        assert_corruption_refused(compiled, "tree_sum", 5, _set(2 * node + 1, child), "children")
     # a leaf (its own child) with a finite threshold would step off it
     assert_corruption_refused(compiled, "tree_sum", 5, _set(2 * node + 1, node), "leaf")
 

@@ -15,20 +15,27 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from app.scorer import Scorer
 from bundler.compiler import compile_estimators
-from tests._parity import compile_scorer, kernels, to_records, written_plan
+from tests._parity import (
+    assert_probes_catch,
+    compile_scorer,
+    kernels,
+    mutated,
+    replace,
+    to_records,
+    written_plan,
+)
 from tests.test_sklearn_trees_converter import (
     FINITE_EXTREMES,
     HYPOTHESIS,
@@ -52,13 +59,7 @@ def _one_openmp_thread():
         yield
 
 
-@pytest.fixture(autouse=True)
-def _quiet_sklearn():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
 
 HGB = {"max_iter": 30, "random_state": 0}
@@ -129,9 +130,7 @@ NUMERIC_FACTORIES: dict[str, Any] = {
     "HGBC": lambda: HistGradientBoostingClassifier(**HGB),
     "HGBR(squared_error)": lambda: HistGradientBoostingRegressor(**HGB),
     "HGBR(absolute_error)": lambda: HistGradientBoostingRegressor(loss="absolute_error", **HGB),
-    "HGBR(quantile)": lambda: HistGradientBoostingRegressor(
-        loss="quantile", quantile=0.7, **HGB
-    ),
+    "HGBR(quantile)": lambda: HistGradientBoostingRegressor(loss="quantile", quantile=0.7, **HGB),
     "HGBR(poisson)": lambda: HistGradientBoostingRegressor(loss="poisson", **HGB),
     "HGBR(gamma)": lambda: HistGradientBoostingRegressor(loss="gamma", **HGB),
 }
@@ -151,8 +150,9 @@ NUMERIC_CASES = [
 
 
 def _case_id(case: tuple[Any, ...]) -> str:
-    return "-".join(str(c) if not isinstance(c, bool) else ("nan" if c else "complete")
-                    for c in case)
+    return "-".join(
+        str(c) if not isinstance(c, bool) else ("nan" if c else "complete") for c in case
+    )
 
 
 @functools.cache
@@ -233,7 +233,8 @@ def test_extreme_values_are_accepted(case: tuple[str, str, bool]) -> None:
 
 @pytest.mark.parametrize(
     # not poisson / gamma: their exp may differ from numpy's vectorised exp in the last bit
-    "case", [c for c in NUMERIC_CASES if "poisson" not in c[0] and "gamma" not in c[0]],
+    "case",
+    [c for c in NUMERIC_CASES if "poisson" not in c[0] and "gamma" not in c[0]],
     ids=_case_id,
 )
 def test_raw_values_are_bit_for_bit(case: tuple[str, str, bool]) -> None:
@@ -249,14 +250,14 @@ def test_raw_values_are_bit_for_bit(case: tuple[str, str, bool]) -> None:
         assert np.array_equal(raw.reshape(n, -1), est.decision_function(Xtrain).reshape(n, -1))
 
 
-def test_probes_are_sharp_in_float64() -> None:
-    """A float32 cast (as in the other tree kernels) would flip some of these probes."""
-    est, _, _ = fitted("HGBR(squared_error)", "diabetes", False)
-    flips = 0
-    for _, thr in hgb_splits(est):
-        for v in (np.nextafter(thr, np.inf), np.nextafter(thr, -np.inf), thr):
-            flips += (v <= thr) != (np.float32(v) <= thr)
-    assert flips > 0
+def test_probes_catch_a_plan_casting_to_float32() -> None:
+    """The probes are sharp: the plan with a float32 cast turned on (``cast32``, as the
+    other tree models need) fails the build's parity check on them."""
+    est, _, scorer = fitted("HGBR(squared_error)", "diabetes", False)
+    X, _ = dataset("diabetes")
+    rows = probes(hgb_splits(est), X, limit=250, float64_steps=True)
+    wrong = mutated(compile_estimators(est), "tree_sum", -1, replace(0, 1))
+    assert_probes_catch(est, rows, scorer, wrong)
 
 
 def test_nan_trained_models_use_both_missing_directions() -> None:
@@ -508,4 +509,11 @@ def test_random_rows(kind: str, data: Any) -> None:
                 batch[c] = batch[c].astype(object)
     else:
         batch = np.array(rows, dtype=np.float64)
-    outcome(est, batch, scorer)
+    # Row by row: scikit-learn and the plan both score a row identically, or both refuse
+    # that same row; then the whole draw, which is scored only if every row is.
+    compared = 0
+    for i in range(len(rows)):
+        one = batch.iloc[[i]] if frame else batch[i : i + 1]
+        compared += outcome(est, one, scorer, f"row {i} alone")
+    assert outcome(est, batch, scorer, "the draw") is (compared == len(rows))
+    event(f"{compared} of {len(rows)} rows scored and compared")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,13 @@ from sklearn.preprocessing import OneHotEncoder
 
 from app.scorer import Scorer
 from bundler.compiler import compile_estimators
-from tests._parity import compile_scorer, f32_neighbours, kernels, written_plan
+from tests._parity import (
+    assert_probes_catch,
+    compile_scorer,
+    kernels,
+    mutated,
+    written_plan,
+)
 from tests.test_sklearn_trees_converter import (
     FINITE_EXTREMES,
     HYPOTHESIS,
@@ -49,12 +54,7 @@ EXTRAS = ("score_samples", "decision_function")
 LABELS = {"score_samples": (), "decision_function": ()}
 
 
-@pytest.fixture(autouse=True)
-def _quiet_sklearn():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)  # float32 overflow in validation
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
 
 FACTORIES: dict[str, Any] = {
@@ -174,13 +174,16 @@ def test_missing_direction_matters_for_the_comparison() -> None:
         check(est, nan_rows(X, 10), wrong)
 
 
-def test_probes_are_sharp() -> None:
-    est, _, _ = fitted("auto", "diabetes", False)
-    flips = 0
-    for _, thr in _splits(est):
-        for v in (thr, *f32_neighbours(np.array([thr]))):
-            flips += (v <= thr) != (np.float32(v) <= thr)
-    assert flips > 0
+def test_probes_catch_a_plan_with_float32_thresholds() -> None:
+    """The probes are sharp: the plan with its thresholds rounded to float32 (the kernel
+    compares ``float32(x) <= threshold`` with scikit-learn's float64 thresholds) fails
+    the build's parity check on them."""
+    est, _, scorer = fitted("auto", "diabetes", False)
+    X, _ = dataset("diabetes")
+    wrong = mutated(
+        compile_estimators(est), "iforest", 4, lambda t: t.astype(np.float32).astype(np.float64)
+    )
+    assert_probes_catch(est, probes(_splits(est), X, limit=300), scorer, wrong)
 
 
 def test_decision_exactly_zero_is_an_inlier() -> None:

@@ -10,18 +10,11 @@ an absolute bar is meaningless: there the values are compared relatively (1e-12)
 
 from __future__ import annotations
 
-import functools
-import warnings
-
 import numpy as np
 import pytest
 from sklearn.datasets import (
     load_breast_cancer,
-    load_diabetes,
-    load_iris,
-    make_classification,
     make_multilabel_classification,
-    make_regression,
 )
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
@@ -29,39 +22,16 @@ from sklearn.preprocessing import StandardScaler
 
 from bundler.compiler import compile_estimators
 from bundler.errors import UnsupportedEstimatorError
+from tests._data import datasets
 from tests._parity import assert_parity, assert_refused, compile_scorer, to_records
 
 #: The largest difference from scikit-learn tolerated *in practice*; the bar is 1e-9.
 EXPECTED_MAX = 1e-12
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    from sklearn.exceptions import ConvergenceWarning
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)  # overflow in exp on extreme rows
-        yield
-
-
-@functools.cache
-def dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "iris":
-        return load_iris(return_X_y=True)
-    if name == "cancer":
-        X, y = load_breast_cancer(return_X_y=True)
-        return StandardScaler().fit_transform(X), y
-    if name == "multi5":
-        return make_classification(400, 12, n_informative=8, n_classes=5, random_state=2)
-    if name == "many":  # 11 classes: numpy's blocked sums in softmax
-        return make_classification(600, 15, n_informative=12, n_classes=11, random_state=5)
-    if name == "diabetes":
-        X, y = load_diabetes(return_X_y=True)
-        return X, y
-    if name == "regression":
-        return make_regression(300, 9, noise=2.0, random_state=1)
-    raise KeyError(name)
+dataset = datasets("mlp")
 
 
 def max_diff(model, X: np.ndarray) -> float:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sklearn.datasets import load_breast_cancer, load_iris, make_classification
 from sklearn.naive_bayes import BernoulliNB, GaussianNB, MultinomialNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -30,6 +28,7 @@ from app.plan import PlanError, parse_plan
 from app.scorer import Scorer
 from bundler.compiler import compile_estimators, supported
 from bundler.errors import UnsupportedEstimatorError
+from tests._data import datasets
 from tests._parity import (
     TOL,
     assert_parity,
@@ -49,42 +48,12 @@ HYPOTHESIS = settings(
 )
 
 
-@pytest.fixture(autouse=True)
-def _quiet_sklearn():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with np.errstate(all="ignore"):
-            yield
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
+
+dataset = datasets("naive_bayes")
 
 
 # -- data and models -------------------------------------------------------------------
-
-
-@functools.cache
-def dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "binary":
-        return make_classification(300, 8, n_informative=5, random_state=0)
-    if name == "multi3":
-        return make_classification(300, 8, n_informative=5, n_classes=3, random_state=1)
-    if name == "many":  # 12 classes, 150 features: pairwise sums over both
-        return make_classification(
-            600, 150, n_informative=20, n_classes=12, n_clusters_per_class=1, random_state=2
-        )
-    if name == "breast_cancer":
-        return load_breast_cancer(return_X_y=True)
-    if name == "iris":
-        return load_iris(return_X_y=True)
-    if name.startswith("counts"):  # counts-<classes>-<features>
-        _, k, d = name.split("-")
-        X, y = make_classification(
-            400, int(d), n_informative=min(int(d), 10), n_classes=int(k),
-            n_clusters_per_class=1, random_state=int(k),
-        )
-        return np.floor(np.abs(X) * 3), y
-    if name == "binary01":
-        X, y = dataset("counts-3-12")
-        return (X > 1).astype(float), y
-    raise KeyError(name)
 
 
 MODELS: dict[str, tuple[Any, str]] = {
@@ -172,7 +141,7 @@ def test_nan_and_infinity_refused(name: str) -> None:
             rows = X[:3].copy()
             rows[2, f] = v
             err = assert_refused(model, None, rows, scorer=scorer)
-            assert "record 3" in str(err) and f"'x{f}'" in str(err)
+            assert "record 2" in str(err) and f"'x{f}'" in str(err)
 
 
 @pytest.mark.parametrize("name", ["gnb-many", "mnb-many", "bnb-threshold"])

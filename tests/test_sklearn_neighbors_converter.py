@@ -9,12 +9,9 @@ features). Labels, probabilities and regression values are then compared as usua
 
 from __future__ import annotations
 
-import functools
-import warnings
-
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, make_regression
+from sklearn.datasets import load_breast_cancer
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -22,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from app.scorer import Scorer
 from bundler.compiler import compile_estimators
 from bundler.errors import UnsupportedEstimatorError
+from tests._data import datasets
 from tests._parity import (
     assert_parity,
     assert_refused,
@@ -32,31 +30,9 @@ from tests._parity import (
     written_plan,
 )
 
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 in scikit-learn's regressor
-        yield
-
-
-@functools.cache
-def dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "iris":
-        return load_iris(return_X_y=True)
-    if name == "cancer":
-        X, y = load_breast_cancer(return_X_y=True)
-        return X[:, :12], y
-    if name == "grid":
-        # small integer features: many training points at exactly the same distance
-        rng = np.random.default_rng(7)
-        X = rng.integers(0, 4, (400, 5)).astype(np.float64)
-        return X, rng.integers(0, 4, 400)
-    if name == "diabetes":
-        return load_diabetes(return_X_y=True)
-    if name == "regression":
-        return make_regression(300, 6, noise=3.0, random_state=4)
-    raise KeyError(name)
+dataset = datasets("neighbors")
 
 
 def neighbour_columns(scorer: Scorer, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

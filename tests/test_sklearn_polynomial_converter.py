@@ -13,20 +13,19 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_diabetes, make_regression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
 from bundler.compiler import compile_estimators
+from tests._data import dataset
 from tests._parity import assert_parity, assert_refused, assert_same_outcome, compile_scorer
 from tests._transform_parity import (
     assert_features_identical,
@@ -35,22 +34,7 @@ from tests._transform_parity import (
     run_ops,
 )
 
-
-@pytest.fixture(autouse=True)
-def _quiet() -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-@functools.cache
-def dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "diabetes":
-        return load_diabetes(return_X_y=True)
-    if name == "scaled":
-        X, y = make_regression(250, 4, n_informative=4, noise=2.0, random_state=5)
-        return X * np.array([1e-3, 1.0, 37.0, 1e4]) + np.array([0.0, 3.0, -11.0, 0.5]), y
-    raise KeyError(name)
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
 
 POLY = {

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_breast_cancer, load_diabetes, make_classification, make_regression
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -38,6 +36,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from bundler.compiler import compile_estimators
 from bundler.errors import UnsupportedEstimatorError
+from tests._data import datasets
 from tests._parity import assert_parity, assert_refused, assert_same_outcome, compile_scorer
 from tests._transform_parity import (
     assert_features_identical,
@@ -51,29 +50,9 @@ from tests._transform_parity import (
 F32_MAX = float(np.finfo(np.float32).max)
 
 
-@pytest.fixture(autouse=True)
-def _quiet() -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
-
-@functools.cache
-def dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "diabetes":
-        return load_diabetes(return_X_y=True)
-    if name == "regression":
-        X, y = make_regression(300, 8, n_informative=6, noise=5.0, random_state=3)
-        return X * np.array([1, 10, 1e3, 1e-3, 1, 1, 5, 1e6]) + 7.0, y
-    if name == "breast_cancer":
-        X, y = load_breast_cancer(return_X_y=True)
-        return X, y.astype(float)
-    if name == "wide":  # more than 128 columns: numpy's pairwise sum recurses
-        X, y = make_classification(200, 300, n_informative=20, random_state=4)
-        return X * np.exp(np.random.RandomState(4).randn(300)), y
-    if name == "binary":
-        return make_classification(300, 8, n_informative=5, random_state=0)
-    raise KeyError(name)
+dataset = datasets("scalers")
 
 
 def with_nan(X: np.ndarray, frac: float = 0.1, seed: int = 0) -> np.ndarray:
@@ -157,7 +136,7 @@ def test_scaler_nan_in_each_feature_and_extremes(kind: str) -> None:
         rows = X[:3].copy()
         rows[2, 4] = v
         err = assert_refused(model, None, rows, scorer=scorer)
-        assert "record 3" in str(err) and "'x4'" in str(err) and type(model[0]).__name__ in str(err)
+        assert "record 2" in str(err) and "'x4'" in str(err) and type(model[0]).__name__ in str(err)
 
 
 @pytest.mark.parametrize("kind", ["MinMaxScaler(clip)", "MaxAbsScaler", "RobustScaler"])

@@ -11,18 +11,11 @@ relatively (1e-12).
 
 from __future__ import annotations
 
-import functools
-import warnings
-
 import numpy as np
 import pytest
 from scipy import sparse
 from sklearn.datasets import (
     load_breast_cancer,
-    load_diabetes,
-    load_iris,
-    make_classification,
-    make_regression,
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -31,37 +24,16 @@ from sklearn.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
 from app.scorer import Scores
 from bundler.compiler import compile_estimators
 from bundler.errors import UnsupportedEstimatorError
+from tests._data import datasets
 from tests._parity import TOL, assert_parity, assert_refused, compile_scorer, to_records
 
 #: Largest difference seen in practice, relative to max(1, |value|); the bar is 1e-9 absolute.
 EXPECTED_MAX = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", FutureWarning)  # probability=True, deprecated in 1.9
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
-
-@functools.cache
-def dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "iris":
-        return load_iris(return_X_y=True)
-    if name == "cancer":  # 30 features: libsvm's ddot takes its vectorised path
-        X, y = load_breast_cancer(return_X_y=True)
-        return StandardScaler().fit_transform(X), y
-    if name == "multi4":
-        X, y = make_classification(240, 7, n_informative=5, n_classes=4, random_state=3)
-        return X, np.array(["a", "b", "c", "d"])[y]
-    if name == "diabetes":
-        X, y = load_diabetes(return_X_y=True)
-        return X * 10, y / 100
-    if name == "regression":
-        X, y = make_regression(200, 18, noise=1.0, random_state=2)
-        return X, y / 100
-    raise KeyError(name)
+dataset = datasets("svm")
 
 
 def compare_extras(model, ours: Scores, X: np.ndarray, tol: float = TOL) -> float:

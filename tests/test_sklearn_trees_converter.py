@@ -13,10 +13,8 @@ This module also holds the helpers the other tree-family test files reuse
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -26,13 +24,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import (
-    load_breast_cancer,
-    load_diabetes,
-    load_iris,
-    make_classification,
-    make_regression,
-)
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -44,17 +35,21 @@ from sklearn.tree import DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRe
 
 from app.plan import PlanError
 from app.scorer import Scorer, Scores
+from bundler import parity
 from bundler.compiler import CompiledPlan, compile_estimators
 from bundler.compiler.converters.trees import tree_table
+from tests._data import dataset, with_nan
 from tests._parity import (
-    TOL,
     assert_parity,
+    assert_probes_catch,
     assert_refused,
     assert_same_outcome,
     compare,
     compile_scorer,
     f32_neighbours,
     kernels,
+    mutated,
+    replace,
     sklearn_predict,
     to_records,
     written_plan,
@@ -78,44 +73,10 @@ HYPOTHESIS = settings(
 )
 
 
-@pytest.fixture(autouse=True)
-def _quiet_sklearn():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)  # float32 overflow in validation
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_sklearn")
 
 
 # -- shared helpers ------------------------------------------------------------------
-
-
-@functools.cache
-def dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name == "binary":
-        return make_classification(300, 8, n_informative=5, random_state=0)
-    if name == "multi3":
-        return make_classification(
-            300, 8, n_informative=5, n_redundant=1, n_classes=3, random_state=1
-        )
-    if name == "breast_cancer":
-        return load_breast_cancer(return_X_y=True)
-    if name == "iris":
-        return load_iris(return_X_y=True)
-    if name == "regression":
-        return make_regression(300, 8, n_informative=6, noise=5.0, random_state=3)
-    if name == "diabetes":
-        return load_diabetes(return_X_y=True)
-    raise KeyError(name)
-
-
-def with_nan(X: np.ndarray, frac: float = 0.1, seed: int = 0) -> np.ndarray:
-    """A copy of ``X`` with about ``frac`` of the cells missing (every feature gets some)."""
-    rng = np.random.RandomState(seed)
-    out = X.astype(np.float64).copy()
-    out[rng.rand(*out.shape) < frac] = np.nan
-    out[rng.randint(0, len(out), size=out.shape[1]), np.arange(out.shape[1])] = np.nan
-    return out
 
 
 def nan_rows(X: np.ndarray, n: int = 30) -> np.ndarray:
@@ -139,8 +100,9 @@ def value_rows(X: np.ndarray, values: Iterable[float], features: Sequence[int]) 
     return np.array(rows)
 
 
-def splits(trees: Iterable[Any], features: Sequence[Sequence[int]] | None = None
-           ) -> list[tuple[int, float]]:
+def splits(
+    trees: Iterable[Any], features: Sequence[Sequence[int]] | None = None
+) -> list[tuple[int, float]]:
     """(input feature, threshold) of every finite split of scikit-learn ``Tree`` objects."""
     out = set()
     for k, t in enumerate(trees):
@@ -154,8 +116,12 @@ def splits(trees: Iterable[Any], features: Sequence[Sequence[int]] | None = None
     return sorted(out)
 
 
-def probes(split_list: list[tuple[int, float]], base: np.ndarray, limit: int = 200,
-           float64_steps: bool = False) -> np.ndarray:
+def probes(
+    split_list: list[tuple[int, float]],
+    base: np.ndarray,
+    limit: int = 200,
+    float64_steps: bool = False,
+) -> np.ndarray:
     """Rows of ``base`` with one feature at each threshold and one float32 step either side.
 
     ``float64_steps`` adds the float64 neighbours too (for models that compare in
@@ -180,9 +146,10 @@ def sklearn_extras(est: Any, X: Any, names: Sequence[str]) -> dict[str, np.ndarr
     return {name: np.asarray(getattr(est, name)(X), dtype=np.float64) for name in names}
 
 
-def compare_extras(ours: Scores, expected: dict[str, np.ndarray], labels: dict[str, tuple],
-                   context: str = "") -> float:
-    """Extra outputs equal scikit-learn's within TOL and carry the right labels.
+def compare_extras(
+    ours: Scores, expected: dict[str, np.ndarray], labels: dict[str, tuple], context: str = ""
+) -> float:
+    """Extra outputs equal scikit-learn's (``bundler.parity``'s rule) and carry the right labels.
 
     Returns the largest absolute difference seen.
     """
@@ -194,21 +161,23 @@ def compare_extras(ours: Scores, expected: dict[str, np.ndarray], labels: dict[s
         want2 = want.reshape(len(values), -1)
         assert values.shape == want2.shape, (name, values.shape, want2.shape)
         assert extra.labels == labels[name], (name, extra.labels, labels[name])
-        both_nan = np.isnan(values) & np.isnan(want2)
-        with np.errstate(invalid="ignore"):
-            diff = np.where(both_nan, 0.0, np.abs(values - want2))
-        bad = np.argwhere(~(diff <= TOL))
-        assert bad.size == 0, (
-            f"{context}: {name} differs on {len(bad)} cell(s), e.g. row {bad[0][0]}: "
-            f"{values[bad[0][0]].tolist()} vs scikit-learn {want2[bad[0][0]].tolist()}"
+        result = parity.compare_arrays(values, want2, what=name)  # the build's own rule
+        assert not result.problems, (
+            f"{context}: {name} differs on {len(result.bad_rows)} row(s):\n  "
+            + "\n  ".join(result.problems)
         )
-        if diff.size:
-            worst = max(worst, float(diff.max()))
+        worst = max(worst, result.max_abs_diff)
     return worst
 
 
-def assert_full_parity(est: Any, X: Any, scorer: Scorer, extras: Sequence[str] = (),
-                       labels: dict[str, tuple] | None = None, context: str = "") -> Scores:
+def assert_full_parity(
+    est: Any,
+    X: Any,
+    scorer: Scorer,
+    extras: Sequence[str] = (),
+    labels: dict[str, tuple] | None = None,
+    context: str = "",
+) -> Scores:
     """predict / predict_proba (``assert_parity``) plus every extra output named."""
     ours = assert_parity(est, None, X, scorer=scorer, context=context)
     if extras:
@@ -218,8 +187,14 @@ def assert_full_parity(est: Any, X: Any, scorer: Scorer, extras: Sequence[str] =
     return ours
 
 
-def assert_outcome(est: Any, X: Any, scorer: Scorer, extras: Sequence[str] = (),
-                   labels: dict[str, tuple] | None = None, context: str = "") -> bool:
+def assert_outcome(
+    est: Any,
+    X: Any,
+    scorer: Scorer,
+    extras: Sequence[str] = (),
+    labels: dict[str, tuple] | None = None,
+    context: str = "",
+) -> bool:
     """Both refuse, or both score identically (extras included). True when both accepted."""
     if not assert_same_outcome(est, None, X, scorer=scorer, context=context):
         return False
@@ -227,27 +202,14 @@ def assert_outcome(est: Any, X: Any, scorer: Scorer, extras: Sequence[str] = (),
     return True
 
 
-def corrupted(compiled: CompiledPlan, kernel: str, arg: int, change: Callable[[Any], Any]
-              ) -> CompiledPlan:
-    """A copy of ``compiled`` with argument ``arg`` of its last ``kernel`` op changed."""
-    header = copy.deepcopy(compiled.header)
-    arrays = dict(compiled.arrays)
-    op = [op for op in header["ops"] if op["kernel"] == kernel][-1]
-    value = op["args"][arg]
-    if isinstance(value, dict):
-        arrays[value["array"]] = np.asarray(change(arrays[value["array"]].copy()))
-    else:
-        op["args"][arg] = change(value)
-    return CompiledPlan(header, arrays)
-
-
-def assert_corruption_refused(compiled: CompiledPlan, kernel: str, arg: int,
-                              change: Callable[[Any], Any], match: str) -> None:
+def assert_corruption_refused(
+    compiled: CompiledPlan, kernel: str, arg: int, change: Callable[[Any], Any], match: str
+) -> None:
     """The plan reader's structural check refuses the changed plan (the kernels have no
     bounds checks of their own)."""
     compiled.load()  # the intact plan is fine
     with pytest.raises(PlanError, match=match):
-        corrupted(compiled, kernel, arg, change).load()
+        mutated(compiled, kernel, arg, change, last=True).load()
 
 
 def _set(index: int, value: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -336,7 +298,7 @@ def test_extreme_values(case: tuple[str, str, bool]) -> None:
         rows = np.array(X[:3], dtype=np.float64)
         rows[1, last] = v
         err = assert_refused(est, None, rows, scorer=scorer)
-        assert "record 2" in str(err) and f"x{last}" in str(err)
+        assert "record 1" in str(err) and f"x{last}" in str(err)
 
 
 def test_nan_trained_extra_trees_use_both_missing_directions() -> None:
@@ -365,21 +327,23 @@ def test_missing_direction_matters_for_the_comparison() -> None:
         compare(wrong.score_records(to_records(wrong, rows)), labels, proba)
 
 
-def test_probes_are_sharp_for_extra_trees() -> None:
-    """On some probes a float64 comparison would go the other way than float32(x) <= t."""
-    est, _, _ = fitted("ExtraTreesRegressor", "diabetes", False)
-    flips = 0
-    for _, thr in splits(_trees(est)):
-        for v in (thr, *f32_neighbours(np.array([thr]))):
-            flips += (v <= thr) != (np.float32(v) <= thr)
-    assert flips > 0
+def test_probes_catch_a_plan_comparing_in_float64() -> None:
+    """The probes are sharp: the plan with its float32 cast turned off (``cast32``, the
+    last argument of ``tree_sum``) fails the build's parity check on them."""
+    est, _, scorer = fitted("ExtraTreesRegressor", "diabetes", False)
+    X, _ = dataset("diabetes")
+    wrong = mutated(compile_estimators(est), "tree_sum", -1, replace(1, 0))
+    assert_probes_catch(est, probes(splits(_trees(est)), X), scorer, wrong)
 
 
 def test_extra_trees_string_classes_and_class_weight() -> None:
     X, y = dataset("multi3")
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
     est = ExtraTreesClassifier(
-        n_estimators=10, class_weight="balanced", bootstrap=True, max_samples=0.6,
+        n_estimators=10,
+        class_weight="balanced",
+        bootstrap=True,
+        max_samples=0.6,
         random_state=0,
     ).fit(with_nan(X), labels)
     scorer = compile_scorer(est)
