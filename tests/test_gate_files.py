@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -404,3 +405,41 @@ def test_a_broken_gate_file_stops_the_build_before_anything_is_written(tmp_path:
     )
     assert message in proc.stderr.replace("\n", " ") or message in proc.stderr, proc.stderr
     assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
+
+
+def test_extra_outputs_are_columns_everywhere_and_the_gate_needs_them() -> None:
+    """A model with ``decision_function``: the scorer's header, the empty file's header and
+    the e2e reader all take their columns from ``output_columns``."""
+    from sklearn.linear_model import LogisticRegression
+
+    from app.gate import GateConfig, read_table, run_gate
+    from app.inputs import InputError as RowError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    model = LogisticRegression().fit(X, y)
+    scorer = Scorer(compile_estimators(model, None).load(), kernels())
+    columns = output_columns(scorer.plan.output)
+    assert columns == ["prediction", "proba_no", "proba_yes", "decision_function"]
+    scores = scorer.score_rows(X)
+    assert scores.header() == scorer.empty_header() == columns
+    names = ",".join(scorer.plan.input_names)
+    rows = "".join(
+        f"{a!r},{b!r},{','.join(cells)}\n"
+        for (a, b), cells in zip(X.tolist(), scores.rows(), strict=True)
+    )
+    config = GateConfig("e2e.csv", 1e-9, "conf.csv", "y", "accuracy", 0.5, 1.0)
+    conf = read_table(
+        f"{names},y\n{float(X[0, 0])!r},{float(X[0, 1])!r},yes\n".encode(), "conf.csv", scorer.plan.input_names
+    )
+    full = read_table(
+        f"{names},{','.join(columns)}\n{rows}".encode(), "e2e.csv", scorer.plan.input_names
+    )
+    assert run_gate(scorer, config, full, conf).e2e_columns == tuple(columns)
+    short = "".join(",".join(r.split(",")[:-1]) + "\n" for r in rows.splitlines())
+    table = read_table(
+        f"{names},{','.join(columns[:-1])}\n{short}".encode(), "e2e.csv", scorer.plan.input_names
+    )
+    with pytest.raises(RowError, match=r"e2e.csv: line 1: no column decision_function; "):
+        run_gate(scorer, config, table, conf)
