@@ -97,19 +97,48 @@ def _load_jit() -> object:
         import numba  # only the jit backend ships numba
     except ImportError as exc:
         raise BackendError("the jit backend needs numba, which is not installed") from exc
+    sources = kernel_sources()
+    # numba keys a cached function on its own file only, yet a kernel's machine code
+    # holds the helpers it calls: the helpers' source is part of every file's name.
+    helpers = "".join(
+        sources[m.__name__]
+        for m in _kernel_source.MODULES
+        if m in _kernel_source.HELPER_OWNER.values()
+    )
     modules = {}
-    for qualname, source in kernel_sources().items():
-        modules[qualname] = _source_module(cache, qualname, source)
+    for qualname, source in sources.items():
+        modules[qualname] = _source_module(cache, qualname, source, helpers)
+    _compile_helpers(modules, numba)
     return _LazyJit(modules, numba)
 
 
-def _source_module(cache: Path, qualname: str, source: str) -> ModuleType:
+def _compile_helpers(modules: dict[str, ModuleType], numba: ModuleType) -> None:
+    """Make each shared helper a numba function wherever the kernels' copies name it.
+
+    numba compiles a kernel's call to a helper only if the helper is a numba function
+    itself. The copies import helpers from ``app.kernels`` (whose functions are plain
+    Python), so each name is rebound to one dispatcher compiled from the cached copy's
+    source (which numba can cache on disk), shared by every caller.
+    """
+    for name, owner in _kernel_source.HELPER_OWNER.items():
+        own = getattr(modules[owner.__name__], name)
+        if hasattr(own, "py_func"):  # already compiled (the modules are imported once)
+            continue
+        plain = {id(own), id(getattr(owner, name))}
+        helper = numba.njit(cache=True, nogil=True)(own)
+        for module in modules.values():
+            if id(vars(module).get(name)) in plain:
+                setattr(module, name, helper)
+
+
+def _source_module(cache: Path, qualname: str, source: str, helpers: str) -> ModuleType:
     """Import a kernel module from a file of its own in the cache.
 
     numba keys its on-disk cache on the source file, which a frozen app does
-    not have: each family module gets a stable file named by its source's hash.
+    not have: each family module gets a stable file named by the hash of its
+    source and of the helpers' source.
     """
-    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+    digest = hashlib.sha256((helpers + "\0" + source).encode("utf-8")).hexdigest()[:16]
     short = qualname.rsplit(".", 1)[-1]
     src_file = cache / f"kernels_{short}_{digest}.py"
     if not src_file.exists():

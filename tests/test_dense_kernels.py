@@ -99,3 +99,38 @@ def test_consecutive_columns_match_scattered(m: int) -> None:
     np.testing.assert_array_equal(a[4], np.where(np.isnan(data), fill, data))
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(a[5], (data - offset) / divisor)
+
+
+# numpy's pairwise summation: one helper (app/kernels/sums.py) serves every kernel that
+# reproduces ``arr.sum(axis=1)``; lengths around its 8-value blocks and 128-value splits.
+SUM_LENGTHS = [1, 2, 7, 8, 9, 15, 16, 17, 127, 128, 129, 136, 255, 256, 257, 1031, 2053]
+
+
+@pytest.mark.parametrize("m", SUM_LENGTHS)
+def test_l1_normalizer_sums_as_numpy(m: int) -> None:
+    rng = np.random.default_rng(m)
+    n = 6
+    x = rng.standard_normal((n, m)) * np.exp(rng.uniform(-30, 30, (n, m)))  # order matters
+    src = np.arange(m, dtype=np.int64)
+    dst = np.arange(m, 2 * m, dtype=np.int64)
+    ws = np.zeros((n, 2 * m))
+    ws[:, src] = x
+    kernels().normalize_rows(ws, src, dst, 0, 0, 0)  # l1, C order, only a zero norm kept
+    expected = x / np.abs(x).sum(axis=1, keepdims=True)
+    assert ws[:, dst].tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("k", [3, 8, 9, 129, 200])
+def test_knn_mean_is_numpys_mean_to_the_sign_of_zero(k: int) -> None:
+    rng = np.random.default_rng(k)
+    n, n_train = 5, k + 4
+    idx = np.stack([rng.permutation(n_train)[:k] for _ in range(n)])
+    ws = np.zeros((n, 2 * k + 1))
+    ws[:, :k] = idx
+    ws[:, k : 2 * k] = 1.0  # distances (unused by uniform weights)
+    src = np.arange(2 * k, dtype=np.int64)
+    dst = np.array([2 * k], dtype=np.int64)
+    for y in (rng.standard_normal(n_train) * 1e6, np.full(n_train, -0.0)):
+        assert kernels().knn_mean(ws, src, dst, y, 0) == -1
+        expected = np.mean(y[idx], axis=1)  # KNeighborsRegressor's uniform prediction
+        assert ws[:, 2 * k].tobytes() == expected.tobytes()  # -0.0 targets average to +0.0

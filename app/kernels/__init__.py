@@ -11,10 +11,12 @@ The rules every kernel follows:
 - It works on a *workspace*: one float64 matrix per batch whose columns are
   the plan's inputs followed by every intermediate result. It reads columns
   ``src`` and writes columns ``dst`` of it.
-- It is self-contained and does scikit-learn's arithmetic in scikit-learn's
-  order. Only ``program.run_program`` calls other kernels: it runs a whole
-  packed plan in one call (``app/program.py``), and the backends compile the
-  kernels it calls into it.
+- It does scikit-learn's arithmetic in scikit-learn's order. It calls no
+  other kernel, only the shared helpers a module lists in ``SHARED_HELPERS``
+  (``sums.pairwise_sum``: numpy's summation order, needed by several families);
+  the backends compile each helper into the kernels that call it. Only
+  ``program.run_program`` calls kernels: it runs a whole packed plan in one call
+  (``app/program.py``), and the backends compile the kernels it calls into it.
 - It does no bounds checks; ``app/plan_checks.py`` proves every index in range
   when a plan is read, one check per kernel.
 - A kernel that can meet bad input returns the first offending position
@@ -32,12 +34,14 @@ from app.kernels import (
     neural,
     preprocess,
     program,
+    sums,
     svm,
     trees,
 )
 
 #: The family modules, in a fixed order (it defines the kernels' source hash).
 MODULES: tuple[ModuleType, ...] = (
+    sums,  # helpers only, no kernel
     core,
     trees,
     preprocess,
@@ -49,20 +53,34 @@ MODULES: tuple[ModuleType, ...] = (
 )
 
 
-def _collect() -> tuple[dict[str, str], dict[str, ModuleType]]:
+def _collect() -> tuple[dict[str, str], dict[str, ModuleType], dict[str, ModuleType]]:
     exports: dict[str, str] = {}
     owner: dict[str, ModuleType] = {}
+    helpers: dict[str, ModuleType] = {}
     for module in MODULES:
         for name, signature in module.EXPORTS.items():
             if name in exports:
                 raise RuntimeError(f"kernel {name} is defined twice")
             exports[name] = signature
             owner[name] = module
-    return exports, owner
+        for name in getattr(module, "SHARED_HELPERS", ()):
+            if name in helpers or name in exports:
+                raise RuntimeError(f"helper {name} is defined twice")
+            helpers[name] = module
+    return exports, owner, helpers
 
 
 #: Kernel name -> Numba signature. The backends compile exactly these.
-EXPORTS, OWNER = _collect()
+#: ``HELPER_OWNER``: helper name -> the module defining it. A helper is not exported:
+#: the backends turn it into a numba function in every module that names it, so the
+#: kernels calling it are compiled with it (``helper_users`` says where).
+EXPORTS, OWNER, HELPER_OWNER = _collect()
+
+
+def helper_users(name: str) -> tuple[ModuleType, ...]:
+    """The modules whose globals hold helper ``name`` (its own module, for recursion)."""
+    fn = getattr(HELPER_OWNER[name], name)
+    return tuple(m for m in MODULES if vars(m).get(name) is fn)
 
 
 def __getattr__(name: str) -> object:
@@ -73,4 +91,4 @@ def __getattr__(name: str) -> object:
     return getattr(module, name)
 
 
-__all__ = ["EXPORTS", "MODULES", "OWNER"]
+__all__ = ["EXPORTS", "HELPER_OWNER", "MODULES", "OWNER", "helper_users"]

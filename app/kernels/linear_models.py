@@ -9,15 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from app.kernels._types import F1, F2, I1, sig
+from app.kernels.sums import pairwise_sum
 
 # -- linear models and naive Bayes (converters/linear.py, sgd_svm.py, naive_bayes.py) -------
 #
-# numpy sums a row of a C-ordered array with pairwise summation
-# (numpy/_core/src/umath/loops_utils.h.src ``pairwise_sum``): fewer than 8
-# values are added in order; up to 128 with 8 interleaved accumulators; more are
-# split in two at ``n // 2`` rounded down to a multiple of 8, recursively. The
-# kernels below that reproduce ``arr.sum(axis=1)`` inline that algorithm (a
-# kernel may not call a helper) with an explicit stack instead of recursion.
+# Kernels that reproduce ``arr.sum(axis=1)`` use numpy's pairwise summation
+# (``app.kernels.sums.pairwise_sum``).
 
 
 def linear_dot2(ws, src, dst, coef, intercept):
@@ -93,10 +90,6 @@ def ovr_proba(ws, src, dst, kind):
     n = ws.shape[0]
     m = src.shape[0]
     buf = np.empty(m)
-    st_lo = np.empty(64, np.int64)
-    st_n = np.empty(64, np.int64)
-    st_phase = np.empty(64, np.int64)
-    st_left = np.empty(64)
     for i in range(n):
         for j in range(m):
             d = ws[i, src[j]]
@@ -108,68 +101,7 @@ def ovr_proba(ws, src, dst, kind):
                 elif d > 1.0:
                     d = 1.0
                 buf[j] = (d + 1.0) / 2.0
-        # -- numpy pairwise sum of buf[0:m] (see the note above) --
-        sp = 0
-        st_lo[0] = 0
-        st_n[0] = m
-        st_phase[0] = 0
-        res = 0.0
-        while True:
-            lo = st_lo[sp]
-            cnt = st_n[sp]
-            if cnt <= 128:
-                if cnt < 8:
-                    res = -0.0
-                    for t in range(cnt):
-                        res += buf[lo + t]
-                else:
-                    r0 = buf[lo]
-                    r1 = buf[lo + 1]
-                    r2 = buf[lo + 2]
-                    r3 = buf[lo + 3]
-                    r4 = buf[lo + 4]
-                    r5 = buf[lo + 5]
-                    r6 = buf[lo + 6]
-                    r7 = buf[lo + 7]
-                    t = 8
-                    stop = cnt - cnt % 8
-                    while t < stop:
-                        r0 += buf[lo + t]
-                        r1 += buf[lo + t + 1]
-                        r2 += buf[lo + t + 2]
-                        r3 += buf[lo + t + 3]
-                        r4 += buf[lo + t + 4]
-                        r5 += buf[lo + t + 5]
-                        r6 += buf[lo + t + 6]
-                        r7 += buf[lo + t + 7]
-                        t += 8
-                    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-                    while t < cnt:
-                        res += buf[lo + t]
-                        t += 1
-                sp -= 1
-                while sp >= 0 and st_phase[sp] == 2:
-                    res = st_left[sp] + res
-                    sp -= 1
-                if sp < 0:
-                    break
-                st_left[sp] = res
-                st_phase[sp] = 2
-                half = st_n[sp] // 2
-                half -= half % 8
-                st_lo[sp + 1] = st_lo[sp] + half
-                st_n[sp + 1] = st_n[sp] - half
-                st_phase[sp + 1] = 0
-                sp += 1
-            else:
-                st_phase[sp] = 1
-                half = cnt // 2
-                half -= half % 8
-                st_lo[sp + 1] = lo
-                st_n[sp + 1] = half
-                st_phase[sp + 1] = 0
-                sp += 1
-        total = 0.0 + res
+        total = 0.0 + pairwise_sum(buf, 0, m)
         if total == 0.0:
             for j in range(m):
                 buf[j] = 1.0
@@ -188,10 +120,6 @@ def gaussian_nb(ws, src, dst, theta, var, log_prior, norm):
     n = ws.shape[0]
     m = src.shape[0]
     buf = np.empty(m)
-    st_lo = np.empty(64, np.int64)
-    st_n = np.empty(64, np.int64)
-    st_phase = np.empty(64, np.int64)
-    st_left = np.empty(64)
     for i in range(n):
         for c in range(dst.shape[0]):
             for j in range(m):
@@ -204,68 +132,7 @@ def gaussian_nb(ws, src, dst, theta, var, log_prior, norm):
                     buf[j] = np.inf
                 else:
                     buf[j] = np.nan
-            # -- numpy pairwise sum of buf[0:m] (see the note above) --
-            sp = 0
-            st_lo[0] = 0
-            st_n[0] = m
-            st_phase[0] = 0
-            res = 0.0
-            while True:
-                lo = st_lo[sp]
-                cnt = st_n[sp]
-                if cnt <= 128:
-                    if cnt < 8:
-                        res = -0.0
-                        for t in range(cnt):
-                            res += buf[lo + t]
-                    else:
-                        r0 = buf[lo]
-                        r1 = buf[lo + 1]
-                        r2 = buf[lo + 2]
-                        r3 = buf[lo + 3]
-                        r4 = buf[lo + 4]
-                        r5 = buf[lo + 5]
-                        r6 = buf[lo + 6]
-                        r7 = buf[lo + 7]
-                        t = 8
-                        stop = cnt - cnt % 8
-                        while t < stop:
-                            r0 += buf[lo + t]
-                            r1 += buf[lo + t + 1]
-                            r2 += buf[lo + t + 2]
-                            r3 += buf[lo + t + 3]
-                            r4 += buf[lo + t + 4]
-                            r5 += buf[lo + t + 5]
-                            r6 += buf[lo + t + 6]
-                            r7 += buf[lo + t + 7]
-                            t += 8
-                        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-                        while t < cnt:
-                            res += buf[lo + t]
-                            t += 1
-                    sp -= 1
-                    while sp >= 0 and st_phase[sp] == 2:
-                        res = st_left[sp] + res
-                        sp -= 1
-                    if sp < 0:
-                        break
-                    st_left[sp] = res
-                    st_phase[sp] = 2
-                    half = st_n[sp] // 2
-                    half -= half % 8
-                    st_lo[sp + 1] = st_lo[sp] + half
-                    st_n[sp + 1] = st_n[sp] - half
-                    st_phase[sp + 1] = 0
-                    sp += 1
-                else:
-                    st_phase[sp] = 1
-                    half = cnt // 2
-                    half -= half % 8
-                    st_lo[sp + 1] = lo
-                    st_n[sp + 1] = half
-                    st_phase[sp + 1] = 0
-                    sp += 1
-            total = 0.0 + res
+            total = 0.0 + pairwise_sum(buf, 0, m)
             ws[i, dst[c]] = log_prior[c] + (norm[c] - 0.5 * total)
 
 
@@ -282,10 +149,6 @@ def nb_proba(ws, src, dst, pairwise):
     n = ws.shape[0]
     m = src.shape[0]
     buf = np.empty(m)
-    st_lo = np.empty(64, np.int64)
-    st_n = np.empty(64, np.int64)
-    st_phase = np.empty(64, np.int64)
-    st_left = np.empty(64)
     for i in range(n):
         top = ws[i, src[0]]
         for j in range(1, m):
@@ -307,68 +170,7 @@ def nb_proba(ws, src, dst, pairwise):
             for j in range(m):
                 total += buf[j]
         else:
-            # -- numpy pairwise sum of buf[0:m] (see the note above) --
-            sp = 0
-            st_lo[0] = 0
-            st_n[0] = m
-            st_phase[0] = 0
-            res = 0.0
-            while True:
-                lo = st_lo[sp]
-                cnt = st_n[sp]
-                if cnt <= 128:
-                    if cnt < 8:
-                        res = -0.0
-                        for t in range(cnt):
-                            res += buf[lo + t]
-                    else:
-                        r0 = buf[lo]
-                        r1 = buf[lo + 1]
-                        r2 = buf[lo + 2]
-                        r3 = buf[lo + 3]
-                        r4 = buf[lo + 4]
-                        r5 = buf[lo + 5]
-                        r6 = buf[lo + 6]
-                        r7 = buf[lo + 7]
-                        t = 8
-                        stop = cnt - cnt % 8
-                        while t < stop:
-                            r0 += buf[lo + t]
-                            r1 += buf[lo + t + 1]
-                            r2 += buf[lo + t + 2]
-                            r3 += buf[lo + t + 3]
-                            r4 += buf[lo + t + 4]
-                            r5 += buf[lo + t + 5]
-                            r6 += buf[lo + t + 6]
-                            r7 += buf[lo + t + 7]
-                            t += 8
-                        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-                        while t < cnt:
-                            res += buf[lo + t]
-                            t += 1
-                    sp -= 1
-                    while sp >= 0 and st_phase[sp] == 2:
-                        res = st_left[sp] + res
-                        sp -= 1
-                    if sp < 0:
-                        break
-                    st_left[sp] = res
-                    st_phase[sp] = 2
-                    half = st_n[sp] // 2
-                    half -= half % 8
-                    st_lo[sp + 1] = st_lo[sp] + half
-                    st_n[sp + 1] = st_n[sp] - half
-                    st_phase[sp + 1] = 0
-                    sp += 1
-                else:
-                    st_phase[sp] = 1
-                    half = cnt // 2
-                    half -= half % 8
-                    st_lo[sp + 1] = lo
-                    st_n[sp + 1] = half
-                    st_phase[sp + 1] = 0
-                    sp += 1
-            total = 0.0 + res
+            total = 0.0 + pairwise_sum(buf, 0, m)
         if total != 0.0:
             total = total / count if count != 0.0 else np.nan
         log_px = (np.log1p(total) + np.log(count)) + top

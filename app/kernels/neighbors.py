@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.kernels._types import F1, F2, I1, U1, sig
+from app.kernels.sums import pairwise_sum
 
 
 def knn_tree(
@@ -335,12 +336,8 @@ def knn_vote(ws, src, dst, labels, weighting):
     n_lab = labels.shape[0]
     w = np.empty(k)
     lab = np.empty(k, dtype=np.int64)
-    buf = np.empty(max(k, n_cls))
+    buf = np.empty(k)
     acc = np.empty(n_cls)
-    st_lo = np.empty(130, dtype=np.int64)
-    st_n = np.empty(130, dtype=np.int64)
-    st_stage = np.empty(130, dtype=np.int64)
-    vals = np.empty(130)
     for i in range(n):
         any_inf = False
         all_zero = True
@@ -370,67 +367,7 @@ def knn_vote(ws, src, dst, labels, weighting):
             acc[c] = 0.0
         for j in range(k):
             acc[lab[j]] += w[j]
-        for c in range(n_cls):
-            buf[c] = acc[c]
-        m_total = n_cls
-        # ---- numpy pairwise sum of buf[0:m_total] ----
-        st_lo[0] = 0
-        st_n[0] = m_total
-        st_stage[0] = 0
-        sp = 1
-        vs = 0
-        while sp > 0:
-            lo = st_lo[sp - 1]
-            m = st_n[sp - 1]
-            if m <= 128:
-                sp -= 1
-                if m < 8:
-                    res = 0.0
-                    for t in range(m):
-                        res += buf[lo + t]
-                else:
-                    r0 = buf[lo]
-                    r1 = buf[lo + 1]
-                    r2 = buf[lo + 2]
-                    r3 = buf[lo + 3]
-                    r4 = buf[lo + 4]
-                    r5 = buf[lo + 5]
-                    r6 = buf[lo + 6]
-                    r7 = buf[lo + 7]
-                    t = 8
-                    while t < m - (m % 8):
-                        r0 += buf[lo + t]
-                        r1 += buf[lo + t + 1]
-                        r2 += buf[lo + t + 2]
-                        r3 += buf[lo + t + 3]
-                        r4 += buf[lo + t + 4]
-                        r5 += buf[lo + t + 5]
-                        r6 += buf[lo + t + 6]
-                        r7 += buf[lo + t + 7]
-                        t += 8
-                    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-                    while t < m:
-                        res += buf[lo + t]
-                        t += 1
-                vals[vs] = res
-                vs += 1
-            elif st_stage[sp - 1] == 0:
-                st_stage[sp - 1] = 1
-                h = m // 2
-                h -= h % 8
-                st_lo[sp] = lo + h
-                st_n[sp] = m - h
-                st_stage[sp] = 0
-                st_lo[sp + 1] = lo
-                st_n[sp + 1] = h
-                st_stage[sp + 1] = 0
-                sp += 2
-            else:
-                sp -= 1
-                vals[vs - 2] = vals[vs - 2] + vals[vs - 1]
-                vs -= 1
-        total = vals[0]
-        # ---- end pairwise sum ----
+        total = 0.0 + pairwise_sum(acc, 0, n_cls)
         for c in range(n_cls):
             ws[i, dst[n_cls + c]] = acc[c] / total
         # predict: mode (uniform) or weighted_mode's pairwise sum per class
@@ -440,65 +377,7 @@ def knn_vote(ws, src, dst, labels, weighting):
                 continue
             for j in range(k):
                 buf[j] = w[j] if lab[j] == c else 0.0
-            m_total = k
-            # ---- numpy pairwise sum of buf[0:m_total] ----
-            st_lo[0] = 0
-            st_n[0] = m_total
-            st_stage[0] = 0
-            sp = 1
-            vs = 0
-            while sp > 0:
-                lo = st_lo[sp - 1]
-                m = st_n[sp - 1]
-                if m <= 128:
-                    sp -= 1
-                    if m < 8:
-                        res = 0.0
-                        for t in range(m):
-                            res += buf[lo + t]
-                    else:
-                        r0 = buf[lo]
-                        r1 = buf[lo + 1]
-                        r2 = buf[lo + 2]
-                        r3 = buf[lo + 3]
-                        r4 = buf[lo + 4]
-                        r5 = buf[lo + 5]
-                        r6 = buf[lo + 6]
-                        r7 = buf[lo + 7]
-                        t = 8
-                        while t < m - (m % 8):
-                            r0 += buf[lo + t]
-                            r1 += buf[lo + t + 1]
-                            r2 += buf[lo + t + 2]
-                            r3 += buf[lo + t + 3]
-                            r4 += buf[lo + t + 4]
-                            r5 += buf[lo + t + 5]
-                            r6 += buf[lo + t + 6]
-                            r7 += buf[lo + t + 7]
-                            t += 8
-                        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-                        while t < m:
-                            res += buf[lo + t]
-                            t += 1
-                    vals[vs] = res
-                    vs += 1
-                elif st_stage[sp - 1] == 0:
-                    st_stage[sp - 1] = 1
-                    h = m // 2
-                    h -= h % 8
-                    st_lo[sp] = lo + h
-                    st_n[sp] = m - h
-                    st_stage[sp] = 0
-                    st_lo[sp + 1] = lo
-                    st_n[sp + 1] = h
-                    st_stage[sp + 1] = 0
-                    sp += 2
-                else:
-                    sp -= 1
-                    vals[vs - 2] = vals[vs - 2] + vals[vs - 1]
-                    vs -= 1
-            ws[i, dst[c]] = vals[0]
-            # ---- end pairwise sum ----
+            ws[i, dst[c]] = 0.0 + pairwise_sum(buf, 0, k)
     return -1
 
 
@@ -515,10 +394,6 @@ def knn_mean(ws, src, dst, y, weighting):
     n_y = y.shape[0]
     w = np.empty(k)
     buf = np.empty(k)
-    st_lo = np.empty(130, dtype=np.int64)
-    st_n = np.empty(130, dtype=np.int64)
-    st_stage = np.empty(130, dtype=np.int64)
-    vals = np.empty(130)
     sums = np.empty(2)
     for i in range(n):
         any_inf = False
@@ -545,64 +420,7 @@ def knn_mean(ws, src, dst, y, weighting):
                     buf[j] = yv if weighting == 0 else yv * w[j]
                 else:
                     buf[j] = w[j]
-            # ---- numpy pairwise sum of buf[0:k] ----
-            st_lo[0] = 0
-            st_n[0] = k
-            st_stage[0] = 0
-            sp = 1
-            vs = 0
-            while sp > 0:
-                lo = st_lo[sp - 1]
-                m = st_n[sp - 1]
-                if m <= 128:
-                    sp -= 1
-                    if m < 8:
-                        res = 0.0
-                        for t in range(m):
-                            res += buf[lo + t]
-                    else:
-                        r0 = buf[lo]
-                        r1 = buf[lo + 1]
-                        r2 = buf[lo + 2]
-                        r3 = buf[lo + 3]
-                        r4 = buf[lo + 4]
-                        r5 = buf[lo + 5]
-                        r6 = buf[lo + 6]
-                        r7 = buf[lo + 7]
-                        t = 8
-                        while t < m - (m % 8):
-                            r0 += buf[lo + t]
-                            r1 += buf[lo + t + 1]
-                            r2 += buf[lo + t + 2]
-                            r3 += buf[lo + t + 3]
-                            r4 += buf[lo + t + 4]
-                            r5 += buf[lo + t + 5]
-                            r6 += buf[lo + t + 6]
-                            r7 += buf[lo + t + 7]
-                            t += 8
-                        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-                        while t < m:
-                            res += buf[lo + t]
-                            t += 1
-                    vals[vs] = res
-                    vs += 1
-                elif st_stage[sp - 1] == 0:
-                    st_stage[sp - 1] = 1
-                    h = m // 2
-                    h -= h % 8
-                    st_lo[sp] = lo + h
-                    st_n[sp] = m - h
-                    st_stage[sp] = 0
-                    st_lo[sp + 1] = lo
-                    st_n[sp + 1] = h
-                    st_stage[sp + 1] = 0
-                    sp += 2
-                else:
-                    sp -= 1
-                    vals[vs - 2] = vals[vs - 2] + vals[vs - 1]
-                    vs -= 1
-            sums[part] = vals[0]
-            # ---- end pairwise sum ----
+            sums[part] = 0.0 + pairwise_sum(buf, 0, k)
         if weighting == 0:
             ws[i, dst[0]] = sums[0] / k
         elif sums[1] == 0.0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.kernels._types import F1, F2, I1, sig
+from app.kernels.sums import pairwise_sum
 
 
 def mul_add(ws, src, dst, mul, add):
@@ -57,11 +58,6 @@ def normalize_rows(ws, src, dst, norm, order, dense_rule):
     n = ws.shape[0]
     m = src.shape[0]
     buf = np.empty(m)
-    r = np.zeros(8)
-    f_lo = np.zeros(128, dtype=np.int64)
-    f_n = np.zeros(128, dtype=np.int64)
-    f_state = np.zeros(128, dtype=np.int64)
-    vals = np.zeros(128)
     for i in range(n):
         total = 0.0
         if norm == 2:
@@ -97,51 +93,7 @@ def normalize_rows(ws, src, dst, norm, order, dense_rule):
         elif order == 0:
             for j in range(m):
                 buf[j] = abs(ws[i, src[j]])
-            # numpy's pairwise_sum, its recursion unrolled onto a stack of frames
-            top = 0
-            f_lo[0] = 0
-            f_n[0] = m
-            f_state[0] = 0
-            vtop = 0
-            while top >= 0:
-                lo = f_lo[top]
-                cnt = f_n[top]
-                if cnt <= 128:
-                    if cnt < 8:
-                        s = 0.0
-                        for j in range(lo, lo + cnt):
-                            s += buf[j]
-                    else:
-                        for q in range(8):
-                            r[q] = buf[lo + q]
-                        j = 8
-                        while j < cnt - (cnt % 8):
-                            for q in range(8):
-                                r[q] += buf[lo + j + q]
-                            j += 8
-                        s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-                        while j < cnt:
-                            s += buf[lo + j]
-                            j += 1
-                    vals[vtop] = s
-                    vtop += 1
-                    top -= 1
-                elif f_state[top] == 0:
-                    half = cnt // 2
-                    half -= half % 8
-                    f_state[top] = 1
-                    f_lo[top + 1] = lo + half
-                    f_n[top + 1] = cnt - half
-                    f_state[top + 1] = 0
-                    f_lo[top + 2] = lo
-                    f_n[top + 2] = half
-                    f_state[top + 2] = 0
-                    top += 2
-                else:
-                    vals[vtop - 2] = vals[vtop - 2] + vals[vtop - 1]
-                    vtop -= 1
-                    top -= 1
-            total = 0.0 + vals[0]
+            total = 0.0 + pairwise_sum(buf, 0, m)
         else:
             for j in range(m):
                 total += abs(ws[i, src[j]])
