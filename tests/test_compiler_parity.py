@@ -200,7 +200,7 @@ def test_tree_extreme_values(case: tuple[str, str, bool]) -> None:
             rows = X[:3].copy()
             rows[1, f] = v
             err = assert_refused(est, None, rows, scorer=scorer)
-            assert "record 1" in str(err) and f"x{f}" in str(err)
+            assert "record 2" in str(err) and f"x{f}" in str(err)
 
 
 def test_tree_refuses_nan_after_sparse_output() -> None:
@@ -324,7 +324,7 @@ def test_logistic_extreme_values(name: str) -> None:
         rows = X[:3].copy()
         rows[2, 1] = v
         err = assert_refused(est, None, rows, scorer=scorer)
-        assert "record 2" in str(err) and "'x1'" in str(err)
+        assert "record 3" in str(err) and "'x1'" in str(err)
 
 
 def _hand_set_binary(coef: list[float], intercept: float, classes: tuple[Any, Any]) -> Any:

@@ -237,7 +237,7 @@ def test_one_hot_numeric_column_refuses_infinity_with_ignore() -> None:
     rows = df.head(3).copy()
     rows.loc[2, "code"] = math.inf
     err = assert_refused(model, None, rows)
-    assert "'code'" in str(err) and "record 2" in str(err)
+    assert "'code'" in str(err) and "record 3" in str(err)
 
 
 def test_one_hot_unknown_message_lists_categories() -> None:
@@ -315,7 +315,7 @@ def test_ordinal_encoder_unknown_message() -> None:
     rows = df.head(2).copy()
     rows["color"] = ["red", "mauve"]
     err = assert_refused(model, None, rows)
-    assert "unknown category" in str(err) and "'color'" in str(err) and "record 1" in str(err)
+    assert "unknown category" in str(err) and "'color'" in str(err) and "record 2" in str(err)
 
 
 def test_encoders_share_an_input() -> None:

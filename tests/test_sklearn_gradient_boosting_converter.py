@@ -172,7 +172,7 @@ def test_nan_and_overflow_are_refused(case: tuple[str, str]) -> None:
         rows = np.array(X[:3], dtype=np.float64)
         rows[2, last] = v
         err = assert_refused(est, None, rows, scorer=scorer)
-        assert "record 2" in str(err) and f"x{last}" in str(err)
+        assert "record 3" in str(err) and f"x{last}" in str(err)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
@@ -285,7 +285,7 @@ def test_refusal_names_the_model() -> None:
     rows = np.array(X[:2], dtype=np.float64)
     rows[1, 3] = math.nan
     err = assert_refused(est, None, rows, scorer=scorer)
-    assert "GradientBoostingRegressor" in str(err) and "record 1" in str(err)
+    assert "GradientBoostingRegressor" in str(err) and "record 2" in str(err)
 
 
 def _first_internal(compiled: Any) -> int:

@@ -103,7 +103,7 @@ def test_numeric_refuses_infinity_naming_the_imputer() -> None:
     rows = X[:3].copy()
     rows[1, 4] = -math.inf
     err = assert_refused(model, None, rows)
-    assert "SimpleImputer" in str(err) and "'x4'" in str(err) and "record 1" in str(err)
+    assert "SimpleImputer" in str(err) and "'x4'" in str(err) and "record 2" in str(err)
 
 
 def test_float32_fitted_statistics_are_cast() -> None:

@@ -313,7 +313,7 @@ def test_nan_and_infinity_refused(name: str) -> None:
             rows = X[:3].copy()
             rows[2, f] = v
             err = assert_refused(model, None, rows, scorer=scorer)
-            assert "record 2" in str(err) and f"'x{f}'" in str(err)
+            assert "record 3" in str(err) and f"'x{f}'" in str(err)
         if f >= 2:  # every feature once for NaN is enough; stop after three
             break
 

@@ -141,7 +141,7 @@ def test_nan_and_infinity_refused(name: str) -> None:
             rows = X[:3].copy()
             rows[2, f] = v
             err = assert_refused(model, None, rows, scorer=scorer)
-            assert "record 2" in str(err) and f"'x{f}'" in str(err)
+            assert "record 3" in str(err) and f"'x{f}'" in str(err)
 
 
 @pytest.mark.parametrize("name", ["gnb-many", "mnb-many", "bnb-threshold"])

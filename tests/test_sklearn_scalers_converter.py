@@ -136,7 +136,7 @@ def test_scaler_nan_in_each_feature_and_extremes(kind: str) -> None:
         rows = X[:3].copy()
         rows[2, 4] = v
         err = assert_refused(model, None, rows, scorer=scorer)
-        assert "record 2" in str(err) and "'x4'" in str(err) and type(model[0]).__name__ in str(err)
+        assert "record 3" in str(err) and "'x4'" in str(err) and type(model[0]).__name__ in str(err)
 
 
 @pytest.mark.parametrize("kind", ["MinMaxScaler(clip)", "MaxAbsScaler", "RobustScaler"])

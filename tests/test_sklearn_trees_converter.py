@@ -298,7 +298,7 @@ def test_extreme_values(case: tuple[str, str, bool]) -> None:
         rows = np.array(X[:3], dtype=np.float64)
         rows[1, last] = v
         err = assert_refused(est, None, rows, scorer=scorer)
-        assert "record 1" in str(err) and f"x{last}" in str(err)
+        assert "record 2" in str(err) and f"x{last}" in str(err)
 
 
 def test_nan_trained_extra_trees_use_both_missing_directions() -> None:
