@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import numbers
 import os
+import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -99,12 +104,12 @@ class Plan:
         return tuple(i.name for i in self.inputs)
 
 
-def _signature_dtypes(signature: str) -> list[tuple[str, bool]]:
-    """(dtype code, is_array) per argument after ``ws`` of an ``EXPORTS`` signature."""
-    return [(code, ndim > 0) for code, ndim in parse_signature(signature)[1:]]
+def _signature_args(signature: str) -> list[tuple[str, int]]:
+    """(dtype code, ndim) per argument after ``ws`` of an ``EXPORTS`` signature."""
+    return parse_signature(signature)[1:]
 
 
-_SIGNATURES = {name: _signature_dtypes(sig) for name, sig in EXPORTS.items()}
+_SIGNATURES = {name: _signature_args(sig) for name, sig in EXPORTS.items()}
 _ARG_NAMES = {
     name: getattr(kernels, name).__code__.co_varnames[
         1 : getattr(kernels, name).__code__.co_argcount
@@ -117,6 +122,15 @@ _ARG_NAMES = {
 _OUTPUT_KERNELS = frozenset({*LABEL_KERNELS, ENTRY})
 
 
+def plan_kernels() -> tuple[str, ...]:
+    """The kernels a plan's ops may call, in ``EXPORTS`` order (docs/plan-format.md)."""
+    return tuple(name for name in EXPORTS if name not in _OUTPUT_KERNELS)
+
+
+TASKS = ("classification", "regression")
+INPUT_KINDS = ("numeric", "categorical")
+
+
 def _check_bounds(kernel: str, args: list[Any], width: int, where: str) -> None:
     """Kernels do no bounds checks (they are compiled for speed), so the reader does.
 
@@ -127,6 +141,200 @@ def _check_bounds(kernel: str, args: list[Any], width: int, where: str) -> None:
     problem = check_op(kernel, named, width)
     if problem:
         raise PlanError(f"{where}: {problem}")
+
+
+# -- the header's structure ----------------------------------------------------------
+# Every value of plan.json is checked for its JSON type before it is used, here and
+# nowhere else: past these functions the reader (and the kernels' checks in
+# app/plan_checks.py) may index, compare and convert without meeting a surprise.
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_label(value: object) -> bool:
+    """A class label as JSON can hold it: text, a number, a boolean, or null (NaN)."""
+    return value is None or isinstance(value, (str, bool, np.bool_)) or _is_number(value)
+
+
+_KINDS: dict[type, tuple[str, Any]] = {
+    dict: ("an object", lambda v: isinstance(v, dict)),
+    list: ("a list", lambda v: isinstance(v, (list, tuple))),
+    str: ("text", lambda v: isinstance(v, str)),
+    int: ("an integer", _is_int),
+}
+_MISSING = object()
+
+
+def _field(obj: dict[str, Any], key: str, kind: type, where: str, default: Any = _MISSING) -> Any:
+    """``obj[key]``, refused unless it is of JSON ``kind`` (or absent with a default)."""
+    if key not in obj:
+        if default is _MISSING:
+            raise PlanError(f"{where}: {key!r} is missing")
+        return default
+    value = obj[key]
+    name, test = _KINDS[kind]
+    if not test(value):
+        raise PlanError(f"{where}: {key!r} must be {name}, not {type(value).__name__}")
+    return value
+
+
+def _items(obj: dict[str, Any], key: str, test: Any, what: str, where: str) -> tuple[Any, ...]:
+    """``obj[key]`` as a tuple, refused unless it is a list whose every item passes ``test``."""
+    values = _field(obj, key, list, where, ())
+    bad = [v for v in values if not test(v)]
+    if bad:
+        raise PlanError(f"{where}: {key!r} must hold {what}, not {bad[0]!r}")
+    return tuple(values)
+
+
+def _objects(obj: dict[str, Any], key: str, where: str) -> tuple[dict[str, Any], ...]:
+    return _items(obj, key, lambda v: isinstance(v, dict), "objects", where)
+
+
+def _array_arg(
+    value: Any, code: str, ndim: int, arrays: dict[str, np.ndarray], where: str
+) -> np.ndarray:
+    """An array argument in the dtype and shape the kernel takes, or PlanError."""
+    dtype = np.dtype(_DTYPES[code])
+    if isinstance(value, dict):
+        key = value.get("array")
+        if not isinstance(key, str) or key not in arrays:
+            raise PlanError(f"{where} names array {key!r}, which is not in {ARRAYS_FILE}")
+        data = arrays[key]
+    elif isinstance(value, (list, tuple)) and all(_is_number(v) for v in value):
+        data = np.asarray(value)  # an inline vector: numbers only, so never ragged
+    else:
+        raise PlanError(f"{where}: {value!r} is neither {{'array': KEY}} nor a list of numbers")
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
+        raise PlanError(f"{where}: an array of {getattr(data, 'dtype', type(data))}, not numbers")
+    if data.ndim != ndim:
+        raise PlanError(f"{where}: a {data.ndim}-d array where the kernel takes {ndim}-d")
+    if data.dtype != dtype and not np.can_cast(data.dtype, dtype, "same_kind"):
+        raise PlanError(f"{where}: argument of dtype {data.dtype}, expected {dtype}")
+    cast = np.require(data.astype(dtype, copy=False), requirements=["C", "W"])
+    if cast.dtype != data.dtype and not np.array_equal(cast, data, equal_nan=dtype.kind == "f"):
+        raise PlanError(f"{where}: argument values do not fit {dtype}")
+    return cast
+
+
+_I8 = np.iinfo(np.int64)
+
+
+def _scalar_arg(value: Any, code: str, where: str) -> Any:
+    """A scalar argument: an integer in int64's range for ``i8``, any number for ``f8``."""
+    if code == "i8" and _is_int(value) and _I8.min <= value <= _I8.max:
+        return np.int64(value)
+    if code == "f8" and _is_number(value) and (not _is_int(value) or abs(value) < 2**1023):
+        return np.float64(value)
+    raise PlanError(f"{where}: {value!r} is not {'an int64' if code == 'i8' else 'a number'}")
+
+
+def _parse_op(
+    n: int, raw_op: dict[str, Any], arrays: dict[str, np.ndarray], width: int, where: str
+) -> Op:
+    at = f"{where}: op {n}"
+    kernel = _field(raw_op, "kernel", str, at)
+    if kernel not in _SIGNATURES or kernel in _OUTPUT_KERNELS:
+        raise PlanError(f"{at} uses kernel {kernel!r}, unknown to this runtime")
+    at = f"{at} ({kernel})"
+    raw_args = _field(raw_op, "args", list, at)
+    sig = _SIGNATURES[kernel]
+    if len(raw_args) != len(sig):
+        raise PlanError(f"{at} has {len(raw_args)} arguments, expected {len(sig)}")
+    args = []
+    for name, value, (code, ndim) in zip(_ARG_NAMES[kernel], raw_args, sig, strict=True):
+        here = f"{at} argument {name}"
+        args.append(
+            _array_arg(value, code, ndim, arrays, here) if ndim else _scalar_arg(value, code, here)
+        )
+    _check_bounds(kernel, args, width, at)
+    return Op(
+        kernel=kernel,
+        args=tuple(args),
+        origin=_field(raw_op, "origin", str, at, ""),
+        message=_field(raw_op, "message", str, at, ""),
+    )
+
+
+def _parse_inputs(header: dict[str, Any], width: int, where: str) -> tuple[InputSpec, ...]:
+    inputs = []
+    for n, raw in enumerate(_objects(header, "inputs", where)):
+        at = f"{where}: input {n}"
+        kind = _field(raw, "kind", str, at)
+        if kind not in INPUT_KINDS:
+            raise PlanError(f"{at}: unknown kind {kind!r}; valid: {', '.join(INPUT_KINDS)}")
+        categories = _items(raw, "categories", lambda v: isinstance(v, str), "text", at)
+        inputs.append(InputSpec(_field(raw, "name", str, at), kind, categories))
+    names = [i.name for i in inputs]
+    if len(set(names)) != len(names):
+        raise PlanError(f"{where}: input names repeat")
+    if len(inputs) > width:
+        raise PlanError(f"{where}: {len(inputs)} inputs for a workspace of width {width}")
+    return tuple(inputs)
+
+
+def _parse_output(header: dict[str, Any], width: int, where: str) -> Output:
+    out = _field(header, "output", dict, where)
+    at = f"{where}: output"
+    extras = []
+    for raw in _objects(out, "extras", at):
+        extras.append(
+            Extra(
+                name=_field(raw, "name", str, f"{at} extra"),
+                cols=_items(raw, "cols", _is_int, "column indices", f"{at} extra"),
+                labels=_items(raw, "labels", lambda v: isinstance(v, str), "text", f"{at} extra"),
+            )
+        )
+    output = Output(
+        task=_field(out, "task", str, at),
+        classes=_items(out, "classes", _is_label, "labels", at),
+        proba=_items(out, "proba", _is_int, "column indices", at),
+        decision=_items(out, "decision", _is_int, "column indices", at),
+        label_rule=_field(out, "label_rule", str, at),
+        extras=tuple(extras),
+    )
+    _check_output(output, width, where)
+    return output
+
+
+def _check_output(output: Output, width: int, where: str) -> None:
+    """Everything the scorer reads from the output must be there, in the right number."""
+    rule, classes = output.label_rule, output.classes
+    if rule not in LABEL_RULES:
+        raise PlanError(f"{where}: unknown label rule {rule!r}")
+    if output.task not in TASKS:
+        raise PlanError(f"{where}: unknown task {output.task!r}")
+    if (output.task == "regression") != (rule == "value"):
+        raise PlanError(f"{where}: a {output.task} plan cannot use the {rule!r} label rule")
+    if not output.decision:
+        raise PlanError(f"{where}: output.decision names no column")
+    if output.proba and len(output.proba) != len(classes):
+        raise PlanError(
+            f"{where}: {len(output.proba)} probability columns for {len(classes)} classes"
+        )
+    if rule != "argmax" and len(output.decision) != 1:
+        raise PlanError(f"{where}: a {rule!r} label rule reads one decision column")
+    if rule == "argmax" and len(output.decision) != len(classes):
+        raise PlanError(
+            f"{where}: {len(output.decision)} decision columns for {len(classes)} classes"
+        )
+    if rule in ("positive", "nonnegative") and len(classes) != 2:
+        raise PlanError(f"{where}: a {rule!r} label rule needs two classes")
+    for e in output.extras:
+        if not e.cols or (e.labels and len(e.labels) != len(e.cols)):
+            raise PlanError(f"{where}: output {e.name!r} needs columns, one label per column")
+        if len(e.cols) > 1 and not e.labels:
+            raise PlanError(f"{where}: output {e.name!r} needs one label per column")
+    extra_cols = tuple(c for e in output.extras for c in e.cols)
+    for col in output.proba + output.decision + extra_cols:
+        if not 0 <= col < width:
+            raise PlanError(f"{where}: output column {col} outside the workspace")
 
 
 def load_plan(source: str | os.PathLike[str] | Traversable) -> Plan:
@@ -147,127 +355,92 @@ def plan_from_bytes(header: bytes, raw: bytes, where: str) -> Plan:
     """Parse the two plan files' contents (already read, and possibly hash-checked)."""
     try:
         parsed = json.loads(header)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise PlanError(f"{where}/{PLAN_FILE}: not valid JSON: {exc}") from exc
+    return parse_plan(parsed, read_arrays(raw, f"{where}/{ARRAYS_FILE}"), where=where)
+
+
+def read_arrays(raw: bytes, where: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` archive: plain numbers only, each member's size checked
+    against its header before anything is allocated.
+
+    The archive is read member by member rather than with ``np.load``, so that every
+    way bytes can be wrong (not a zip, truncated, a bad CRC, an ``.npy`` header that
+    lies about its shape, an object or structured dtype, a pickle) ends in PlanError.
+    """
+    arrays: dict[str, np.ndarray] = {}
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, EOFError) as exc:
-        # e.g. an object array or a pickle: never unpickled, refused
-        raise PlanError(f"{where}/{ARRAYS_FILE}: not a plain array archive ({exc})") from exc
-    return parse_plan(parsed, arrays, where=where)
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            for info in archive.infolist():
+                key = info.filename.removesuffix(".npy")
+                if key == info.filename or key in arrays:
+                    raise PlanError(f"{where}: unexpected member {info.filename!r}")
+                with archive.open(info) as member:
+                    arrays[key] = _read_npy(member, info.file_size, f"{where}: {key}")
+    except PlanError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError) as exc:
+        raise PlanError(f"{where}: not a readable array archive ({exc})") from exc
+    except (ValueError, NotImplementedError, RuntimeError) as exc:
+        # numpy's header parser, unsupported zip compression or encryption
+        raise PlanError(f"{where}: not a plain array archive ({exc})") from exc
+    return arrays
 
 
-def parse_plan(header: dict[str, Any], arrays: dict[str, np.ndarray], where: str = "plan") -> Plan:
-    """Validate a plan header against its arrays and the kernels this runtime has."""
+def _read_npy(member: IO[bytes], size: int, where: str) -> np.ndarray:
+    """One ``.npy`` member (format 1.0 or 2.0) of ``size`` bytes."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+    else:
+        raise PlanError(f"{where}: .npy format {version} is not supported")
+    if dtype.hasobject:
+        raise PlanError(f"{where}: an object array (a pickle), which is never unpickled")
+    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise PlanError(f"{where}: an array of {dtype}, not of plain numbers")
+    count = math.prod(shape)
+    if count * dtype.itemsize != size - member.tell():
+        raise PlanError(f"{where}: the header's shape {shape} does not match the data's size")
+    data = np.frombuffer(member.read(count * dtype.itemsize), dtype=dtype)
+    return data.reshape(shape, order="F" if fortran else "C")
+
+
+def parse_plan(header: Any, arrays: dict[str, np.ndarray], where: str = "plan") -> Plan:
+    """Validate a plan header against its arrays and the kernels this runtime has.
+
+    Any plan this refuses raises PlanError, whatever is wrong with it; one it accepts
+    can be run by the kernels without reading or writing outside what it owns.
+    """
+    if not isinstance(header, dict):
+        raise PlanError(f"{where}: not a plan (a JSON {type(header).__name__}, not an object)")
     if header.get("format") != FORMAT:
         raise PlanError(f"{where}: not a {FORMAT} file (format={header.get('format')!r})")
-    try:
-        major, minor = (int(x) for x in str(header["format_version"]).split("."))
-    except (KeyError, ValueError) as exc:
-        raise PlanError(f"{where}: format_version missing or not 'MAJOR.MINOR'") from exc
+    version = header.get("format_version")
+    if not (isinstance(version, str) and re.fullmatch(r"-?[0-9]+\.-?[0-9]+", version)):
+        raise PlanError(f"{where}: format_version missing or not 'MAJOR.MINOR'")
+    major, minor = (int(x) for x in version.split("."))
     if major != FORMAT_VERSION[0]:
         raise PlanError(
             f"{where}: plan format {major}.{minor} is not supported by this runtime "
             f"(reads {FORMAT_VERSION[0]}.x); rebuild the bundle with a matching tool"
         )
-    width = int(header["width"])
-    ops = []
-    for n, raw_op in enumerate(header["ops"]):
-        kernel = raw_op["kernel"]
-        if kernel not in _SIGNATURES or kernel in _OUTPUT_KERNELS:
-            raise PlanError(f"{where}: op {n} uses kernel {kernel!r}, unknown to this runtime")
-        sig = _SIGNATURES[kernel]
-        if len(raw_op["args"]) != len(sig):
-            raise PlanError(
-                f"{where}: op {n} ({kernel}) has {len(raw_op['args'])} arguments, "
-                f"expected {len(sig)}"
-            )
-        args = []
-        for value, (code, is_array) in zip(raw_op["args"], sig, strict=True):
-            dtype = _DTYPES[code]
-            if is_array:
-                if isinstance(value, dict):
-                    if value.get("array") not in arrays:
-                        raise PlanError(
-                            f"{where}: op {n} ({kernel}) names array {value.get('array')!r}, "
-                            f"which is not in {ARRAYS_FILE}"
-                        )
-                    data = arrays[value["array"]]
-                else:
-                    data = np.asarray(value)
-                if data.dtype != dtype and not np.can_cast(data.dtype, dtype, "same_kind"):
-                    raise PlanError(
-                        f"{where}: op {n} ({kernel}) argument of dtype {data.dtype}, "
-                        f"expected {np.dtype(dtype)}"
-                    )
-                cast = np.require(data.astype(dtype, copy=False), requirements=["C", "W"])
-                if cast.dtype != data.dtype and not np.array_equal(cast, data, equal_nan=True):
-                    raise PlanError(
-                        f"{where}: op {n} ({kernel}) argument values do not fit {np.dtype(dtype)}"
-                    )
-                args.append(cast)
-            else:
-                args.append(dtype(value))
-        _check_bounds(kernel, args, width, f"{where}: op {n} ({kernel})")
-        ops.append(
-            Op(
-                kernel=kernel,
-                args=tuple(args),
-                origin=raw_op.get("origin", ""),
-                message=raw_op.get("message", ""),
-            )
-        )
-    out = header["output"]
-    output = Output(
-        task=out["task"],
-        classes=tuple(out.get("classes", ())),
-        proba=tuple(out.get("proba", ())),
-        decision=tuple(out.get("decision", ())),
-        label_rule=out["label_rule"],
-        extras=tuple(
-            Extra(name=e["name"], cols=tuple(e["cols"]), labels=tuple(e.get("labels", ())))
-            for e in out.get("extras", ())
-        ),
-    )
-    if output.label_rule not in LABEL_RULES:
-        raise PlanError(f"{where}: unknown label rule {output.label_rule!r}")
-    if output.task not in ("classification", "regression"):
-        raise PlanError(f"{where}: unknown task {output.task!r}")
-    if not output.decision:
-        raise PlanError(f"{where}: output.decision names no column")
-    if output.label_rule != "value" and not output.classes:
-        raise PlanError(f"{where}: a {output.label_rule!r} label rule needs classes")
-    if output.label_rule in ("positive", "nonnegative") and len(output.classes) != 2:
-        raise PlanError(f"{where}: a {output.label_rule!r} label rule needs two classes")
-    extra_cols = tuple(c for e in output.extras for c in e.cols)
-    for e in output.extras:
-        if len(e.cols) > 1 and len(e.labels) != len(e.cols):
-            raise PlanError(f"{where}: output {e.name!r} needs one label per column")
-    for col in output.proba + output.decision + extra_cols:
-        if not 0 <= col < width:
-            raise PlanError(f"{where}: output column {col} outside the workspace")
-    if (
-        output.task == "classification"
-        and output.proba
-        and len(output.proba) != len(output.classes)
-    ):
-        raise PlanError(
-            f"{where}: {len(output.proba)} probability columns for {len(output.classes)} classes"
-        )
-    inputs = tuple(
-        InputSpec(name=i["name"], kind=i["kind"], categories=tuple(i.get("categories", ())))
-        for i in header["inputs"]
-    )
-    columns = tuple(header.get("columns", ()))
+    width = _field(header, "width", int, where)
+    columns = _items(header, "columns", lambda v: isinstance(v, str), "text", where)
     if len(columns) != width:
         raise PlanError(f"{where}: {len(columns)} column names for a workspace of width {width}")
+    _field(header, "inputs", list, where)
+    inputs = _parse_inputs(header, width, where)
+    _field(header, "ops", list, where)  # required, unlike most lists
+    raw_ops = _objects(header, "ops", where)
+    ops = tuple(_parse_op(n, raw_op, arrays, width, where) for n, raw_op in enumerate(raw_ops))
     return Plan(
         version=(major, minor),
         inputs=inputs,
         width=width,
         columns=columns,
-        ops=tuple(ops),
-        output=output,
-        meta=dict(header.get("meta", {})),
+        ops=ops,
+        output=_parse_output(header, width, where),
+        meta=dict(_field(header, "meta", dict, where, {})),
     )

@@ -92,7 +92,9 @@ def _tree_sum(a: Args, width: int) -> str | None:
     forward (``i < child < n - 1``), leaves at themselves with an infinite threshold
     and no NaN flag, so a walk that reaches a leaf stays there.
     """
-    trees, nodes, thr, value = a["trees"], a["nodes"], a["thr"], a["value"]
+    # int32 tables in int64: arithmetic on them below must not wrap around
+    trees, nodes = a["trees"].astype(np.int64), a["nodes"].astype(np.int64)
+    thr, value = a["thr"], a["value"]
     n_out = a["dst"].size
     if trees.ndim != 2 or trees.shape[1] != 3 or trees.shape[0] == 0:
         return "trees must be a non-empty (n_trees, 3) table"
@@ -102,7 +104,8 @@ def _tree_sum(a: Args, width: int) -> str | None:
     if value.ndim != 2 or value.shape[0] != n or value.shape[1] == 0:
         return "leaf values do not match nodes"
     root, depth, first = trees[:, 0], trees[:, 1], trees[:, 2]
-    if root.min() < 0 or root.max() >= n or depth.min() < 0:
+    # children move forward, so no walk takes more than n steps: a deeper one only spins
+    if root.min() < 0 or root.max() >= n or depth.min() < 0 or depth.max() > n:
         return "tree roots or depths out of range"
     if first.min() < 0 or first.max() + value.shape[1] > n_out:
         return "tree output index out of range"

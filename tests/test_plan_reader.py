@@ -624,3 +624,50 @@ def test_pickle_file_as_arrays_is_refused_not_unpickled(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         load_plan(folder)
     assert UNPICKLED == []
+
+
+@pytest.mark.parametrize("key", ["width", "ops", "output", "inputs"])
+def test_a_header_without_a_required_key_is_a_plan_error(key: str) -> None:
+    plan = compiled("forest")
+    del plan.header[key]
+    refuses(plan, f"'{key}' is missing")
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "match"),
+    [
+        (("width",), "12", "'width' must be an integer"),
+        (("width",), True, "'width' must be an integer"),
+        (("ops", 0, "args"), {"a": 1}, "'args' must be a list"),
+        (("output", "decision"), [0.5], "must hold column indices"),
+        (("output", "classes"), [[1], {}], "must hold labels"),
+        (("inputs", 0), "a", "must hold objects"),
+    ],
+)
+def test_values_of_the_wrong_json_type_are_plan_errors(
+    where: tuple[Any, ...], value: Any, match: str
+) -> None:
+    plan = compiled("forest")
+    node = plan.header
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    refuses(plan, match)
+
+
+def test_a_two_dimensional_array_where_a_vector_is_due_is_a_plan_error() -> None:
+    plan = compiled("forest")
+    op = ops_of(plan, "check_values")[0]
+    _, cols = array_of(plan, op, "cols")
+    set_array(plan, op, "cols", cols.reshape(1, -1))
+    refuses(plan, "2-d array where the kernel takes 1-d")
+
+
+def test_int32_tree_tables_cannot_wrap_past_the_checks() -> None:
+    plan = compiled("forest")
+    op = ops_of(plan, "tree_sum")[0]
+    _, nodes = array_of(plan, op, "nodes")
+    nodes = nodes.copy()
+    nodes[0, 1] = np.iinfo(np.int32).max  # child + 1 would wrap to a negative index
+    set_array(plan, op, "nodes", nodes)
+    refuses(plan, "children out of order or out of range")
