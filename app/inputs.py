@@ -442,12 +442,19 @@ def not_utf8(
     where = f"{source}: line {line}"
     end = data.find(b"\n")
     if header is None and first_line == 1 and 0 <= end < pos:  # the header is in data
-        header = [h.strip() for h in next(csv.reader([data[:end].decode("utf-8")]), [])]
+        try:
+            text = data[:end].decode("utf-8").rstrip("\r")
+            header = [h.strip() for h in next(csv.reader([text]), [])]
+        except csv.Error:
+            header = None
     if header:
         start = data.rfind(b"\n", 0, pos) + 1
-        before = data[start:pos].decode("utf-8", "replace")
-        cells = next(csv.reader([before + "x"]), [""])  # "x": a cell ending at pos counts
-        if len(cells) <= len(header):
+        before = data[start:pos].decode("utf-8", "replace").replace("\r", " ")
+        try:
+            cells = next(csv.reader([before + "x"]), [""])  # "x": a cell ending at pos counts
+        except csv.Error:  # a line csv itself would refuse: name the line only
+            cells = []
+        if 0 < len(cells) <= len(header):
             where += f", column {header[len(cells) - 1]!r}"
     return InputError(
         f"{where}: byte 0x{data[pos]:02x} is not UTF-8 text; save the file as UTF-8 "
