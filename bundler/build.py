@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,27 +60,38 @@ class _Clock:
         self.stages[name] = round(time.perf_counter() - start, 3)
 
 
-def build(
-    spec_path: Path,
+@dataclass(frozen=True)
+class Prepared:
+    """Everything up to the payload: what ``bundle prepare``, ``bundle run`` and ``bundle
+    build`` share, so the app run from source reads exactly the payload a build freezes."""
+
+    spec: Spec
+    release: bool
+    compiled: Any  # CompiledPlan, or PassthroughModel
+    scorer: Any
+    parity: ParityReport
+    gate: GateReport
+    record: dict[str, Any]
+    payload: Path  # the payload folder (bundle.json, plan, record, gate files)
+    aot_path: Path | None  # the compiled kernels, for the aot backend
+    warnings: list[str]
+
+
+def prepare(
+    spec: Spec,
+    work_dir: Path,
     *,
-    output_dir: Path | None = None,
     release: bool = False,
-    signing_key: Path | None = None,
-    sign: bool = False,
     progress: Progress = lambda _msg: None,
-) -> BuildReport:
-    """Run every stage; publish into the output folder only if all of them pass."""
-    clock = _Clock()
+    clock: _Clock | None = None,
+) -> Prepared:
+    """Verify, compile, check and record the model; write the payload under ``work_dir``."""
+    clock = clock or _Clock()
     with clock.stage("validate spec", progress):
-        spec = load_spec(spec_path)
         if release:
             check_release(spec)
         warnings = check_maintainer(spec)
         check_versions(spec)
-        # A bad key must fail now, not after freezing; it is never written anywhere.
-        key = load_private_key(signing_key) if (sign or signing_key) else None
-        out_root = (output_dir or spec.build.output_dir).resolve()
-        freeze_stage.require_pyinstaller()
         if spec.build.backend == "aot":
             require_toolchain()
     with clock.stage("verify and load artifacts", progress):
@@ -106,88 +117,148 @@ def build(
             scorer = Scorer(compiled.load(), kernels)
     with clock.stage("parity, release gate and data", progress):
         parity, gate, data = check_model(spec, artifacts, scorer, compiled.header["inputs"])
-
-    target = out_root / spec.app.name
-    out_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{spec.app.name}.staging-", dir=out_root))
-    try:
-        with clock.stage("model record", progress):
-            digest = plan_digest(compiled, staging / "work" / "plan-digest")
-            record = build_record(
-                spec,
-                artifacts,
-                compiled.header,
-                gate.to_json(),
-                parity.to_json(),
-                digest,
-                data,
-                release,
-                output_columns(scorer.plan.output),
-            )
-            info = {
-                "name": spec.app.name,
-                "version": spec.app.version,
-                "title": spec.app.title,
-                "model_version": spec.model.version,
-                "backend": spec.build.backend,
-                "approval": record["audit"]["status"],
-            }
-            payload = write_payload(
-                staging / "work" / "payload",
-                info=info,
-                plan=compiled,
-                record=record,
-                gate=gate,
-                requirements=requirements_text(),
-            )
-        with clock.stage("freeze with PyInstaller", progress):
-            frozen = freeze_stage.freeze(
-                name=spec.app.name,
-                payload_dir=payload,
-                backend=spec.build.backend,
-                aot_extension=aot_path,
-                hiddenimports=(
-                    compiled.hiddenimports if isinstance(compiled, PassthroughModel) else ()
-                ),
-                modes=spec.build.modes,
-                work_dir=staging / "work" / "pyinstaller",
-                progress=progress,
-            )
-        with clock.stage("self-test frozen binaries", progress):
-            result = _assemble(staging, spec, frozen, payload, record)
-        with clock.stage("manifest, SBOM and signature", progress):
-            _seal(staging / "out", spec, record, result, key)
-        if spec.build.installers:
-            with clock.stage("installers", progress):
-                for inst in make_installers(
-                    staging / "out" / "onedir" / spec.app.name,
-                    staging / "out" / "installers",
-                    kinds=spec.build.installers,
-                    name=spec.app.name,
-                    version=spec.app.version,
-                    title=spec.app.title,
-                    description=spec.app.description,
-                    record=record,
-                    work=staging / "work" / "installers",
-                ):
-                    result[inst.kind] = {
-                        "path": inst.path.relative_to(staging / "out").as_posix(),
-                        "size": inst.size,
-                    }
-        report = BuildReport.create(
-            spec=spec,
-            out_dir=target,
-            stages=clock.stages,
-            gate=gate,
-            parity=parity,
-            record=record,
-            binaries=result,
-            warnings=warnings,
+    with clock.stage("model record", progress):
+        digest = plan_digest(compiled, work_dir / "plan-digest")
+        record = build_record(
+            spec,
+            artifacts,
+            compiled.header,
+            gate.to_json(),
+            parity.to_json(),
+            digest,
+            data,
+            release,
+            output_columns(scorer.plan.output),
         )
-        dump_json(staging / "out" / "build-report.json", report.to_json())
-        _publish(staging / "out", target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        info = {
+            "name": spec.app.name,
+            "version": spec.app.version,
+            "title": spec.app.title,
+            "model_version": spec.model.version,
+            "backend": spec.build.backend,
+            "approval": record["audit"]["status"],
+        }
+        payload = write_payload(
+            work_dir / "payload",
+            info=info,
+            plan=compiled,
+            record=record,
+            gate=gate,
+            requirements=requirements_text(),
+        )
+    return Prepared(
+        spec, release, compiled, scorer, parity, gate, record, payload, aot_path, warnings
+    )
+
+
+def build(
+    spec_path: Path,
+    *,
+    output_dir: Path | None = None,
+    release: bool = False,
+    signing_key: Path | None = None,
+    sign: bool = False,
+    progress: Progress = lambda _msg: None,
+) -> BuildReport:
+    """Run every stage; publish into the output folder only if all of them pass."""
+    clock = _Clock()
+    spec = load_spec(spec_path)
+    # A bad key must fail now, not after freezing; it is never written anywhere.
+    key = load_private_key(signing_key) if (sign or signing_key) else None
+    out_root = (output_dir or spec.build.output_dir).resolve()
+    freeze_stage.require_pyinstaller()
+    # nothing under the output folder until the model passed every check
+    with tempfile.TemporaryDirectory(prefix="mlbundle-prepare-") as work:
+        prepared = prepare(spec, Path(work), release=release, progress=progress, clock=clock)
+        out_root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{spec.app.name}.staging-", dir=out_root))
+        try:
+            return package(
+                prepared,
+                staging,
+                out_root / spec.app.name,
+                targets=(*spec.build.modes, *spec.build.installers),
+                key=key,
+                progress=progress,
+                clock=clock,
+            )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+#: What ``package`` can make: PyInstaller layouts, then installers of the onedir one.
+TARGETS = (*freeze_stage.MODES, "tar.gz", "deb")
+
+
+def package(
+    prepared: Prepared,
+    staging: Path,
+    target: Path,
+    *,
+    targets: Sequence[str],
+    key: Any = None,
+    progress: Progress = lambda _msg: None,
+    clock: _Clock | None = None,
+) -> BuildReport:
+    """Freeze, self-test, seal and make installers for ``targets``; publish into ``target``
+    by renames only, once every target is made."""
+    clock = clock or _Clock()
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        raise SpecError(f"unknown target(s) {', '.join(unknown)}; valid: {', '.join(TARGETS)}")
+    spec, record, compiled = prepared.spec, prepared.record, prepared.compiled
+    modes = [t for t in targets if t in freeze_stage.MODES]
+    installers = [t for t in targets if t not in freeze_stage.MODES]
+    if installers and "onedir" not in modes:
+        raise SpecError("installers are made from the onedir build: add the onedir target")
+    with clock.stage("freeze with PyInstaller", progress):
+        frozen = freeze_stage.freeze(
+            name=spec.app.name,
+            payload_dir=prepared.payload,
+            backend=spec.build.backend,
+            aot_extension=prepared.aot_path,
+            hiddenimports=(
+                compiled.hiddenimports if isinstance(compiled, PassthroughModel) else ()
+            ),
+            modes=modes,
+            work_dir=staging / "work" / "pyinstaller",
+            progress=progress,
+            application=freeze_stage.Application.from_spec(spec),
+            console=spec.app.console,
+        )
+    with clock.stage("self-test frozen binaries", progress):
+        result = _assemble(staging, spec, frozen, prepared.payload, record)
+    with clock.stage("manifest, SBOM and signature", progress):
+        _seal(staging / "out", spec, record, result, key)
+    if installers:
+        with clock.stage("installers", progress):
+            for inst in make_installers(
+                staging / "out" / "onedir" / spec.app.name,
+                staging / "out" / "installers",
+                kinds=tuple(installers),
+                name=spec.app.name,
+                version=spec.app.version,
+                title=spec.app.title,
+                description=spec.app.description,
+                record=record,
+                work=staging / "work" / "installers",
+            ):
+                result[inst.kind] = {
+                    "path": inst.path.relative_to(staging / "out").as_posix(),
+                    "size": inst.size,
+                }
+    report = BuildReport.create(
+        spec=spec,
+        out_dir=target,
+        stages=clock.stages,
+        gate=prepared.gate,
+        parity=prepared.parity,
+        record=record,
+        binaries=result,
+        warnings=prepared.warnings,
+    )
+    dump_json(staging / "out" / "build-report.json", report.to_json())
+    _publish(staging / "out", target)
     return report
 
 
@@ -240,7 +311,8 @@ def _assemble(
         binaries["onefile"] = {"path": f"onefile/{spec.app.name}", "size": target.stat().st_size}
     for mode, entry in binaries.items():
         start = time.perf_counter()
-        proc = freeze_stage.run_frozen(out / entry["path"], "selftest")
+        # the runtime hook every bundle carries: the gate, whatever the app's command line
+        proc = freeze_stage.run_frozen(out / entry["path"], env={"MLBUNDLE_SELFTEST": "1"})
         entry["selftest_seconds"] = round(time.perf_counter() - start, 3)
         if proc.returncode != 0:
             raise FreezeError(

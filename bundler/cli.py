@@ -154,6 +154,51 @@ def build(
 
 
 @app.command()
+def prepare(
+    spec: Annotated[Path, typer.Argument(help="The bundle spec, e.g. specs/fieldreport.toml.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the payload into.")],
+) -> None:
+    """Write the payload (plan, record, gate files) without freezing: for
+    `mlbundle_runtime.load(DIR)` or `MLBUNDLE_PAYLOAD=DIR` while developing an app."""
+    from bundler.develop import prepare_folder
+
+    with err.status("starting") as status:
+        prepared = prepare_folder(
+            spec, out_dir, progress=lambda msg: status.update(f"[bold]{msg}[/]…")
+        )
+    for line in prepared.gate.result.summary():
+        out.print(f"gate {line}")
+    out.print(f"payload: {prepared.payload}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    spec: Annotated[Path, typer.Argument(help="The bundle spec, e.g. specs/fieldreport.toml.")],
+    payload: Annotated[
+        Path | None,
+        typer.Option(help="A payload from `bundle prepare` (default: prepare one now)."),
+    ] = None,
+) -> None:
+    """Run the spec's application from source against its payload: `bundle run SPEC --
+    ARGS` passes ARGS to the application; its exit code is bundle's."""
+    import tempfile
+
+    from bundler.develop import prepare_folder, run_from_source
+
+    with tempfile.TemporaryDirectory(prefix="mlbundle-run-") as tmp:
+        if payload is None:
+            with err.status("preparing the payload") as status:  # gone before the app runs
+                payload = prepare_folder(
+                    spec,
+                    Path(tmp) / "payload",
+                    progress=lambda msg: status.update(f"[bold]{msg}[/]…"),
+                ).payload
+        code = run_from_source(spec, list(ctx.args), payload=payload)
+    raise typer.Exit(code)
+
+
+@app.command()
 def compile(  # noqa: A001 - the subcommand's name is the user's word for it
     model: Annotated[Path, typer.Option(help="The model (joblib file).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the plan into.")],

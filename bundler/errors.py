@@ -65,3 +65,9 @@ class InputError(BundleError):
     """Input rows given to ``bundle score`` are malformed."""
 
     exit_code = 9
+
+
+class ImportRefusedError(BundleError):
+    """The release engineer's application imports what its bundle must not ship."""
+
+    exit_code = 12

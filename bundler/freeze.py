@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -36,18 +37,27 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import app as _runtime
 from app.backend import AOT_MODULE
 from app.bundle import PAYLOAD_PACKAGE
-from bundler.errors import FreezeError, ToolchainError
+from bundler.errors import FreezeError, ImportRefusedError, ToolchainError
 
 BACKENDS = ("aot", "jit", "passthrough")
+#: The runtime's import name: the application reaches the model through it.
+_RUNTIME_PACKAGE = _runtime.__name__
+#: Where the spec's refusal check writes what it found; PyInstaller then exits with this.
+REFUSALS_FILE = "refused-imports.json"
+REFUSED_EXIT = 3
 MODES = ("onedir", "onefile")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DIR = REPO_ROOT / "dist_templates"
 SPEC_TEMPLATE = "app.spec.j2"
 LAUNCHER = TEMPLATE_DIR / "launcher.py"
+#: Runtime hook of every bundle: ``MLBUNDLE_SELFTEST=1`` runs the gate, not the app.
+SELFTEST_HOOK = TEMPLATE_DIR / "selftest_hook.py"
 
 #: Never shipped, whatever the backend or the app's imports: the build side.
 #: ``freeze`` re-reads the finished archives and refuses a bundle that has them.
@@ -124,6 +134,49 @@ _BUILD_ENV_PASSTHROUGH = (
 
 
 @dataclass(frozen=True)
+class Application:
+    """The release engineer's own application, as the spec's ``[app]`` names it: frozen in
+    place of the built-in one, with the model as the same payload behind the runtime API."""
+
+    entry: Path | str  # a script, or "package.module:function"
+    sources: tuple[Path, ...] = ()
+    datas: tuple[tuple[Path, str], ...] = ()
+    hidden_imports: tuple[str, ...] = ()
+    allow_imports: tuple[str, ...] = ()
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """Folders holding the application's own code (its imports are refused from here)."""
+        script = (self.entry.parent,) if isinstance(self.entry, Path) else ()
+        return (*self.sources, *script)
+
+    def launcher(self, work_dir: Path) -> Path:
+        """The script PyInstaller freezes: the entry script, or two lines calling the entry
+        function (its return value is the exit code, as a console script's is)."""
+        if isinstance(self.entry, Path):
+            return self.entry
+        module, function = self.entry.split(":")
+        path = work_dir / "entry" / f"{function}_launcher.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"from {module} import {function}\n\nraise SystemExit({function}())\n")
+        return path
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> Application | None:
+        """The spec's application, or None for the built-in one (no ``[app] entry``)."""
+        app = spec.app
+        if app.entry is None:
+            return None
+        return cls(
+            entry=app.entry,
+            sources=tuple(app.sources),
+            datas=tuple((d.src, d.dest) for d in app.datas),
+            hidden_imports=tuple(app.hidden_imports),
+            allow_imports=tuple(spec.build.allow_imports),
+        )
+
+
+@dataclass(frozen=True)
 class FrozenApp:
     """Where the frozen binaries of one build are, inside the caller's work folder."""
 
@@ -165,6 +218,8 @@ def freeze(
     progress: Callable[[str], None] | None = None,
     entry: Path | None = None,
     hiddenimports: Sequence[str] = (),
+    application: Application | None = None,
+    console: bool = True,
 ) -> FrozenApp:
     """Freeze the runtime app with ``payload_dir`` as its ``mlbundle_payload`` package.
 
@@ -174,6 +229,9 @@ def freeze(
     script with it). Raises FreezeError when PyInstaller fails or an aot bundle contains
     a module it must not ship. ``hiddenimports`` (passthrough only) are the modules the
     model's pickles name (``bundler.pickle_globals``); each must end up in the bundle.
+    ``application``: the release engineer's own application, frozen instead of the
+    built-in one; an import of what the backend must not ship raises ImportRefusedError
+    with the chain of imports from the application's code. ``console=False``: windowed.
     """
     say = progress or (lambda _msg: None)
     _check_args(name, payload_dir, backend, aot_extension, modes)
@@ -200,14 +258,29 @@ def freeze(
             payload_dir=Path(payload_dir).resolve(),
             payload_import_root=import_root,
             aot_extension=aot_extension if backend == "aot" else None,
-            entry=Path(entry).resolve() if entry is not None else LAUNCHER,
+            entry=(
+                application.launcher(work_dir)
+                if application is not None
+                else Path(entry).resolve()
+                if entry is not None
+                else LAUNCHER
+            ),
             hiddenimports=hiddenimports,
+            application=application,
+            console=console,
+            refusals=work_dir / REFUSALS_FILE,
         ),
         encoding="utf-8",
     )
     say(f"freezing {name} ({backend}; {', '.join(modes)}) with PyInstaller")
     log_path = work_dir / "pyinstaller.log"
-    _run_pyinstaller(spec_path, dist_dir, build_dir, log_path, say)
+    (work_dir / REFUSALS_FILE).unlink(missing_ok=True)
+    try:
+        _run_pyinstaller(spec_path, dist_dir, build_dir, log_path, say)
+    except FreezeError:
+        if (work_dir / REFUSALS_FILE).is_file():
+            raise _refusal(work_dir / REFUSALS_FILE) from None
+        raise
 
     onedir = dist_dir / "onedir" / name if "onedir" in modes else None
     onefile = dist_dir / "onefile" / name if "onefile" in modes else None
@@ -215,6 +288,8 @@ def freeze(
         if exe is not None and not (exe.is_file() and os.access(exe, os.X_OK)):
             raise FreezeError(f"PyInstaller finished but {exe} is missing; see {log_path}")
     forbidden = {"aot": AOT_FORBIDDEN, "passthrough": PASSTHROUGH_FORBIDDEN}.get(backend, FORBIDDEN)
+    if application is not None:
+        forbidden = tuple(m for m in forbidden if m not in application.allow_imports)
     for exe in (None if onedir is None else onedir / name, onefile):
         if exe is not None:
             _check_forbidden(exe, forbidden)
@@ -234,6 +309,9 @@ def render_spec(
     entry: Path = LAUNCHER,
     strip_runtime: bool = True,
     hiddenimports: Sequence[str] = (),
+    application: Application | None = None,
+    console: bool = True,
+    refusals: Path | None = None,
 ) -> str:
     """Render the spec text; separate from ``freeze`` so tests can check it without PyInstaller."""
     import jinja2
@@ -276,6 +354,26 @@ def render_spec(
     # A trim the app itself imports is kept: the app knows better than this list.
     # (app/passthrough.py's lazy imports are decided above, by the backend.)
     used = app_imports(app_root / "app", skip=("passthrough.py",))
+    pathex = [str(app_root), str(payload_import_root)]
+    refuse: dict[str, Any] | None = None
+    if application is not None:
+        # the application's own imports are frozen as PyInstaller finds them; what the
+        # backend forbids is left for the analysis to see, and refused with its chain
+        for root in application.roots:
+            used |= app_imports(root)
+        pathex = [*map(str, application.roots), *pathex]
+        datas.extend((str(src), dest) for src, dest in application.datas)
+        hiddenimports += list(application.hidden_imports)
+        allowed = set(application.allow_imports)
+        refuse = {
+            "modules": sorted(set(forbidden) - allowed),
+            "roots": [str(r) for r in application.roots],
+            "runtime": [_RUNTIME_PACKAGE, PAYLOAD_PACKAGE],
+            "report": str(refusals or "refused.json"),
+            "exit": REFUSED_EXIT,
+        }
+        forbidden = ()  # (not excluded: an excluded module shows no importer)
+        trims = tuple(m for m in trims if m not in allowed)
     kept = [m for m in trims if not any(u == m or u.startswith(m + ".") for u in used)]
     excludes = sorted(set(forbidden) | set(kept) | set(never))
     return env.get_template(SPEC_TEMPLATE).render(
@@ -283,12 +381,28 @@ def render_spec(
         backend=backend,
         modes=list(modes),
         strip_runtime=strip_runtime,
+        console=console,
         entry=str(entry),
-        pathex=[str(app_root), str(payload_import_root)],
+        pathex=pathex,
         binaries=binaries,
         datas=datas,
         hiddenimports=hiddenimports,
         excludes=excludes,
+        refuse=refuse,
+        selftest_hook=str(SELFTEST_HOOK),
+    )
+
+
+def _refusal(report: Path) -> ImportRefusedError:
+    """The error for the forbidden modules the analysis found, each with its import chain."""
+    found = json.loads(report.read_text(encoding="utf-8"))
+    chains = "; ".join(f"{' -> '.join(chain)}" for chain in found.values())
+    names = ", ".join(sorted(found))
+    return ImportRefusedError(
+        f"the application imports {names}, which this bundle does not ship (the build "
+        f"side: the bundle would be several times larger and slower to start): {chains}. "
+        f"Remove the import, or list {', '.join(map(repr, sorted(found)))} in "
+        "[build] allow_imports"
     )
 
 
@@ -340,7 +454,9 @@ def bundled_names(executable: Path) -> list[str]:
     return names
 
 
-def run_frozen(executable: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_frozen(
+    executable: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run a frozen binary as a user would, with the source tree out of reach.
 
     The environment holds only PATH=/usr/bin:/bin, a throwaway HOME and TMPDIR
@@ -360,6 +476,7 @@ def run_frozen(executable: Path, *args: str, timeout: float = 120) -> subprocess
             "TMPDIR": str(tmpdir),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
+            **(env or {}),
         }
         try:
             return subprocess.run(

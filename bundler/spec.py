@@ -190,8 +190,65 @@ class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+#: ``[app] entry`` given as a callable: ``package.module:function``.
+ENTRY_CALLABLE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+_MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _existing_folder(value: Any, info: ValidationInfo) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise _problem(f"expected a folder path (a string), found {_found(value)}")
+    resolved = _resolve(value, info)
+    if not resolved.is_dir():
+        what = "is a file, not a folder" if resolved.exists() else "not found"
+        raise _problem(f"folder {value} {what} (resolved to {resolved})")
+    return resolved
+
+
+def _module_names(value: Any, what: str) -> tuple[str, ...]:
+    expected = f'expected an array of {what}, e.g. ["pandas", "mytool.plugins"]'
+    if not isinstance(value, list | tuple):
+        raise _problem(f"{expected}; found {_found(value)}")
+    for item in value:
+        if not isinstance(item, str) or not _MODULE_NAME.fullmatch(item):
+            raise _problem(f"{_show(item)} is not a module name; {expected}")
+    return tuple(value)
+
+
+class DataFile(_Table):
+    """One ``[app] datas`` entry: a file or folder of the application, and the folder it
+    goes to inside the bundle (relative to the bundle's root, as PyInstaller's datas)."""
+
+    src: Path
+    dest: str = "."
+
+    @field_validator("src", mode="before")
+    @classmethod
+    def _src(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise _problem(f"expected a file or folder path (a string), found {_found(value)}")
+        resolved = _resolve(value, info)
+        if not resolved.exists():
+            raise _problem(f"{value} not found (resolved to {resolved})")
+        return resolved
+
+    @field_validator("dest", mode="before")
+    @classmethod
+    def _dest(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = Path(value).parts
+            if Path(value).is_absolute() or ".." in parts or not value.strip():
+                raise _problem(
+                    f"{_show(value)} is not valid; expected a folder inside the bundle, "
+                    'relative and without "..", e.g. "templates" or "."'
+                )
+        return value
+
+
 class App(_Table):
-    """``[app]``: how the frozen application is named and presented."""
+    """``[app]``: how the frozen application is named and presented, and, for the release
+    engineer's own application, what to freeze (without ``entry``: the built-in one)."""
 
     name: str
     version: str
@@ -203,6 +260,55 @@ class App(_Table):
     homepage: str | None = None
     #: The app's licence, an SPDX identifier or expression: recorded, and in the .deb.
     license: str | None = None
+    #: The application to freeze: a script (a path) or ``package.module:function``.
+    entry: Path | str | None = None
+    #: Import roots of the application's own packages (folders, relative to the spec).
+    sources: tuple[Path, ...] = ()
+    #: Extra files and folders the application reads at run time, and where they go.
+    datas: tuple[DataFile, ...] = ()
+    #: Modules PyInstaller cannot see the application import (plugins, ``importlib``).
+    hidden_imports: tuple[str, ...] = ()
+    #: False: a windowed binary (no console window on Windows and macOS).
+    console: bool = True
+    #: A PNG icon for the application.
+    icon: Path | None = None
+
+    @field_validator("entry", mode="before")
+    @classmethod
+    def _entry(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and ENTRY_CALLABLE.fullmatch(value.strip()):
+            return value.strip()
+        if isinstance(value, str) and value.strip().endswith(".py"):
+            return _existing_file(value, info)
+        raise _problem(
+            f"{_show(value)} is not valid; expected a script path ending in .py, relative to "
+            'the spec (e.g. "../src/fieldreport.py"), or "package.module:function" '
+            '(e.g. "fieldreport.cli:main")'
+        )
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _sources(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, list | tuple):
+            raise _problem(
+                f'expected an array of folders (import roots), e.g. ["../src"]; found '
+                f"{_found(value)}"
+            )
+        return tuple(_existing_folder(v, info) for v in value)
+
+    @field_validator("hidden_imports", mode="before")
+    @classmethod
+    def _hidden(cls, value: Any) -> Any:
+        return _module_names(value, "module names")
+
+    @field_validator("icon", mode="before")
+    @classmethod
+    def _icon(cls, value: Any, info: ValidationInfo) -> Any:
+        path = _existing_file(value, info)
+        with open(path, "rb") as f:
+            if f.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
+                raise _problem(f"{value} is not a PNG file; expected a PNG image")
+        return path
 
     @field_validator("maintainer", mode="before")
     @classmethod
@@ -490,6 +596,14 @@ class Build(_Table):
     backend: Backend = "aot"
     installers: tuple[Installer, ...] = INSTALLERS
     output_dir: Path = Field(default=Path(DEFAULT_OUTPUT_DIR), validate_default=True)
+    #: Modules the bundle may ship although the backend forbids them (e.g. scipy, for an
+    #: application that needs it): a several times larger, slower-starting bundle.
+    allow_imports: tuple[str, ...] = ()
+
+    @field_validator("allow_imports", mode="before")
+    @classmethod
+    def _allow(cls, value: Any) -> Any:
+        return _module_names(value, "top-level module names")
 
     @field_validator("modes", mode="before")
     @classmethod
