@@ -245,6 +245,11 @@ def freeze(
     for folder in (dist_dir, build_dir):
         shutil.rmtree(folder, ignore_errors=True)
 
+    if application is not None:
+        allowed = application.allow_imports
+        refused = source_imports(application, [m for m in _forbidden(backend) if m not in allowed])
+        if refused:
+            raise _refused_error(refused)
     say("staging the payload package")
     import_root = _stage_payload_package(Path(payload_dir).resolve(), work_dir / "payload_root")
     if aot_extension is not None and backend == "aot":
@@ -287,7 +292,7 @@ def freeze(
     for exe in (None if onedir is None else onedir / name, onefile):
         if exe is not None and not (exe.is_file() and os.access(exe, os.X_OK)):
             raise FreezeError(f"PyInstaller finished but {exe} is missing; see {log_path}")
-    forbidden = {"aot": AOT_FORBIDDEN, "passthrough": PASSTHROUGH_FORBIDDEN}.get(backend, FORBIDDEN)
+    forbidden = _forbidden(backend)
     if application is not None:
         forbidden = tuple(m for m in forbidden if m not in application.allow_imports)
     for exe in (None if onedir is None else onedir / name, onefile):
@@ -393,10 +398,74 @@ def render_spec(
     )
 
 
-def _refusal(report: Path) -> ImportRefusedError:
-    """The error for the forbidden modules the analysis found, each with its import chain."""
-    found = json.loads(report.read_text(encoding="utf-8"))
-    chains = "; ".join(f"{' -> '.join(chain)}" for chain in found.values())
+def source_imports(application: Application, forbidden: Sequence[str]) -> dict[str, list[str]]:
+    """Forbidden modules the application's own code imports, each with its chain of imports
+    from the entry script, read from the source in milliseconds: the common case refused
+    before PyInstaller spends a minute analysing scikit-learn (imports through a
+    third-party package are found by the analysis itself, in the spec)."""
+    roots = application.roots
+    if isinstance(application.entry, Path):
+        start = [(application.entry.name, application.entry)]
+    else:
+        start = [(application.entry.split(":")[0], None)]
+
+    def locate(module: str) -> Path | None:
+        parts = module.split(".")
+        for root in roots:
+            for candidate in (
+                root.joinpath(*parts, "__init__.py"),
+                root.joinpath(*parts[:-1], parts[-1] + ".py"),
+            ):
+                if candidate.is_file():
+                    return candidate
+        return None
+
+    found: dict[str, list[str]] = {}
+    parents: dict[str, str | None] = {name: None for name, _ in start}
+    queue = [(name, path or locate(name)) for name, path in start]
+    while queue:
+        name, path = queue.pop(0)
+        if path is None:
+            continue
+        for imported in sorted(_imports_of(path, name)):
+            top = imported.split(".")[0]
+            if top in forbidden and top not in found:
+                chain, at = [imported], name
+                while at is not None:
+                    chain.append(at)
+                    at = parents[at]
+                found[top] = chain[::-1]
+            elif imported not in parents and (where := locate(imported)) is not None:
+                parents[imported] = name
+                queue.append((imported, where))
+    return found
+
+
+def _imports_of(path: Path, module: str) -> set[str]:
+    """The modules one file imports (relative imports resolved against ``module``)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (SyntaxError, UnicodeDecodeError, OSError) as exc:
+        raise FreezeError(f"cannot read the application's {path}: {exc}") from None
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                parts = parts[: len(parts) - node.level + 1]
+                base = ".".join([*parts, *([base] if base else [])])
+            if base:
+                names.add(base)
+                names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _refused_error(found: dict[str, list[str]]) -> ImportRefusedError:
+    chains = "; ".join(" -> ".join(chain) for chain in found.values())
     names = ", ".join(sorted(found))
     return ImportRefusedError(
         f"the application imports {names}, which this bundle does not ship (the build "
@@ -404,6 +473,11 @@ def _refusal(report: Path) -> ImportRefusedError:
         f"Remove the import, or list {', '.join(map(repr, sorted(found)))} in "
         "[build] allow_imports"
     )
+
+
+def _refusal(report: Path) -> ImportRefusedError:
+    """The error for the forbidden modules the analysis found, each with its import chain."""
+    return _refused_error(json.loads(report.read_text(encoding="utf-8")))
 
 
 def payload_datas(payload_dir: Path) -> list[tuple[str, str]]:
@@ -524,6 +598,11 @@ def _check_args(
             raise FreezeError(
                 f"{aot_extension} is not named {AOT_MODULE}.<abi>.so: the app imports it by name"
             )
+
+
+def _forbidden(backend: str) -> tuple[str, ...]:
+    """What a bundle of ``backend`` must never ship."""
+    return {"aot": AOT_FORBIDDEN, "passthrough": PASSTHROUGH_FORBIDDEN}.get(backend, FORBIDDEN)
 
 
 def _app_root() -> Path:
