@@ -36,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fieldreport", description=__doc__)
     parser.add_argument("csv", help="a day's measurements (one row per penguin)")
     parser.add_argument("--uncertain-below", type=float, default=UNCERTAIN_BELOW)
+    parser.add_argument(
+        "--details", action="store_true", help="also list every row's species and probabilities"
+    )
     args = parser.parse_args(argv)
     names = [i.name for i in MODEL.inputs]
     try:
@@ -58,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Uncertain (top probability under {args.uncertain_below:g}): {len(unsure)}")
     for i, label, p in unsure:
         print(f"  row {i}: {label} ({p:.2f})")
+    if args.details:
+        classes = ", ".join(map(str, predictions.classes))
+        print(f"Details (species; probabilities of {classes}):")
+        for i, label, p in zip(ids, predictions.labels, predictions.probabilities, strict=True):
+            print(f"  {i}: {label}; {' '.join(repr(float(x)) for x in p)}")
     return 0
 
 
