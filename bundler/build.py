@@ -39,7 +39,7 @@ from bundler.parity import ParityReport, check_parity
 from bundler.passthrough import PassthroughModel, describe_passthrough
 from bundler.payload import dump_json, plan_digest, write_payload
 from bundler.record import build_record, requirements_text
-from bundler.report import BuildReport, folder_size
+from bundler.report import RUNTIME_DISTRIBUTIONS, BuildReport, added_distributions, folder_size
 from bundler.sbom import build_sbom, frozen_distributions
 from bundler.spec import Spec, load_spec
 
@@ -247,6 +247,14 @@ def package(
                     "path": inst.path.relative_to(staging / "out").as_posix(),
                     "size": inst.size,
                 }
+    application = None
+    if spec.app.entry is not None:
+        exe = staging / "out" / next(iter(result.values()))["path"]
+        runtime = RUNTIME_DISTRIBUTIONS | set(getattr(compiled, "distributions", ()))
+        application = {
+            "entry": str(spec.app.entry),
+            "distributions": added_distributions(freeze_stage.bundled_names(exe), runtime),
+        }
     report = BuildReport.create(
         spec=spec,
         out_dir=target,
@@ -256,6 +264,7 @@ def package(
         record=record,
         binaries=result,
         warnings=prepared.warnings,
+        application=application,
     )
     dump_json(staging / "out" / "build-report.json", report.to_json())
     _publish(staging / "out", target)

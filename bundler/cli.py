@@ -150,6 +150,18 @@ def build(
         f"parity with scikit-learn: {report.parity['rows']} rows, largest difference "
         f"{report.parity['max_abs_diff']:.3g}"
     )
+    if report.application is not None:
+        added = report.application["distributions"]
+        out.print(
+            f"application {report.application['entry']}: "
+            + (
+                ", ".join(
+                    f"{d['name']} {d['version']} ({d['installed_bytes'] / 1e6:.1f} MB installed)"
+                    for d in added
+                )
+                or "no distribution beyond the runtime's"
+            )
+        )
     out.print(f"report: {report.out_dir / 'build-report.json'}")
 
 

@@ -31,6 +31,8 @@ class BuildReport:
     model: dict[str, Any]
     #: What the build did not refuse but the engineer should fix (e.g. no maintainer).
     warnings: tuple[str, ...] = ()
+    #: The release engineer's own application: its entry and the distributions it added.
+    application: dict[str, Any] | None = None
 
     @classmethod
     def create(
@@ -44,6 +46,7 @@ class BuildReport:
         record: dict[str, Any],
         binaries: dict[str, dict[str, Any]],
         warnings: list[str] | tuple[str, ...] = (),
+        application: dict[str, Any] | None = None,
     ) -> BuildReport:
         return cls(
             app=spec.app.name,
@@ -61,6 +64,7 @@ class BuildReport:
                 "sha256": record["model"]["sha256"],
             },
             warnings=tuple(warnings),
+            application=application,
         )
 
     @property
@@ -87,4 +91,29 @@ class BuildReport:
             "parity": self.parity,
             "model": self.model,
             "warnings": list(self.warnings),
+            "application": self.application,
         }
+
+
+#: What the runtime itself brings, whatever the application: not "added" by it.
+RUNTIME_DISTRIBUTIONS = frozenset({"numpy", "mlbundle", "cpython", "numba", "llvmlite"})
+
+
+def added_distributions(names: list[str], runtime: frozenset[str]) -> list[dict[str, Any]]:
+    """The distributions in a bundle (``names``: its archive entries) beyond the runtime's
+    own, each with its installed size: what the application's imports cost the user."""
+    from importlib import metadata
+
+    from bundler.sbom import frozen_distributions
+
+    out = []
+    for dist in frozen_distributions(names):
+        if dist.name in runtime:
+            continue
+        try:
+            files = metadata.distribution(dist.name).files or []
+            size = sum(f.size or 0 for f in files)
+        except metadata.PackageNotFoundError:
+            size = 0
+        out.append({"name": dist.name, "version": dist.version, "installed_bytes": size})
+    return out
