@@ -25,6 +25,7 @@ from typing import IO, Any
 import numpy as np
 
 from app import kernels
+from app.errors import BundleError
 from app.kernels import EXPORTS
 from app.plan_checks import check_op
 from app.program import ENTRY, LABEL_KERNELS, parse_signature
@@ -38,7 +39,7 @@ ARRAYS_FILE = "arrays.npz"
 _DTYPES = {"f8": np.float64, "i8": np.int64, "i4": np.int32, "u1": np.uint8}
 
 
-class PlanError(ValueError):
+class PlanError(BundleError):
     """The plan is missing, malformed, or of a format version this runtime cannot read."""
 
 
