@@ -8,6 +8,7 @@ are the same layout, so the same code reads them.
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import json
 import os
 from dataclasses import dataclass
@@ -16,9 +17,13 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from app.errors import BundleError
 from app.plan import ARRAYS_FILE, PLAN_FILE, Plan, PlanError, plan_from_bytes
 
 PAYLOAD_PACKAGE = "mlbundle_payload"
+#: Import name of the ``aot`` backend's extension (``app.backend.AOT_MODULE``, repeated here
+#: so that reading a bundle does not import the backend module).
+AOT_MODULE = "_mlbundle_kernels"
 BUNDLE_FILE = "bundle.json"
 RECORD_FILE = "record.json"
 GATE_FILE = "gate.json"
@@ -54,24 +59,55 @@ class Bundle:
     def record(self) -> dict[str, Any]:
         return self.read_json(RECORD_FILE)
 
+    @property
+    def backend(self) -> str:
+        return str(self.info.get("backend", "aot"))
+
+    def kernels_file(self) -> Path | None:
+        """A compiled ``aot`` extension shipped beside the payload in a folder (what
+        ``bundle prepare`` copies there), or None: a frozen app imports it by name."""
+        if not isinstance(self.root, Path):
+            return None
+        for folder in (self.root, self.root / "kernels"):
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                found = sorted(folder.glob(f"{AOT_MODULE}*{suffix}"))
+                if found:
+                    return found[0]
+        return None
+
     def scorer(self) -> Any:
         """A Scorer bound to the kernels this bundle was built with (or, for a passthrough
-        bundle, to the model itself: see app.passthrough)."""
-        if self.info.get("backend") == "passthrough":
+        bundle, to the model itself: see app.passthrough).
+
+        Kernels that cannot be loaded raise ``BundleError``: the bundle is unusable as
+        it stands, whatever the caller does next."""
+        if self.backend == "passthrough":
             from app.passthrough import load_scorer
 
             return load_scorer(self)
-        from app.backend import load_kernels
+        from app.backend import BackendError, load_kernels
         from app.scorer import Scorer
 
-        return Scorer(self.plan, load_kernels(str(self.info.get("backend", "aot"))))
+        path = self.kernels_file() if self.backend == "aot" else None
+        try:
+            kernels = load_kernels(self.backend, path)
+        except (BackendError, ImportError, OSError) as exc:
+            where = f" (from {path})" if path else ""
+            raise BundleError(
+                f"the {self.backend} scoring kernels of this bundle cannot be loaded{where}: {exc}"
+            ) from exc
+        return Scorer(self.plan, kernels)
 
 
 def payload_root(folder: str | os.PathLike[str] | None = None) -> Traversable:
     """The payload: a folder if given (or MLBUNDLE_PAYLOAD is set), else the frozen package."""
     folder = folder or os.environ.get("MLBUNDLE_PAYLOAD")
     if folder:
-        return Path(folder)
+        path = Path(folder)
+        # the folder a build stages, which holds the package rather than being it
+        if not (path / BUNDLE_FILE).is_file() and (path / PAYLOAD_PACKAGE / BUNDLE_FILE).is_file():
+            return path / PAYLOAD_PACKAGE
+        return path
     return resources.files(PAYLOAD_PACKAGE)
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import __version__
+
+if TYPE_CHECKING:
+    from app.api import Model
 
 EXIT_OK = 0
 EXIT_SELFTEST_FAILED = 1
@@ -46,50 +49,49 @@ def _parser(name: str) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit code."""
-    from app.inputs import InputError
-    from app.plan import PlanError
+    """Run the CLI; return the exit code.
+
+    Built on the public runtime API only (``load`` and ``Model``), as any user's
+    application is, so that what the CLI can do the API can do too."""
+    from app.api import BundleError, InputError, load
 
     argv = sys.argv[1:] if argv is None else argv
     try:
-        from app.bundle import open_bundle
-
-        bundle = open_bundle()
-    except PlanError as exc:
+        model = load()
+    except BundleError as exc:
         print(f"error: this application's model is damaged or missing: {exc}", file=sys.stderr)
         return EXIT_DAMAGED
-    args = _parser(bundle.name).parse_args(argv)
+    args = _parser(model.name).parse_args(argv)
     try:
         if args.version:
-            info = bundle.info
-            status = "" if bundle.approved else ", UNAPPROVED development build"
+            info = model.info
+            status = "" if model.approved else ", UNAPPROVED development build"
             print(
                 f"{info['name']} {info['version']} (model {info.get('model_version', '?')}, "
                 f"mlbundle {__version__}, {_scoring(info.get('backend', 'aot'))}{status})"
             )
             return EXIT_OK
         if args.command == "predict":
-            return _predict(bundle, args)
+            return _predict(model, args)
         if args.command == "about":
-            return _about(bundle, args.json)
+            return _about(model, args.json)
         if args.command == "selftest":
-            return _selftest(bundle)
-        _parser(bundle.name).print_help()
+            return _selftest(model)
+        _parser(model.name).print_help()
         return EXIT_USAGE
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except PlanError as exc:
+    except BundleError as exc:
         print(f"error: this application's model is damaged: {exc}", file=sys.stderr)
         return EXIT_DAMAGED
     except BrokenPipeError:
         return EXIT_OK
 
 
-def _predict(bundle: Any, args: argparse.Namespace) -> int:
-    from app.inputs import InputError
+def _predict(model: Model, args: argparse.Namespace) -> int:
+    from app.api import InputError
 
-    scorer = bundle.scorer()
     if args.json is not None:
         text = sys.stdin.read() if args.json == "-" else args.json
         try:
@@ -97,8 +99,7 @@ def _predict(bundle: Any, args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise InputError(f"--json: not valid JSON ({exc})") from None
         records = data if isinstance(data, list) else [data]
-        scores = scorer.score_records(records)
-        out = [scores.record(r) for r in range(len(scores))]
+        out = model.predict_many(records).to_records()
         result = out if isinstance(data, list) else out[0]
         text = json.dumps(result, indent=2) + "\n"
         if args.output:
@@ -106,23 +107,20 @@ def _predict(bundle: Any, args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return EXIT_OK
-    return _predict_csv(scorer, args.input, args.output, args.quiet)
+    return _predict_csv(model, args.input, args.output, args.quiet)
 
 
-def _predict_csv(scorer: Any, src: str, dst: str | None, quiet: bool = False) -> int:
+def _predict_csv(model: Model, src: str, dst: str | None, quiet: bool = False) -> int:
     import csv
-    from pathlib import Path
 
-    from app.inputs import InputError
+    from app.api import InputError
 
     err = sys.stderr
     # A live line only on a terminal, and not when the scores go to that terminal too.
     live = _isatty(err) and (dst is not None or not _isatty(sys.stdout))
     progress = None if quiet or err is None else Progress(err, _file_size(src), live)
     try:
-        n = scorer.score_csv_file(
-            Path(src), Path(dst) if dst else sys.stdout, progress.update if progress else None
-        )
+        n = model.predict_csv(src, dst or sys.stdout, progress.update if progress else None)
         if progress is not None and (dst or live):
             progress.finish(n, dst or "stdout")
     except FileNotFoundError as exc:
@@ -250,16 +248,16 @@ def _write_text(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _about(bundle: Any, as_json: bool) -> int:
-    record = bundle.record()
+def _about(loaded: Model, as_json: bool) -> int:
+    record = loaded.record
     if as_json:
         print(json.dumps(record, indent=2, sort_keys=True))
         return EXIT_OK
-    info = bundle.info
+    info = loaded.info
     model = record.get("model", {})
     audit = record.get("audit", {})
     lines = []
-    if not bundle.approved:
+    if not loaded.approved:
         lines.append("UNAPPROVED: a development build, not approved for release")
     lines += [
         f"{info.get('title', info['name'])} — {info['name']} {info['version']}",
@@ -300,7 +298,7 @@ def _about(bundle: Any, as_json: bool) -> int:
         if ref:
             checked = "hash verified" if ref.get("verified") else "hash not checked"
             lines.append(f"  {role:<13}{ref['version']} at {ref['location']} ({checked})")
-    if bundle.approved:
+    if loaded.approved:
         lines.append(
             f"  approved     by {audit.get('approved_by')} on {audit.get('approved_date')}:"
             f" {audit.get('approval_grounds')}"
@@ -326,19 +324,8 @@ def _scoring(backend: str) -> str:
     return "scikit-learn (passthrough)" if backend == "passthrough" else f"{backend} kernels"
 
 
-def _selftest(bundle: Any) -> int:
-    from app.gate import GateConfig, read_table, run_gate
-    from app.scorer import Scorer
-
-    config = GateConfig.from_json(bundle.read_json("gate.json"))
-    scorer: Scorer = bundle.scorer()
-    inputs = scorer.plan.input_names
-    result = run_gate(
-        scorer,
-        config,
-        read_table(bundle.read_bytes(config.e2e_file), config.e2e_file, inputs),
-        read_table(bundle.read_bytes(config.confidence_file), config.confidence_file, inputs),
-    )
+def _selftest(model: Model) -> int:
+    result = model.selftest()
     for line in result.summary():
         print(line)
     print("selftest: PASSED" if result.passed else "selftest: FAILED")

@@ -1,0 +1,366 @@
+"""The runtime API: the one door from an application to its model.
+
+An application (the built-in CLI, the window, a user's own tool) loads the
+model once and asks it for predictions; it never touches plans, kernels or
+payload files. That seam is what lets the model be rebuilt, re-gated or
+updated without a change to the application, and the application without
+a new model::
+
+    import mlbundle_runtime
+
+    model = mlbundle_runtime.load()           # the bundled model, hash-checked
+    p = model.predict({"island": "Dream", "bill_length_mm": 46.5, ...})
+    p.label, p.probabilities                  # "Chinstrap", {"Adelie": 0.02, ...}
+
+Everything here is numpy and the standard library; pandas is used only when
+the caller passes a DataFrame (and so has imported pandas already).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+
+from app.bundle import Bundle, open_bundle
+from app.errors import BundleError
+from app.inputs import InputError
+
+if TYPE_CHECKING:
+    from app.gate import GateResult
+    from app.scorer import Scores
+
+__all__ = [
+    "BundleError",
+    "Input",
+    "InputError",
+    "Model",
+    "Outputs",
+    "Prediction",
+    "Predictions",
+    "load",
+]
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input the model takes, as the model record describes it.
+
+    ``training_range`` is what the model saw in training (``{"min": .., "max": ..}``
+    for a number, ``{"categories": [...]}`` for a category), or None when the record
+    has none: a form can show it as a hint, and a value outside it still scores.
+    """
+
+    name: str
+    kind: str  # "numeric" | "categorical"
+    categories: tuple[str, ...] = ()
+    training_range: dict[str, Any] | None = None
+    unit: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What the model answers: the task, its classes, the CSV columns it writes, and the
+    model owner's words on what the outputs mean and how to use them (``consume``)."""
+
+    task: str  # "classification" | "regression" (or what the plan names)
+    classes: tuple[Any, ...]
+    columns: tuple[str, ...]
+    description: str = ""
+    consume: str = ""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer for one record.
+
+    ``label``: the predicted class (or, for a regressor, the value); ``probabilities``:
+    class -> probability for classifiers that have them, else None; ``value``: the
+    regression value, else None; ``extras``: further scores such as
+    ``decision_function`` (a float, or label -> float), as in the JSON output.
+    """
+
+    label: Any
+    probabilities: dict[Any, float] | None
+    value: float | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: what ``predict --json`` prints (class names as strings)."""
+        out: dict[str, Any] = {"prediction": self.value if self.value is not None else self.label}
+        if self.probabilities is not None:
+            out["probabilities"] = {str(c): p for c, p in self.probabilities.items()}
+        out.update(self.extras)
+        return out
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Answers for many rows, column by column (cheap for a whole file's worth).
+
+    ``labels``: one per row (class labels, or regression values); ``probabilities``:
+    an (n, len(classes)) array or None; ``values``: regression values or None;
+    ``extras``: name -> array, (n,) for a one-column score, (n, k) for one per label.
+    ``predictions[i]`` is row ``i`` as a ``Prediction``.
+    """
+
+    task: str
+    classes: tuple[Any, ...]
+    labels: list[Any]
+    probabilities: np.ndarray | None
+    values: np.ndarray | None
+    extras: dict[str, np.ndarray]
+    _scores: Scores = field(repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> Prediction:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"prediction {i} of {n}")
+        return _prediction(self._scores, i % n)
+
+    def __iter__(self) -> Iterator[Prediction]:
+        return (_prediction(self._scores, r) for r in range(len(self)))
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Each row as ``Prediction.to_dict()`` would give it: a JSON-ready list."""
+        return [self._scores.record(r) for r in range(len(self))]
+
+
+class Model:
+    """A loaded model: hash-checked, bound to its kernels, ready for many predictions.
+
+    Make one with ``load()`` and keep it: loading reads and checks the plan; each
+    prediction after that only runs the kernels.
+    """
+
+    def __init__(self, bundle: Bundle, scorer: Any) -> None:
+        """Use ``load()``; this binds an opened bundle to its scorer."""
+        self._bundle = bundle
+        self._scorer = scorer
+        self._record: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Model {self.name} {self.version} ({'approved' if self.approved else 'UNAPPROVED'})>"
+        )
+
+    # -- what the model is ------------------------------------------------
+    @property
+    def info(self) -> dict[str, Any]:
+        """The bundle's identity: name, version, title, model_version, backend, approval."""
+        return {k: v for k, v in self._bundle.info.items() if k != "files"}
+
+    @property
+    def name(self) -> str:
+        return self._bundle.name
+
+    @property
+    def version(self) -> str:
+        """The application's version (the model's own is ``info["model_version"]``)."""
+        return str(self._bundle.info.get("version", ""))
+
+    @property
+    def approved(self) -> bool:
+        """True for a release build whose model was approved; False for a development one."""
+        return self._bundle.approved
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The model record (versions, inputs, outputs, gate, audit), read on first use and
+        hash-checked; a copy, so a caller's edit cannot change what the model reports."""
+        if self._record is None:
+            self._record = self._bundle.record()
+        import copy
+
+        return copy.deepcopy(self._record)
+
+    @property
+    def inputs(self) -> tuple[Input, ...]:
+        """The inputs in the order ``predict_many`` takes array columns."""
+        described = {i.get("name"): i for i in self._raw_record().get("inputs", [])}
+        out = []
+        for spec in self._bundle.plan.inputs:
+            meta = described.get(spec.name, {})
+            out.append(
+                Input(
+                    name=spec.name,
+                    kind=spec.kind,
+                    categories=tuple(spec.categories),
+                    training_range=meta.get("training_range"),
+                    unit=str(meta.get("unit") or ""),
+                    description=str(meta.get("description") or ""),
+                )
+            )
+        return tuple(out)
+
+    @property
+    def outputs(self) -> Outputs:
+        from app.scorer import output_columns
+
+        plan_out = self._bundle.plan.output
+        meta = self._raw_record().get("outputs", {})
+        return Outputs(
+            task=plan_out.task,
+            classes=tuple(plan_out.classes),
+            columns=tuple(output_columns(plan_out)),
+            description=str(meta.get("description") or ""),
+            consume=str(meta.get("consume") or ""),
+        )
+
+    # -- predictions ------------------------------------------------------
+    def predict(self, record: Mapping[str, object]) -> Prediction:
+        """Score one record keyed by input name (None or NaN: missing). Raises
+        ``InputError`` naming the field when a value cannot be used."""
+        if not isinstance(record, Mapping):
+            return self.predict_many([record])[0]  # the records' own message
+        score_record = getattr(self._scorer, "score_record", None)
+        scores = score_record(record) if score_record else self._scorer.score_records([record])
+        return _prediction(scores, 0)
+
+    def predict_many(self, data: Any) -> Predictions:
+        """Score many rows given as a sequence of records (dicts), a mapping of input name
+        to column, a pandas DataFrame, or a 2-D numpy array in ``inputs`` order.
+
+        Errors name the record or row counted from 1, and the field.
+        """
+        scorer = self._scorer
+        if _is_dataframe(data) or isinstance(data, Mapping):
+            if hasattr(scorer, "score_columns"):
+                scores = scorer.score_columns(data)
+            else:
+                scores = scorer.score_records(_columns_to_records(data, self._names()))
+        elif isinstance(data, np.ndarray):
+            if hasattr(scorer, "score_rows"):
+                scores = scorer.score_rows(data)
+            else:
+                scores = scorer.score_records(_rows_to_records(data, self._names()))
+        elif isinstance(data, Sequence) and not isinstance(data, str | bytes):
+            scores = scorer.score_records(data)
+        else:
+            raise InputError(
+                "expected records (a list of dicts), columns (a dict or DataFrame) or a 2-D "
+                f"array, got {type(data).__name__}"
+            )
+        return _predictions(scores)
+
+    def predict_csv(
+        self,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str] | TextIO,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Score the CSV file ``src`` (a header of input names) into ``dst``, a path or an
+        open text stream; return the rows scored. A path is written to a temporary file
+        and renamed, so a failure leaves no half-written output. ``progress(rows,
+        bytes_read)`` is called after each chunk, for a progress line or bar."""
+        out = dst if hasattr(dst, "write") else Path(dst)  # type: ignore[arg-type]
+        return int(self._scorer.score_csv_file(Path(src), out, progress))
+
+    # -- the release gate -------------------------------------------------
+    def selftest(self) -> GateResult:
+        """Run the release gate inside this application: the bundled e2e rows must score as
+        at build time, and the metric on the confidence set must lie in its accepted range.
+        Returns the result (``.passed``, ``.summary()``); damaged gate files raise."""
+        from app.gate import GateConfig, read_table, run_gate
+
+        bundle = self._bundle
+        config = GateConfig.from_json(bundle.read_json("gate.json"))
+        inputs = bundle.plan.input_names
+        return run_gate(
+            self._scorer,
+            config,
+            read_table(bundle.read_bytes(config.e2e_file), config.e2e_file, inputs),
+            read_table(bundle.read_bytes(config.confidence_file), config.confidence_file, inputs),
+        )
+
+    # -- helpers ----------------------------------------------------------
+    def _raw_record(self) -> dict[str, Any]:
+        if self._record is None:
+            self._record = self._bundle.record()
+        return self._record
+
+    def _names(self) -> tuple[str, ...]:
+        return self._bundle.plan.input_names
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Model:
+    """The model: from the payload folder ``path`` (what ``bundle prepare`` or a build
+    writes), else from the folder ``MLBUNDLE_PAYLOAD`` names, else the one frozen into
+    this application. Every file is checked against the hashes recorded at build time.
+
+    Raises ``BundleError`` when the bundle is missing, damaged, modified, or its
+    kernels cannot be loaded.
+
+    >>> import mlbundle_runtime
+    >>> model = mlbundle_runtime.load("dist/penguins/payload")  # doctest: +SKIP
+    """
+    bundle = open_bundle(path)
+    return Model(bundle, bundle.scorer())
+
+
+# -- building results ------------------------------------------------------
+def _prediction(scores: Scores, r: int) -> Prediction:
+    value = float(scores.values[r]) if scores.values is not None else None
+    if value is not None:
+        label: Any = value
+    else:
+        assert scores.label_index is not None
+        label = scores.classes[int(scores.label_index[r])]
+    probabilities = None
+    if scores.proba is not None:
+        probabilities = {
+            c: float(p) for c, p in zip(scores.classes, scores.proba[r].tolist(), strict=True)
+        }
+    extras: dict[str, Any] = {}
+    for extra, values in scores.extras:
+        row = values[r].tolist()
+        extras[extra.name] = dict(zip(extra.labels, row, strict=True)) if extra.labels else row[0]
+    return Prediction(label=label, probabilities=probabilities, value=value, extras=extras)
+
+
+def _predictions(scores: Scores) -> Predictions:
+    extras = {
+        extra.name: (values if extra.labels else values[:, 0]) for extra, values in scores.extras
+    }
+    return Predictions(
+        task=scores.task,
+        classes=tuple(scores.classes),
+        labels=scores.labels(),
+        probabilities=scores.proba,
+        values=scores.values,
+        extras=extras,
+        _scores=scores,
+    )
+
+
+def _is_dataframe(data: Any) -> bool:
+    """A pandas DataFrame, recognised without importing pandas (the caller has, if so)."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(data, pandas.DataFrame)
+
+
+def _columns_to_records(data: Any, names: Sequence[str]) -> list[dict[str, object]]:
+    """Columns as records, for a scorer that takes records only (passthrough)."""
+    missing = [n for n in names if n not in data]
+    if missing:
+        raise InputError(f"columns lack input(s) {', '.join(missing)}; expected {', '.join(names)}")
+    cols = [np.asarray(data[n]).tolist() for n in names]
+    return [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
+
+
+def _rows_to_records(rows: np.ndarray, names: Sequence[str]) -> list[dict[str, object]]:
+    if rows.ndim != 2 or rows.shape[1] != len(names):
+        raise InputError(
+            f"expected rows of {len(names)} inputs ({', '.join(names)}), "
+            f"got an array of shape {rows.shape}"
+        )
+    return [dict(zip(names, row, strict=True)) for row in rows.tolist()]
