@@ -1,0 +1,421 @@
+"""Contract tests of the runtime API (``mlbundle_runtime``), in development mode.
+
+One payload folder is prepared in-process with the jit backend (the build's stages
+up to the payload, no freezing), loaded with ``load(folder)``, and every public
+name is checked against scikit-learn and the model record. Each test declares the
+names it covers with ``@covers``; ``test_every_public_name_is_covered`` fails when
+a public name, or a public member of a public class, has no test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+import app
+from app.api import (
+    BundleError,
+    Input,
+    InputError,
+    Model,
+    Outputs,
+    Prediction,
+    Predictions,
+    load,
+)
+from tests.conftest import RESOURCES, ROOT, SPEC
+
+E2E = RESOURCES / "gate" / "e2e.csv"
+INPUTS = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+COVERED: set[str] = set()
+
+
+def covers(*names: str) -> Callable[[F], F]:
+    """Mark the public names (``load``, ``Model.predict``, ...) a test checks."""
+    COVERED.update(names)
+    return lambda fn: fn
+
+
+# -- fixtures ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def payload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's payload folder, as ``bundle prepare`` writes it (jit kernels)."""
+    from bundler.build import prepare
+    from bundler.spec import load_spec
+
+    work = tmp_path_factory.mktemp("api")
+    text = (
+        SPEC.read_text().replace('"../', f'"{ROOT}/').replace('backend = "aot"', 'backend = "jit"')
+    )
+    assert 'backend = "jit"' in text
+    (work / "penguins-jit.toml").write_text(text)
+    prepared = prepare(load_spec(work / "penguins-jit.toml"), work)
+    assert (prepared.payload / "bundle.json").is_file()
+    return prepared.payload
+
+
+@pytest.fixture(scope="module")
+def model(payload: Path) -> Model:
+    return load(payload)
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return pd.read_csv(E2E)
+
+
+@pytest.fixture(scope="module")
+def sklearn(frame: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """scikit-learn's labels and probabilities for the e2e rows."""
+    est = joblib.load(RESOURCES / "artifacts" / "model.joblib")
+    extractor = joblib.load(RESOURCES / "artifacts" / "extractor.joblib")
+    X = extractor.transform(frame[INPUTS])
+    return [str(v) for v in est.predict(X)], est.predict_proba(X)
+
+
+def records_of(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """The frame's input rows as JSON-like records (NaN as None, numbers as floats)."""
+    out = []
+    for row in frame[INPUTS].to_dict("records"):
+        out.append(
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        )
+    return out
+
+
+def copy_payload(payload: Path, dst: Path) -> Path:
+    shutil.copytree(payload, dst)
+    return dst
+
+
+# -- loading -------------------------------------------------------------------
+@covers("load", "Model.name", "Model.version", "Model.approved", "Model.info")
+def test_load_a_folder_the_env_variable_and_the_staging_parent(
+    payload: Path, model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert isinstance(model, Model)
+    assert (model.name, model.version, model.approved) == ("penguins", "1.0.0", False)
+    assert model.info["backend"] == "jit" and model.info["model_version"] == "1.0.0"
+    assert "files" not in model.info  # the hashes are the bundle's business
+    assert "UNAPPROVED" in repr(model)
+    monkeypatch.setenv("MLBUNDLE_PAYLOAD", str(payload))
+    assert load().record == model.record  # no path: the folder the variable names
+    monkeypatch.delenv("MLBUNDLE_PAYLOAD")
+    # the build's staging folder holds the mlbundle_payload package: it loads too
+    assert payload.name == "mlbundle_payload"
+    assert load(payload.parent).name == "penguins"
+
+
+@covers("BundleError")
+def test_missing_or_modified_bundle_raises_bundle_error(payload: Path, tmp_path: Path) -> None:
+    from app.plan import PlanError
+
+    assert issubclass(PlanError, BundleError)
+    with pytest.raises(BundleError, match="no bundle found"):
+        load(tmp_path / "nowhere")
+    plan = copy_payload(payload, tmp_path / "plan")
+    (plan / "plan.json").write_bytes((plan / "plan.json").read_bytes().replace(b"{", b"{ ", 1))
+    with pytest.raises(BundleError, match="plan.json was modified after the build"):
+        load(plan)
+    # the record is read when asked for, and checked then
+    rec = copy_payload(payload, tmp_path / "record")
+    (rec / "record.json").write_bytes((rec / "record.json").read_bytes() + b" ")
+    loaded = load(rec)
+    with pytest.raises(BundleError, match="record.json was modified"):
+        _ = loaded.record
+    gate = copy_payload(payload, tmp_path / "gate")
+    (gate / "gate" / "e2e.csv").write_bytes(b"island\n")
+    with pytest.raises(BundleError, match="gate/e2e.csv was modified"):
+        load(gate).selftest()
+
+
+def _as_aot(payload: Path, dst: Path) -> Path:
+    folder = copy_payload(payload, dst)
+    info = json.loads((folder / "bundle.json").read_text())
+    (folder / "bundle.json").write_text(json.dumps({**info, "backend": "aot"}))
+    return folder
+
+
+def test_aot_bundle_without_kernels_is_a_clear_bundle_error(payload: Path, tmp_path: Path) -> None:
+    folder = _as_aot(payload, tmp_path / "aot")
+    if importlib_has("_mlbundle_kernels"):
+        pytest.skip("an _mlbundle_kernels module is importable here")
+    with pytest.raises(BundleError, match="aot scoring kernels of this bundle cannot be loaded"):
+        load(folder)
+    (folder / "kernels").mkdir()
+    fake = folder / "kernels" / "_mlbundle_kernels.so"
+    fake.write_bytes(b"not an extension")
+    with pytest.raises(BundleError, match=r"cannot be loaded \(from .*kernels/_mlbundle_kernels"):
+        load(folder)
+
+
+def test_aot_kernels_beside_the_payload_are_used(
+    payload: Path, model: Model, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """What ``bundle prepare`` writes for an aot spec: the extension in the folder."""
+    try:
+        from bundler.backends.aot import cached_aot
+    except ImportError:
+        pytest.skip("bundler.backends.aot.cached_aot is not available")
+    so = cached_aot()
+    if so is None:
+        pytest.skip("no cached aot extension (compiling one takes minutes)")
+    folder = _as_aot(payload, tmp_path / "aot")
+    shutil.copy2(so, folder / so.name)
+    aot = load(folder)
+    assert aot.info["backend"] == "aot"
+    got = aot.predict_many(frame[INPUTS])
+    want = model.predict_many(frame[INPUTS])
+    assert got.labels == want.labels
+    np.testing.assert_allclose(got.probabilities, want.probabilities, rtol=0, atol=1e-12)
+
+
+def importlib_has(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+# -- predictions ---------------------------------------------------------------
+@covers(
+    "Model.predict_many",
+    "Predictions",
+    "Predictions.labels",
+    "Predictions.probabilities",
+    "Predictions.classes",
+    "Predictions.task",
+    "Predictions.values",
+    "Predictions.extras",
+)
+def test_predictions_equal_scikit_learns(
+    model: Model, frame: pd.DataFrame, sklearn: tuple[list[str], np.ndarray]
+) -> None:
+    labels, proba = sklearn
+    got = model.predict_many(records_of(frame))
+    assert isinstance(got, Predictions)
+    assert len(got) == len(frame) == 56
+    assert got.task == "classification"
+    assert got.classes == ("Adelie", "Chinstrap", "Gentoo")
+    assert [str(v) for v in got.labels] == labels
+    assert got.probabilities is not None and got.probabilities.shape == (56, 3)
+    np.testing.assert_allclose(got.probabilities, proba, rtol=0, atol=1e-9)
+    assert got.values is None
+    assert got.extras == {}
+
+
+def test_records_columns_arrays_and_dataframes_give_the_same_result(
+    model: Model, frame: pd.DataFrame
+) -> None:
+    records = records_of(frame)
+    want = model.predict_many(records)
+    columns = {n: np.array([r[n] for r in records], dtype=object) for n in INPUTS}
+    numeric_columns = {
+        n: (frame[n].to_numpy() if frame[n].dtype.kind == "f" else columns[n]) for n in INPUTS
+    }
+    rows = np.array([[r[n] for n in INPUTS] for r in records], dtype=object)
+    tuples = tuple(records)
+    for given in (columns, numeric_columns, rows, frame[INPUTS], frame, tuples):
+        got = model.predict_many(given)
+        assert got.labels == want.labels, type(given)
+        assert np.array_equal(got.probabilities, want.probabilities), type(given)
+
+
+@covers(
+    "Model.predict",
+    "Prediction",
+    "Prediction.label",
+    "Prediction.probabilities",
+    "Prediction.value",
+    "Prediction.extras",
+    "Prediction.to_dict",
+    "Predictions.to_records",
+)
+def test_one_prediction_equals_its_row_and_prints_as_the_cli_does(
+    model: Model, frame: pd.DataFrame, sklearn: tuple[list[str], np.ndarray]
+) -> None:
+    records = records_of(frame)
+    many = model.predict_many(records)
+    dicts = many.to_records()
+    for i in (0, 17, 53, 55):  # 53: four numbers missing
+        one = model.predict(records[i])
+        assert isinstance(one, Prediction)
+        assert one == many[i]
+        assert one.label == sklearn[0][i]
+        assert list(one.probabilities or {}) == ["Adelie", "Chinstrap", "Gentoo"]
+        assert max(one.probabilities.values()) == pytest.approx(sklearn[1][i].max(), abs=1e-9)
+        assert one.value is None and one.extras == {}
+        assert one.to_dict() == dicts[i]
+    # the JSON the built-in CLI prints for a record
+    from app.bundle import open_bundle
+
+    scores = open_bundle(model._bundle.root).scorer().score_records(records[:3])  # type: ignore[attr-defined]
+    assert dicts[:3] == [scores.record(r) for r in range(3)]
+    assert json.loads(json.dumps(dicts[0])) == dicts[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        one.label = "Gentoo"  # type: ignore[misc]
+
+
+@covers("Predictions.__len__", "Predictions.__getitem__", "Predictions.__iter__")
+def test_predictions_index_like_a_sequence(model: Model, frame: pd.DataFrame) -> None:
+    many = model.predict_many(frame)
+    assert len(many) == 56
+    assert many[-1] == many[55] and many[0].label == many.labels[0]
+    assert [p.label for p in many] == many.labels
+    with pytest.raises(IndexError):
+        _ = many[56]
+    assert len(model.predict_many(frame.iloc[:0])) == 0
+
+
+@covers("InputError")
+def test_input_errors_name_the_record_or_row_from_one_and_the_field(
+    model: Model, frame: pd.DataFrame
+) -> None:
+    records = records_of(frame)[:5]
+    bad = [dict(r) for r in records]
+    bad[2]["bill_depth_mm"] = "seventeen"
+    with pytest.raises(InputError, match=r"record 3\b.*bill_depth_mm"):
+        model.predict_many(bad)
+    with pytest.raises(InputError, match=r"record 1\b.*bill_depth_mm"):
+        model.predict(bad[2])
+    missing = {k: v for k, v in records[0].items() if k != "sex"}
+    with pytest.raises(InputError, match=r"record 1: missing field\(s\) sex"):
+        model.predict(missing)
+    rows = np.array([[r[n] for n in INPUTS] for r in bad], dtype=object)
+    with pytest.raises(InputError, match=r"row 3\b.*bill_depth_mm"):
+        model.predict_many(rows)
+    with pytest.raises(InputError, match="expected rows of 6 inputs"):
+        model.predict_many(np.zeros((2, 3)))
+    with pytest.raises(InputError, match="columns lack input"):
+        model.predict_many({"island": ["Dream"]})
+    with pytest.raises(InputError, match="expected records"):
+        model.predict_many(42)
+    with pytest.raises(InputError, match="record 2: expected an object"):
+        model.predict_many([records[0], 3])
+    assert issubclass(InputError, ValueError)
+
+
+@covers("Model.predict_csv")
+def test_predict_csv_writes_what_the_cli_writes(
+    model: Model, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    dst = tmp_path / "out.csv"
+    seen: list[tuple[int, int]] = []
+    assert model.predict_csv(E2E, dst, lambda rows, read: seen.append((rows, read))) == 56
+    assert seen and seen[-1][0] == 56 and seen[-1][1] == E2E.stat().st_size
+    out = pd.read_csv(dst)
+    assert list(out.columns) == list(model.outputs.columns)
+    assert out["prediction"].tolist() == model.predict_many(frame).labels
+    stream = io.StringIO()
+    assert model.predict_csv(str(E2E), stream) == 56
+    assert stream.getvalue() == dst.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]  # no temporary left
+    bad = tmp_path / "bad.csv"
+    bad.write_text(",".join(INPUTS) + "\nDream,46.5,seventeen,192,3500,female\n")
+    with pytest.raises(InputError, match=r"row 1 \(line 2\), column 'bill_depth_mm'"):
+        model.predict_csv(bad, tmp_path / "bad.out.csv")
+    assert not (tmp_path / "bad.out.csv").exists()
+
+
+# -- what the model is ---------------------------------------------------------
+@covers("Model.inputs", "Input")
+def test_inputs_are_the_records_inputs(model: Model) -> None:
+    inputs = model.inputs
+    assert all(isinstance(i, Input) for i in inputs)
+    assert [i.name for i in inputs] == INPUTS
+    described = {i["name"]: i for i in model.record["inputs"]}
+    for i in inputs:
+        meta = described[i.name]
+        assert (i.kind, i.unit, i.description) == (meta["kind"], meta["unit"], meta["description"])
+        assert i.training_range == meta["training_range"]
+        assert i.categories == tuple(meta.get("categories", ()))
+    island, bill = inputs[0], inputs[1]
+    assert island.kind == "categorical" and island.categories == ("Biscoe", "Dream", "Torgersen")
+    assert bill.kind == "numeric" and bill.unit == "mm" and bill.categories == ()
+    assert bill.training_range == {"min": 33.1, "max": 58.0}
+
+
+@covers("Model.outputs", "Outputs")
+def test_outputs_are_the_records_outputs(model: Model) -> None:
+    out = model.outputs
+    assert isinstance(out, Outputs)
+    meta = model.record["outputs"]
+    assert out.task == meta["task"] == "classification"
+    assert list(out.classes) == meta["classes"]
+    assert list(out.columns) == meta["columns"]
+    assert out.columns == ("prediction", "proba_Adelie", "proba_Chinstrap", "proba_Gentoo")
+    assert out.description == meta["description"] and "0.6" in out.consume
+
+
+@covers("Model.record", "Model")
+def test_record_is_the_payloads_record_and_a_copy(model: Model, payload: Path) -> None:
+    record = model.record
+    assert record == json.loads((payload / "record.json").read_text())
+    assert record["model"]["algorithm"] and record["audit"]["status"] == "UNAPPROVED"
+    record["audit"]["status"] = "APPROVED"
+    assert model.record["audit"]["status"] == "UNAPPROVED"
+
+
+@covers("Model.selftest")
+def test_selftest_runs_the_release_gate(model: Model) -> None:
+    result = model.selftest()
+    assert result.passed, result.summary()
+    assert result.e2e_rows == 56 and not result.e2e_failures
+    assert result.e2e_columns == ("prediction", "proba_Adelie", "proba_Chinstrap", "proba_Gentoo")
+    assert 0.93 <= result.metric_value <= 1.0
+
+
+# -- the package ---------------------------------------------------------------
+@covers("__all__")
+def test_api_is_exported_lazily_from_the_package() -> None:
+    code = (
+        "import sys, app.plan\n"
+        "assert 'app.api' not in sys.modules, 'import app.plan paid for the API'\n"
+        "import app\n"
+        "assert app.load is app.api.load and 'app.api' in sys.modules\n"
+        "assert set(app.__all__) <= set(dir(app))\n"
+        "try:\n    app.nothing\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    for name in app.__all__:
+        assert getattr(app, name) is getattr(sys.modules["app.api"], name)
+    assert app.InputError is sys.modules["app.inputs"].InputError
+    assert app.__version__
+
+
+def test_type_hints_ship_with_the_package() -> None:
+    assert (ROOT / "app" / "py.typed").is_file()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'app = ["*.py", "py.typed"]' in pyproject
+    for cls in (Input, Outputs, Prediction, Predictions):
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert load.__annotations__["return"] == "Model"
+
+
+def test_every_public_name_is_covered() -> None:
+    public = set(app.__all__) | {"__all__"}
+    for cls in (Model, Prediction, Predictions):
+        public |= {f"{cls.__name__}.{m}" for m in vars(cls) if not m.startswith("_")}
+        public |= (
+            {f"{cls.__name__}.{f.name}" for f in dataclasses.fields(cls)}
+            if (dataclasses.is_dataclass(cls))
+            else set()
+        )
+    public |= {"Predictions.__len__", "Predictions.__getitem__", "Predictions.__iter__"}
+    public = {p for p in public if not p.split(".")[-1].startswith("_") or p.endswith("__")}
+    assert sorted(public - COVERED) == []
