@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 #: The public names, each defined in ``app.api`` (the errors are re-exported there).
 __all__ = [
     "BundleError",
+    "GateResult",
     "Input",
     "InputError",
     "Model",
@@ -36,6 +37,7 @@ __all__ = [
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ below
     from app.api import (
         BundleError,
+        GateResult,
         Input,
         InputError,
         Model,

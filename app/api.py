@@ -29,14 +29,15 @@ import numpy as np
 
 from app.bundle import Bundle, open_bundle
 from app.errors import BundleError
+from app.gate import GateResult
 from app.inputs import InputError
 
 if TYPE_CHECKING:
-    from app.gate import GateResult
     from app.scorer import Scores
 
 __all__ = [
     "BundleError",
+    "GateResult",
     "Input",
     "InputError",
     "Model",

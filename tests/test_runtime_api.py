@@ -28,6 +28,7 @@ import pytest
 import app
 from app.api import (
     BundleError,
+    GateResult,
     Input,
     InputError,
     Model,
@@ -370,9 +371,10 @@ def test_record_is_the_payloads_record_and_a_copy(model: Model, payload: Path) -
     assert model.record["audit"]["status"] == "UNAPPROVED"
 
 
-@covers("Model.selftest")
+@covers("Model.selftest", "GateResult")
 def test_selftest_runs_the_release_gate(model: Model) -> None:
     result = model.selftest()
+    assert isinstance(result, GateResult)
     assert result.passed, result.summary()
     assert result.e2e_rows == 56 and not result.e2e_failures
     assert result.e2e_columns == ("prediction", "proba_Adelie", "proba_Chinstrap", "proba_Gentoo")
