@@ -421,3 +421,35 @@ def test_every_public_name_is_covered() -> None:
     public |= {"Predictions.__len__", "Predictions.__getitem__", "Predictions.__iter__"}
     public = {p for p in public if not p.split(".")[-1].startswith("_") or p.endswith("__")}
     assert sorted(public - COVERED) == []
+
+
+def test_the_documented_application_runs_and_agrees_with_scikit_learn(
+    payload: Path, tmp_path: Path, sklearn: tuple[list[str], np.ndarray]
+) -> None:
+    """docs/runtime-api.md's complete application, run from source on the e2e rows."""
+    import os
+    import re
+    from collections import Counter
+
+    doc = (ROOT / "docs" / "runtime-api.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "def main(" in b]
+    assert len(blocks) == 1
+    runtime = Model.__module__.rsplit(".", 1)[0]  # the import name, app or mlbundle_runtime
+    script = tmp_path / "penguin_triage.py"
+    script.write_text(blocks[0].replace("mlbundle_runtime", runtime))
+    env = dict(os.environ, MLBUNDLE_PAYLOAD=str(payload), PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, str(script), str(E2E)], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    labels, proba = sklearn
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "56 penguins; model 1.0.0 (UNAPPROVED development build)"
+    counts = [f"  {s}: {n}" for s, n in sorted(Counter(labels).items())]
+    assert lines[1 : 1 + len(counts)] == counts
+    uncertain = [r for r in range(len(labels)) if proba[r].max() < 0.6]
+    assert lines[1 + len(counts)] == f"uncertain (top probability under 0.6): {len(uncertain)}"
+    assert lines[2 + len(counts) :] == [
+        f"  row {r + 1}: {labels[r]} ({proba[r].max():.2f})" for r in uncertain
+    ]
+    assert f"uncertain (top probability under 0.6): {len(uncertain)}" in doc  # the doc's output
