@@ -24,7 +24,9 @@ from app import kernels as _kernel_source
 
 #: Import name of the extension module the ``aot`` backend produces.
 AOT_MODULE = "_mlbundle_kernels"
-BACKENDS = ("aot", "jit")
+#: The run-time names a bundle records (``bundler.backends``' ``runtime``) that load kernels.
+AOT, JIT = "aot", "jit"
+BACKENDS = (AOT, JIT)
 
 
 class BackendError(RuntimeError):
@@ -59,11 +61,9 @@ def load_kernels(backend: str, aot_path: Path | None = None) -> object:
     build tool's cache); without it the ``aot`` module is imported by name, as
     the frozen app does.
     """
-    if backend == "aot":
-        return _load_aot(aot_path)
-    if backend == "jit":
-        return _load_jit()
-    raise BackendError(f"unknown scoring backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown scoring backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    return _load_aot(aot_path) if backend == AOT else _load_jit()
 
 
 def _load_aot(path: Path | None) -> ModuleType:

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.backend import load_kernels
 from app.inputs import InputError as RowError
 from app.scorer import Scorer, output_columns
 from bundler import freeze as freeze_stage
 from bundler.artifacts import Artifacts, load_artifacts
-from bundler.backends import compile_aot, require_toolchain
+from bundler.backends import get_backend
 from bundler.compiler import compile_estimators
 from bundler.data import DataCheck, check_data, check_release, check_versions
 from bundler.errors import FreezeError, InputError, SpecError
@@ -92,17 +91,17 @@ def prepare(
             check_release(spec)
         warnings = check_maintainer(spec)
         check_versions(spec)
-        if spec.build.backend == "aot":
-            require_toolchain()
+        get_backend(spec.build.backend).check_toolchain()
     with clock.stage("verify and load artifacts", progress):
         artifacts = load_artifacts(spec)
     # passthrough: no kernels and no plan; the model itself ships, with scikit-learn
-    passthrough = spec.build.backend == "passthrough"
+    backend = get_backend(spec.build.backend)
+    passthrough = not backend.compiles_plan
     aot_path, kernels = None, None
     if not passthrough:
         with clock.stage("compile kernels", progress):
-            aot_path = compile_aot() if spec.build.backend == "aot" else None
-            kernels = load_kernels(spec.build.backend, aot_path)
+            aot_path = backend.compile()
+            kernels = backend.kernels(aot_path)
     stage = "describe model (passthrough)" if passthrough else "compile plan"
     with clock.stage(stage, progress):
         compiled: Any
@@ -135,7 +134,7 @@ def prepare(
             "version": spec.app.version,
             "title": spec.app.title,
             "model_version": spec.model.version,
-            "backend": spec.build.backend,
+            "backend": backend.runtime,
             "approval": record["audit"]["status"],
         }
         payload = write_payload(

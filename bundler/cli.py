@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from app import __version__
+from bundler.backends import PLAN_BACKEND_NAMES
 from bundler.errors import BundleError, UnsupportedEstimatorError, UsageError
 
 app = typer.Typer(
@@ -268,15 +269,19 @@ def score(
     input_csv: Annotated[Path, typer.Option("--input", help="CSV with a header of input names.")],
     output_csv: Annotated[Path, typer.Option("--output", help="Where to write the scores.")],
     backend: Annotated[
-        str, typer.Option(help="Kernels to use: aot (as frozen apps) or jit.")
-    ] = "aot",
+        str,
+        typer.Option(
+            help=f"Kernels to use, one of {', '.join(PLAN_BACKEND_NAMES)} "
+            "(aot: as frozen apps; cached, it imports no numba)."
+        ),
+    ] = PLAN_BACKEND_NAMES[0],
 ) -> None:
     """Score a CSV with a plan, using exactly the kernels the frozen app uses."""
-    from app.backend import BackendError, load_kernels
+    from app.backend import BackendError
     from app.inputs import InputError as AppInputError
     from app.plan import PlanError, load_plan
     from app.scorer import Scorer
-    from bundler.backends import compile_aot
+    from bundler.backends import get_backend
     from bundler.errors import InputError, SpecError
 
     _existing(plan_dir, "bundle score")
@@ -285,8 +290,12 @@ def score(
         plan = load_plan(plan_dir)
     except PlanError as exc:
         raise SpecError(str(exc)) from None
+    if backend not in PLAN_BACKEND_NAMES:
+        valid = ", ".join(PLAN_BACKEND_NAMES)
+        raise SpecError(f"--backend: unknown scoring backend {backend!r}; valid: {valid}")
+    chosen = get_backend(backend)
     try:
-        kernels = load_kernels(backend, compile_aot() if backend == "aot" else None)
+        kernels = chosen.kernels(chosen.compile())
     except BackendError as exc:
         raise SpecError(f"--backend: {exc}") from None
     if not input_csv.is_file():

@@ -40,11 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import app as _runtime
-from app.backend import AOT_MODULE
 from app.bundle import PAYLOAD_PACKAGE
+from bundler.backends import BACKEND_NAMES, get_backend
 from bundler.errors import FreezeError, ImportRefusedError, ToolchainError
 
-BACKENDS = ("aot", "jit", "passthrough")
 #: The runtime's import name: the application reaches the model through it.
 _RUNTIME_PACKAGE = _runtime.__name__
 #: Where the spec's refusal check writes what it found; PyInstaller then exits with this.
@@ -59,18 +58,7 @@ LAUNCHER = TEMPLATE_DIR / "launcher.py"
 #: Runtime hook of every bundle: ``MLBUNDLE_SELFTEST=1`` runs the gate, not the app.
 SELFTEST_HOOK = TEMPLATE_DIR / "selftest_hook.py"
 
-#: Never shipped, whatever the backend or the app's imports: the build side.
-#: ``freeze`` re-reads the finished archives and refuses a bundle that has them.
-FORBIDDEN = ("sklearn", "scipy", "joblib")
-#: Also forbidden in aot bundles: the kernels are already machine code.
-AOT_FORBIDDEN = (*FORBIDDEN, "numba", "llvmlite")
-#: Passthrough bundles ship the model with scikit-learn, scipy and joblib, and no kernels.
-PASSTHROUGH_FORBIDDEN = ("numba", "llvmlite")
-#: Third-party trims a passthrough bundle keeps: scikit-learn and joblib import them
-#: when they load (joblib's loky backend imports cloudpickle at module level).
-PASSTHROUGH_KEEP = ("threadpoolctl", "cloudpickle")
-#: The runtime of passthrough bundles; left out of aot and jit bundles with what it imports.
-PASSTHROUGH_MODULE = "app.passthrough"
+# What each backend ships, trims and forbids: ``bundler.backends`` (``freeze_files``).
 
 #: Third-party packages the runtime does not use but numpy's or numba's
 #: optional imports can reach when they are installed in the build venv.
@@ -90,30 +78,6 @@ THIRD_PARTY_EXCLUDES = (
     "jinja2",
     "pydantic",
     "cloudpickle",
-)
-
-#: Standard-library modules trimmed from aot bundles. Each is reachable from
-#: numpy's graph only through a lazy import on a path the runtime never takes,
-#: and each drags in something large (see docs/freezing.md for the measurements).
-AOT_STDLIB_EXCLUDES = (
-    # typing_extensions imports asyncio.coroutines inside a function; asyncio
-    # pulls ssl (+ libssl/libcrypto), concurrent.futures, multiprocessing, socket
-    "asyncio",
-    "ssl",
-    "_ssl",
-    "concurrent",
-    "multiprocessing",
-    # OpenSSL-backed hashes (libcrypto, ~4.7 MB); hashlib falls back to its
-    # built-in sha256/sha512/blake2 modules, which are shipped
-    "_hashlib",
-    # numpy.testing / np.info helpers
-    "unittest",
-    "doctest",
-    "pydoc",
-    "pdb",
-    "numpy.testing",
-    "numpy.f2py",
-    "numpy._pyinstaller",
 )
 
 #: Environment variables passed through to PyInstaller; everything else is dropped
@@ -252,7 +216,7 @@ def freeze(
             raise _refused_error(refused)
     say("staging the payload package")
     import_root = _stage_payload_package(Path(payload_dir).resolve(), work_dir / "payload_root")
-    if aot_extension is not None and backend == "aot":
+    if aot_extension is not None:
         aot_extension = Path(aot_extension).resolve()  # stripped when compiled (backends.aot)
     spec_path = work_dir / f"{name}.spec"
     spec_path.write_text(
@@ -262,7 +226,7 @@ def freeze(
             modes=modes,
             payload_dir=Path(payload_dir).resolve(),
             payload_import_root=import_root,
-            aot_extension=aot_extension if backend == "aot" else None,
+            aot_extension=aot_extension,
             entry=(
                 application.launcher(work_dir)
                 if application is not None
@@ -298,8 +262,7 @@ def freeze(
     for exe in (None if onedir is None else onedir / name, onefile):
         if exe is not None:
             _check_forbidden(exe, forbidden)
-            if backend == "passthrough":
-                _check_collected(exe, hiddenimports)
+            _check_collected(exe, _collected(backend, hiddenimports))
     return FrozenApp(name=name, backend=backend, onedir=onedir, onefile=onefile)
 
 
@@ -333,29 +296,18 @@ def render_spec(
     env.filters["pylist"] = _pylist
     app_root = _app_root()
     datas = payload_datas(payload_dir)
-    binaries: list[tuple[str, str]] = []
-    model_imports = list(hiddenimports)
-    hiddenimports = [PAYLOAD_PACKAGE]
-    never = [PASSTHROUGH_MODULE]  # excluded even though app.bundle imports it (lazily)
-    if backend == "aot":
-        assert aot_extension is not None
-        binaries.append((str(aot_extension), "."))
-        forbidden, trims = AOT_FORBIDDEN, THIRD_PARTY_EXCLUDES + AOT_STDLIB_EXCLUDES
-    elif backend == "passthrough":
-        # scikit-learn & co. unpickle the model at run time: what the pickles name, the
-        # runtime that loads them, and (when fitted on a DataFrame) pandas; no kernels.
-        hiddenimports += [PASSTHROUGH_MODULE, *model_imports]
-        needed = {m.split(".")[0] for m in model_imports} | set(PASSTHROUGH_KEEP)
-        forbidden = PASSTHROUGH_FORBIDDEN
-        trims = tuple(m for m in THIRD_PARTY_EXCLUDES if m not in needed)
-        never = []
-    else:
-        # app.backend reads the kernels' source through the frozen loader's
-        # get_source(), which looks for each file at <bundle>/app/kernels/<module>.py.
-        kernel_files = sorted((app_root / "app" / "kernels").glob("*.py"))
-        datas.extend((str(path), "app/kernels") for path in kernel_files)
-        hiddenimports += ["numba", "llvmlite", "app.kernels", "app.backend"]
-        forbidden, trims = FORBIDDEN, THIRD_PARTY_EXCLUDES
+    # what the backend ships, trims and forbids (app.passthrough, which app.bundle imports
+    # lazily, is left out of the bundles that score a plan)
+    files = get_backend(backend).freeze_files(
+        compiled=aot_extension,
+        app_root=app_root,
+        model_imports=tuple(hiddenimports),
+        third_party=THIRD_PARTY_EXCLUDES,
+    )
+    binaries = list(files.binaries)
+    datas.extend(files.datas)
+    hiddenimports = [PAYLOAD_PACKAGE, *files.hiddenimports]
+    forbidden, trims, never = files.forbidden, files.trims, list(files.never)
     # A trim the app itself imports is kept: the app knows better than this list.
     # (app/passthrough.py's lazy imports are decided above, by the backend.)
     used = app_imports(app_root / "app", skip=("passthrough.py",))
@@ -582,27 +534,31 @@ def _check_args(
 ) -> None:
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise FreezeError(f"invalid app name {name!r}: use a plain file name such as 'penguins'")
-    if backend not in BACKENDS:
-        raise FreezeError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if backend not in BACKEND_NAMES:
+        raise FreezeError(f"unknown backend {backend!r}; valid: {', '.join(BACKEND_NAMES)}")
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
         raise FreezeError(f"invalid modes {list(modes)!r}; choose one or more of {MODES}")
     if not Path(payload_dir).is_dir():
         raise FreezeError(f"payload folder {payload_dir} does not exist")
-    if backend == "aot":
-        if aot_extension is None or not Path(aot_extension).is_file():
-            raise FreezeError(
-                f"the aot backend needs the compiled kernels extension; got {aot_extension!r}"
-            )
-        if not Path(aot_extension).name.startswith(AOT_MODULE + "."):
-            raise FreezeError(
-                f"{aot_extension} is not named {AOT_MODULE}.<abi>.so: the app imports it by name"
-            )
+    get_backend(backend).check_compiled(aot_extension)
 
 
 def _forbidden(backend: str) -> tuple[str, ...]:
     """What a bundle of ``backend`` must never ship."""
-    return {"aot": AOT_FORBIDDEN, "passthrough": PASSTHROUGH_FORBIDDEN}.get(backend, FORBIDDEN)
+    return get_backend(backend).forbidden
+
+
+def _collected(backend: str, model_imports: Sequence[str]) -> tuple[str, ...]:
+    """The modules a bundle of ``backend`` must be found to contain (passthrough: the
+    modules the model's pickles name)."""
+    return (
+        get_backend(backend)
+        .freeze_files(
+            compiled=None, app_root=REPO_ROOT, model_imports=tuple(model_imports), third_party=()
+        )
+        .collected
+    )
 
 
 def _app_root() -> Path:

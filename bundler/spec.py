@@ -41,19 +41,20 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from bundler.backends import BACKEND_NAMES
 from bundler.errors import SpecError
 
 Metric = Literal["accuracy", "balanced_accuracy", "f1", "roc_auc", "r2", "mae", "rmse"]
 Average = Literal["macro", "weighted"]
 Mode = Literal["onedir", "onefile"]
-Backend = Literal["aot", "jit", "passthrough"]
 Installer = Literal["tar.gz", "deb"]
 
 #: Metric names ``gate.confidence.metric`` accepts (``app.metrics`` implements each).
 METRICS: tuple[str, ...] = get_args(Metric)
 AVERAGES: tuple[str, ...] = get_args(Average)
 MODES: tuple[str, ...] = get_args(Mode)
-BACKENDS: tuple[str, ...] = get_args(Backend)
+#: Backend names ``build.backend`` accepts: the registry's (``bundler.backends``).
+BACKENDS: tuple[str, ...] = BACKEND_NAMES
 INSTALLERS: tuple[str, ...] = get_args(Installer)
 #: Top-level tables of a spec, in the order the documentation lists them.
 TABLES: tuple[str, ...] = (
@@ -593,7 +594,7 @@ class Build(_Table):
     """``[build]``: which PyInstaller layouts to produce, with which backend, and where."""
 
     modes: tuple[Mode, ...] = MODES
-    backend: Backend = "aot"
+    backend: str = BACKENDS[0]
     installers: tuple[Installer, ...] = INSTALLERS
     output_dir: Path = Field(default=Path(DEFAULT_OUTPUT_DIR), validate_default=True)
     #: Modules the bundle may ship although the backend forbids them (e.g. scipy, for an
