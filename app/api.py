@@ -355,7 +355,7 @@ def _columns_to_records(data: Any, names: Sequence[str]) -> list[dict[str, objec
     if missing:
         raise InputError(f"columns lack input(s) {', '.join(missing)}; expected {', '.join(names)}")
     cols = [np.asarray(data[n]).tolist() for n in names]
-    return [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
+    return [_record(names, row) for row in zip(*cols, strict=True)]
 
 
 def _rows_to_records(rows: np.ndarray, names: Sequence[str]) -> list[dict[str, object]]:
@@ -364,4 +364,12 @@ def _rows_to_records(rows: np.ndarray, names: Sequence[str]) -> list[dict[str, o
             f"expected rows of {len(names)} inputs ({', '.join(names)}), "
             f"got an array of shape {rows.shape}"
         )
-    return [dict(zip(names, row, strict=True)) for row in rows.tolist()]
+    return [_record(names, row) for row in rows.tolist()]
+
+
+def _record(names: Sequence[str], cells: Sequence[object]) -> dict[str, object]:
+    """A row as a record; NaN (a DataFrame's or an array's missing cell) becomes None, as
+    the column and array paths read it."""
+    return {
+        n: None if isinstance(v, float) and v != v else v for n, v in zip(names, cells, strict=True)
+    }

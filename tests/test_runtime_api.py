@@ -453,3 +453,32 @@ def test_the_documented_application_runs_and_agrees_with_scikit_learn(
         f"  row {r + 1}: {labels[r]} ({proba[r].max():.2f})" for r in uncertain
     ]
     assert f"uncertain (top probability under 0.6): {len(uncertain)}" in doc  # the doc's output
+
+
+class _RecordsOnly:
+    """A scorer that takes records only, as the passthrough backend's does."""
+
+    def __init__(self, scorer: Any) -> None:
+        self.plan = scorer.plan
+        self.score_records = scorer.score_records
+        self.score_csv_file = scorer.score_csv_file
+
+
+def test_a_records_only_scorer_takes_every_input_form(model: Model, frame: pd.DataFrame) -> None:
+    """A passthrough bundle's scorer has no column or array path: ``predict_many`` turns
+    columns, DataFrames and arrays into records for it, with the same answers."""
+    bundle = model._bundle  # type: ignore[attr-defined]
+    plain = Model(bundle, _RecordsOnly(model._scorer))  # type: ignore[attr-defined]
+    records = records_of(frame)
+    want = model.predict_many(records)
+    rows = np.array([[r[n] for n in INPUTS] for r in records], dtype=object)
+    columns = {n: [r[n] for r in records] for n in INPUTS}
+    for given in (records, columns, frame[INPUTS], rows):
+        got = plain.predict_many(given)
+        assert got.labels == want.labels
+        assert np.array_equal(got.probabilities, want.probabilities)
+    assert plain.predict(records[0]) == want[0]
+    with pytest.raises(InputError, match="expected rows of 6 inputs"):
+        plain.predict_many(np.zeros((2, 3)))
+    with pytest.raises(InputError, match="columns lack input"):
+        plain.predict_many({"island": ["Dream"]})
