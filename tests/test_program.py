@@ -33,9 +33,10 @@ from sklearn.svm import SVC
 from app.backend import load_kernels
 from app.inputs import InputError
 from app.plan import PlanError, parse_plan
-from app.program import kernel_source, pack, source_path
+from app.program import pack
 from app.scorer import Scorer
 from bundler.backends import compile_aot
+from bundler.backends.program_gen import kernel_source, source_path
 from bundler.compiler import compile_estimators
 
 
@@ -84,9 +85,10 @@ MODELS = _models()
 
 
 def test_the_generated_dispatcher_is_current() -> None:
-    """``app/kernels/program.py`` is what ``python -m app.program`` writes for these kernels."""
+    """``app/kernels/program.py`` is what ``python -m bundler.backends.program_gen`` writes
+    for these kernels."""
     assert source_path().read_text(encoding="utf-8") == kernel_source(), (
-        "app/kernels/program.py is stale: run `python -m app.program`"
+        "app/kernels/program.py is stale: run `python -m bundler.backends.program_gen`"
     )
 
 
