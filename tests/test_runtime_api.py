@@ -482,3 +482,54 @@ def test_a_records_only_scorer_takes_every_input_form(model: Model, frame: pd.Da
         plain.predict_many(np.zeros((2, 3)))
     with pytest.raises(InputError, match="columns lack input"):
         plain.predict_many({"island": ["Dream"]})
+
+
+def _plan_folder(estimator: Any, folder: Path) -> Path:
+    """A payload of a plan only (no record or gate): enough to predict."""
+    import hashlib
+
+    from bundler.compiler import compile_estimators
+    from bundler.payload import write_plan_files
+
+    folder.mkdir()
+    write_plan_files(compile_estimators(estimator, None), folder)
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    info = {"name": "small", "version": "0", "backend": "jit", "files": files}
+    (folder / "bundle.json").write_text(json.dumps(info))
+    return folder
+
+
+def test_regressors_have_values_and_extras_come_through(tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    X = pd.DataFrame({"a": [1.0, 2, 3, 4, 5, 6], "b": [0.5, 0.1, 0.3, 0.9, 0.2, 0.4]})
+    rows = np.array([[2.0, 0.2], [3.0, 1.0], [7.5, -1.0]])
+    Xr = pd.DataFrame(rows, columns=["a", "b"])
+    reg = LinearRegression().fit(X, [1.0, 2.5, 2.9, 4.2, 5.1, 5.8])
+    m = load(_plan_folder(reg, tmp_path / "reg"))
+    p = m.predict({"a": 2.0, "b": 0.2})
+    assert p.probabilities is None and p.label == p.value
+    assert p.value == pytest.approx(reg.predict(Xr)[0], abs=1e-9)
+    assert p.to_dict() == {"prediction": p.value}
+    many = m.predict_many(rows)
+    assert many.probabilities is None and many.classes == ()
+    np.testing.assert_allclose(many.values, reg.predict(Xr), rtol=0, atol=1e-9)
+    assert many.labels == many.values.tolist()
+
+    y = ["n", "n", "y", "n", "y", "y"]
+    for est in (LogisticRegression().fit(X, y), LinearSVC().fit(X, y)):
+        m = load(_plan_folder(est, tmp_path / type(est).__name__))
+        many = m.predict_many(rows)
+        assert many.labels == est.predict(Xr).tolist()
+        np.testing.assert_allclose(
+            many.extras["decision_function"], est.decision_function(Xr), rtol=0, atol=1e-9
+        )
+        one = m.predict({"a": 2.0, "b": 0.2})
+        assert one.extras["decision_function"] == many.extras["decision_function"][0]
+        assert one.to_dict()["decision_function"] == one.extras["decision_function"]
+        if hasattr(est, "predict_proba"):
+            np.testing.assert_allclose(many.probabilities, est.predict_proba(Xr), atol=1e-9)
+        else:
+            assert many.probabilities is None and one.probabilities is None
+            assert "probabilities" not in one.to_dict()
