@@ -11,8 +11,9 @@ docs/runtime-api.md) is imported on first use, so that the build side's
 
     import mlbundle_runtime
 
-    model = mlbundle_runtime.load()
-    print(model.predict({"island": "Dream", "bill_length_mm": 46.5}).label)
+    model = mlbundle_runtime.load()        # the bundled model, hash-checked
+    print([i.name for i in model.inputs])  # what a record must hold
+    print(model.predict(record).label)     # record: {input name: value}
 """
 
 from __future__ import annotations

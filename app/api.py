@@ -18,6 +18,7 @@ the caller passes a DataFrame (and so has imported pandas already).
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -180,8 +181,6 @@ class Model:
         hash-checked; a copy, so a caller's edit cannot change what the model reports."""
         if self._record is None:
             self._record = self._bundle.record()
-        import copy
-
         return copy.deepcopy(self._record)
 
     @property

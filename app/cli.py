@@ -1,8 +1,10 @@
 """The frozen application's command line: predict, about, selftest, --version.
 
-Kept on argparse and lazy imports: every millisecond here is start-up time
-for the end user. Errors are caught in one place and become one line on
-stderr and a documented exit code, never a traceback.
+Built on the public runtime API only (``app.api``: ``load`` and ``Model``), as
+any user's application is. Kept on argparse and lazy imports: every
+millisecond here is start-up time for the end user. Errors are caught in one
+place and become one line on stderr and a documented exit code, never a
+traceback.
 """
 
 from __future__ import annotations
