@@ -13,6 +13,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,10 @@ from app.api import (
 from tests.conftest import RESOURCES, ROOT, SPEC
 
 E2E = RESOURCES / "gate" / "e2e.csv"
+#: The runtime's import name (``app`` until the rename, then ``mlbundle_runtime``).
+RUNTIME = Model.__module__.rsplit(".", 1)[0]
+#: The folder the runtime package is imported from, for subprocesses.
+IMPORT_ROOT = Path(app.__file__).resolve().parents[1]
 INPUTS = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -384,26 +389,31 @@ def test_selftest_runs_the_release_gate(model: Model) -> None:
 # -- the package ---------------------------------------------------------------
 @covers("__all__")
 def test_api_is_exported_lazily_from_the_package() -> None:
+    rt = RUNTIME
     code = (
-        "import sys, app.plan\n"
-        "assert 'app.api' not in sys.modules, 'import app.plan paid for the API'\n"
-        "import app\n"
-        "assert app.load is app.api.load and 'app.api' in sys.modules\n"
-        "assert set(app.__all__) <= set(dir(app))\n"
-        "try:\n    app.nothing\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)\n"
+        f"import sys, {rt}.plan\n"
+        f"assert '{rt}.api' not in sys.modules, 'import {rt}.plan paid for the API'\n"
+        f"import {rt} as rt\n"
+        f"assert rt.load is sys.modules['{rt}.api'].load\n"
+        "assert set(rt.__all__) <= set(dir(rt))\n"
+        "try:\n    rt.nothing\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    env = {**os.environ, "PYTHONPATH": str(IMPORT_ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     for name in app.__all__:
-        assert getattr(app, name) is getattr(sys.modules["app.api"], name)
-    assert app.InputError is sys.modules["app.inputs"].InputError
+        assert getattr(app, name) is getattr(sys.modules[f"{rt}.api"], name)
+    assert app.InputError is sys.modules[f"{rt}.inputs"].InputError
     assert app.__version__
 
 
 def test_type_hints_ship_with_the_package() -> None:
-    assert (ROOT / "app" / "py.typed").is_file()
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'app = ["*.py", "py.typed"]' in pyproject
+    import tomllib
+
+    assert (Path(app.__file__).parent / "py.typed").is_file()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    package_data = pyproject["tool"]["setuptools"]["package-data"]
+    assert any("py.typed" in files for files in package_data.values()), package_data
     for cls in (Input, Outputs, Prediction, Predictions):
         assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
     assert load.__annotations__["return"] == "Model"
@@ -427,17 +437,15 @@ def test_the_documented_application_runs_and_agrees_with_scikit_learn(
     payload: Path, tmp_path: Path, sklearn: tuple[list[str], np.ndarray]
 ) -> None:
     """docs/runtime-api.md's complete application, run from source on the e2e rows."""
-    import os
     import re
     from collections import Counter
 
     doc = (ROOT / "docs" / "runtime-api.md").read_text()
     blocks = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "def main(" in b]
     assert len(blocks) == 1
-    runtime = Model.__module__.rsplit(".", 1)[0]  # the import name, app or mlbundle_runtime
     script = tmp_path / "penguin_triage.py"
-    script.write_text(blocks[0].replace("mlbundle_runtime", runtime))
-    env = dict(os.environ, MLBUNDLE_PAYLOAD=str(payload), PYTHONPATH=str(ROOT))
+    script.write_text(blocks[0].replace("mlbundle_runtime", RUNTIME))
+    env = dict(os.environ, MLBUNDLE_PAYLOAD=str(payload), PYTHONPATH=str(IMPORT_ROOT))
     proc = subprocess.run(
         [sys.executable, str(script), str(E2E)], capture_output=True, text=True, env=env
     )
