@@ -18,7 +18,6 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from filelock import FileLock
 from platformdirs import user_cache_dir
 
 from app.backend import AOT_MODULE, kernel_source_hash
@@ -142,6 +141,8 @@ def compile_aot() -> Path:
     if hit is not None:
         return hit
     require_toolchain()
+    from filelock import FileLock  # only a miss needs it (about 15 ms to import)
+
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target_dir) + ".lock"):
         hit = _cached(target_dir)  # another process may have compiled it meanwhile
