@@ -2,7 +2,7 @@
 
 One process, one machine, the same data for every engine (issue #4):
 
-- ``ours``: the plan compiled by ``bundler.compiler`` and run by ``app.scorer.Scorer``
+- ``ours``: the plan compiled by ``bundler.compiler`` and run by ``mlbundle_runtime.scorer.Scorer``
   with the ahead-of-time kernels the frozen app ships (``aot`` backend), on every
   core (``ours``) and on one (``ours-1t``);
 - ``sklearn``: ``predict_proba`` (classifiers) or ``predict`` (regressors) of the
@@ -388,7 +388,7 @@ def ort_session(onnx: bytes, threads: int | None) -> Any:
 
 def make_engines(case: Case, plan: Any, kernels: Any, batch_idx: np.ndarray) -> dict[str, Engine]:
     """Every engine for ``case``, with its inputs prepared in its own native form."""
-    from app.scorer import Scorer
+    from mlbundle_runtime.scorer import Scorer
 
     n = case.n
     classification = case.task == "classification"
@@ -609,9 +609,9 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     idx = np.arange(spec["rows"]) % spec["n"]
     run: Callable[[], Any]
     if engine.startswith("ours"):
-        from app.backend import load_kernels
-        from app.plan import load_plan
-        from app.scorer import Scorer
+        from mlbundle_runtime.backend import load_kernels
+        from mlbundle_runtime.plan import load_plan
+        from mlbundle_runtime.scorer import Scorer
 
         scorer = Scorer(
             load_plan(spec["plan"]), load_kernels("aot", Path(spec["aot"])), threads=spec["threads"]
@@ -734,7 +734,7 @@ def profile_ours(case: Case, plan: Any, kernels: Any, s: Settings) -> dict[str, 
     checks, two allocations, the outputs' views). The block shows the same per op,
     plus filling the workspace from the engine's batch input.
     """
-    from app.scorer import BLOCK_ROWS, Scorer
+    from mlbundle_runtime.scorer import BLOCK_ROWS, Scorer
 
     scorer = Scorer(plan, kernels, threads=1)
     calls, rounds = max(10, s.calls // 10), max(3, min(9, s.rounds))
@@ -747,7 +747,7 @@ def profile_ours(case: Case, plan: Any, kernels: Any, s: Settings) -> dict[str, 
 def _profile_path(
     case: Case, scorer: Any, kernels: Any, n: int, calls: int, rounds: int
 ) -> dict[str, Any]:
-    from app.program import pack
+    from mlbundle_runtime.program import pack
 
     plan = scorer.plan
     idx = np.arange(n) % case.n
@@ -1209,8 +1209,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown model(s) {unknown}; valid: {', '.join(MODELS)}")
 
-    from app.backend import load_kernels
     from bundler.backends.aot import compile_aot
+    from mlbundle_runtime.backend import load_kernels
 
     started = time.perf_counter()
     info = machine()

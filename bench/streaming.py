@@ -242,9 +242,9 @@ class InProcess:
     """The streaming path's pieces in this process, on the input's first (up to) 1M rows."""
 
     def __init__(self, compiled: Any, src: Path, rows: int) -> None:
-        from app.backend import load_kernels
-        from app.scorer import CHUNK_ROWS, Scorer
         from bundler.backends import compile_aot
+        from mlbundle_runtime.backend import load_kernels
+        from mlbundle_runtime.scorer import CHUNK_ROWS, Scorer
 
         self.plan = compiled.load()
         self.kernels = load_kernels("aot", compile_aot())
@@ -255,7 +255,7 @@ class InProcess:
         self.inputs = np.concatenate([ws[:, : len(self.plan.inputs)] for ws, _ in self._read()])
 
     def _read(self) -> Any:
-        from app.inputs import CsvReader
+        from mlbundle_runtime.inputs import CsvReader
 
         n = 0
         with open(self.src, "rb") as fin:
@@ -272,7 +272,7 @@ class InProcess:
         """``Scorer.run`` alone on workspaces filled beforehand: in chunks as streamed
         (all threads, then one), and in 100,000-row batches; and the CPU time (all
         threads) the chunks take per row."""
-        from app.scorer import Scorer
+        from mlbundle_runtime.scorer import Scorer
 
         k = len(self.plan.inputs)
         cpu_per_row = []
@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             payload = make_payload(compiled, Path(tmp))
             env["MLBUNDLE_PAYLOAD"] = str(payload)
             env["PYTHONPATH"] = os.pathsep.join([str(compile_aot().parent), str(ROOT)])
-            cmd = [sys.executable, "-m", "app"]
+            cmd = [sys.executable, "-m", "mlbundle_runtime"]
             mode = "python -m app (aot kernels)"
         cmd += ["predict", "--input", str(src), "--output", str(out)]
         print(f"running: {' '.join(cmd)}", file=sys.stderr)

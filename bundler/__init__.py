@@ -1,5 +1,5 @@
 """mlbundle's build tool: spec -> verified artifacts -> plan -> gate -> record -> frozen app."""
 
-from app import __version__
+from mlbundle_runtime import __version__
 
 __all__ = ["__version__"]

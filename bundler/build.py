@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.inputs import InputError as RowError
-from app.scorer import Scorer, output_columns
 from bundler import freeze as freeze_stage
 from bundler.artifacts import Artifacts, load_artifacts
 from bundler.backends import get_backend
@@ -41,6 +39,8 @@ from bundler.record import build_record, requirements_text
 from bundler.report import RUNTIME_DISTRIBUTIONS, BuildReport, added_distributions, folder_size
 from bundler.sbom import build_sbom, frozen_distributions
 from bundler.spec import Spec, load_spec
+from mlbundle_runtime.inputs import InputError as RowError
+from mlbundle_runtime.scorer import Scorer, output_columns
 
 Progress = Callable[[str], None]
 

@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from app import __version__
 from bundler.backends import PLAN_BACKEND_NAMES
 from bundler.errors import BundleError, UnsupportedEstimatorError, UsageError
+from mlbundle_runtime import __version__
 
 app = typer.Typer(
     add_completion=False,
@@ -277,12 +277,12 @@ def score(
     ] = PLAN_BACKEND_NAMES[0],
 ) -> None:
     """Score a CSV with a plan, using exactly the kernels the frozen app uses."""
-    from app.backend import BackendError
-    from app.inputs import InputError as AppInputError
-    from app.plan import PlanError, load_plan
-    from app.scorer import Scorer
     from bundler.backends import get_backend
     from bundler.errors import InputError, SpecError
+    from mlbundle_runtime.backend import BackendError
+    from mlbundle_runtime.inputs import InputError as AppInputError
+    from mlbundle_runtime.plan import PlanError, load_plan
+    from mlbundle_runtime.scorer import Scorer
 
     _existing(plan_dir, "bundle score")
     _existing(input_csv, "--input")

@@ -13,13 +13,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from app.gate import read_table
-from app.inputs import MISSING_TEXT, Where
-from app.inputs import InputError as RowError
 from bundler.artifacts import sha256_file
 from bundler.errors import ArtifactError, InputError, SpecError
 from bundler.gate import shown
 from bundler.spec import DataRef, Spec
+from mlbundle_runtime.gate import read_table
+from mlbundle_runtime.inputs import MISSING_TEXT, Where
+from mlbundle_runtime.inputs import InputError as RowError
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import app as _runtime
+import mlbundle_runtime as _runtime
 from bundler.build import Prepared, Progress, prepare
 from bundler.errors import UsageError
 from bundler.spec import Spec, load_spec

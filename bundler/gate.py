@@ -1,6 +1,6 @@
 """Stage 4: the release gate, run in the build before anything is frozen.
 
-The checks themselves live in ``app.gate`` so that the frozen binary's
+The checks themselves live in ``mlbundle_runtime.gate`` so that the frozen binary's
 ``selftest`` runs exactly the same code on exactly the same files.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.gate import GateConfig, GateResult, GateTable, read_table, run_gate
-from app.inputs import InputError as RowError
-from app.scorer import Scorer, output_columns
 from bundler.errors import GateError, InputError, SpecError
+from mlbundle_runtime.gate import GateConfig, GateResult, GateTable, read_table, run_gate
+from mlbundle_runtime.inputs import InputError as RowError
+from mlbundle_runtime.scorer import Scorer, output_columns
 
 #: Where the gate files go inside the bundle's payload.
 E2E_NAME = "gate/e2e.csv"

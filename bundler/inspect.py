@@ -22,9 +22,9 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from app.bundle import PAYLOAD_PACKAGE, RECORD_FILE
 from bundler.errors import UsageError
 from bundler.manifest import IntegrityError
+from mlbundle_runtime.bundle import PAYLOAD_PACKAGE, RECORD_FILE
 
 #: The record inside a onedir folder, and as an entry of a onefile archive.
 ONEDIR_RECORD = f"_internal/{PAYLOAD_PACKAGE}/{RECORD_FILE}"

@@ -117,7 +117,7 @@ def make_deb(
 ) -> Installer:
     """``/opt/<name>`` (the onedir tree) and ``/usr/bin/<name>``, built with dpkg-deb.
 
-    Maintainer, Homepage and licence are read from the record's ``app`` section, so the
+    Maintainer, Homepage and licence are read from the record's ``mlbundle_runtime`` section, so the
     package says exactly what the bundle's record says.
     """
     dpkg = shutil.which("dpkg-deb")

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from app.gate import GateTable
-from app.inputs import MISSING_TEXT
-from app.scorer import Scorer, Scores
 from bundler.errors import ParityError
+from mlbundle_runtime.gate import GateTable
+from mlbundle_runtime.inputs import MISSING_TEXT
+from mlbundle_runtime.scorer import Scorer, Scores
 
 #: The exactness bar: labels identical, every number within this absolute tolerance.
 TOLERANCE = 1e-9

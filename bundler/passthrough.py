@@ -2,7 +2,7 @@
 
 A model the compiler cannot translate (``bundle compile`` names the estimator
 that blocked it) can still be shipped: the bundle then carries the joblib
-file(s) and scikit-learn, and ``app.passthrough`` scores with them. This stage
+file(s) and scikit-learn, and ``mlbundle_runtime.passthrough`` scores with them. This stage
 replaces compilation with a description of the model, written into the payload
 as ``schema.json`` (see docs/passthrough.md):
 
@@ -33,18 +33,24 @@ from typing import Any
 
 import numpy as np
 
-from app.inputs import MISSING_TEXT
-from app.passthrough import FORMAT, FORMAT_VERSION, SCHEMA_FILE, PassthroughScorer, plan_from_schema
-from app.plan import Plan
 from bundler.artifacts import Artifacts
 from bundler.compiler import input_names
 from bundler.errors import UnsupportedEstimatorError
 from bundler.pickle_globals import check_importable, distributions, hidden_imports, pickle_globals
+from mlbundle_runtime.inputs import MISSING_TEXT
+from mlbundle_runtime.passthrough import (
+    FORMAT,
+    FORMAT_VERSION,
+    SCHEMA_FILE,
+    PassthroughScorer,
+    plan_from_schema,
+)
+from mlbundle_runtime.plan import Plan
 
 #: Payload names of the shipped joblib files.
 MODEL_FILE = "model.joblib"
 EXTRACTOR_FILE = "extractor.joblib"
-#: Imported by ``app.passthrough`` itself (not named by the pickles).
+#: Imported by ``mlbundle_runtime.passthrough`` itself (not named by the pickles).
 RUNTIME_MODULES = ("joblib",)
 
 

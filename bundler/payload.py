@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from app.bundle import BUNDLE_FILE, GATE_FILE, PAYLOAD_PACKAGE, RECORD_FILE
 from bundler.compiler import CompiledPlan, write_plan_files
 from bundler.gate import CONFIDENCE_NAME, E2E_NAME, GateReport
 from bundler.passthrough import PassthroughModel
 from bundler.record import REQUIREMENTS_FILE
+from mlbundle_runtime.bundle import BUNDLE_FILE, GATE_FILE, PAYLOAD_PACKAGE, RECORD_FILE
 
 
 def dump_json(path: Path, data: Any) -> None:

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from app import __version__
-from app.backend import kernel_source_hash
 from bundler.artifacts import Artifacts, LoadedArtifact
 from bundler.data import DataCheck
+from mlbundle_runtime import __version__
+from mlbundle_runtime.backend import kernel_source_hash
 
 SCHEMA = "mlbundle.record"
 #: 1.2 adds app.maintainer, app.homepage and app.license; 1.0 and 1.1 records stay valid.

@@ -95,8 +95,11 @@ class BuildReport:
         }
 
 
-#: What the runtime itself brings, whatever the application: not "added" by it.
-RUNTIME_DISTRIBUTIONS = frozenset({"numpy", "mlbundle", "cpython", "numba", "llvmlite"})
+#: What every bundle of the built-in application ships (numpy brings typing-extensions, the
+#: bootloader pyinstaller's own modules, jit numba): not "added" by an application.
+RUNTIME_DISTRIBUTIONS = frozenset(
+    {"numpy", "typing-extensions", "mlbundle", "cpython", "pyinstaller", "numba", "llvmlite"}
+)
 
 
 def added_distributions(names: list[str], runtime: frozenset[str]) -> list[dict[str, Any]]:

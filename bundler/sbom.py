@@ -22,17 +22,17 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 
-from app import __version__ as APP_VERSION
-from app.backend import AOT_MODULE
-from app.bundle import PAYLOAD_PACKAGE
+from mlbundle_runtime import __version__ as APP_VERSION
+from mlbundle_runtime.backend import AOT_MODULE
+from mlbundle_runtime.bundle import PAYLOAD_PACKAGE
 
-#: The distribution that owns the runtime app (``app``, the launcher, the payload, the kernels).
+#: The distribution that owns the runtime (``mlbundle_runtime``, launcher, payload, kernels).
 SELF = "mlbundle"
 #: The interpreter frozen into every bundle (libpython, the standard library, base_library.zip).
 CPYTHON = "cpython"
 CPYTHON_LICENSE = "PSF-2.0"
 #: Top-level names that are the app's own code or data, though no installed metadata says so.
-_OWN_NAMES = frozenset({"app", "launcher", AOT_MODULE, PAYLOAD_PACKAGE})
+_OWN_NAMES = frozenset({"mlbundle_runtime", "launcher", AOT_MODULE, PAYLOAD_PACKAGE})
 #: PyInstaller's bootloader-side modules; its runtime hooks are matched by file name.
 _PYINSTALLER_PREFIXES = ("pyimod", "pyiboot")
 #: Used when neither an explicit time nor SOURCE_DATE_EPOCH is given: obviously not a real

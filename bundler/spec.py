@@ -49,7 +49,7 @@ Average = Literal["macro", "weighted"]
 Mode = Literal["onedir", "onefile"]
 Installer = Literal["tar.gz", "deb"]
 
-#: Metric names ``gate.confidence.metric`` accepts (``app.metrics`` implements each).
+#: Metric names ``gate.confidence.metric`` accepts (``mlbundle_runtime.metrics`` implements each).
 METRICS: tuple[str, ...] = get_args(Metric)
 AVERAGES: tuple[str, ...] = get_args(Average)
 MODES: tuple[str, ...] = get_args(Mode)

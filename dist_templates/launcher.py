@@ -1,9 +1,9 @@
-"""Entry script PyInstaller freezes: everything else lives in ``app.cli``.
+"""Entry script PyInstaller freezes: everything else lives in ``mlbundle_runtime.cli``.
 
 Kept to two lines so the frozen ``__main__`` holds no logic that could drift
 from the importable, testable CLI.
 """
 
-from app.cli import main
+from mlbundle_runtime.cli import main
 
 raise SystemExit(main())

@@ -8,6 +8,6 @@ binary the same way, whatever command line the application has.
 import os
 
 if os.environ.get("MLBUNDLE_SELFTEST") == "1":
-    from app.cli import main
+    from mlbundle_runtime.cli import main
 
     raise SystemExit(main(["selftest"]))

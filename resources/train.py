@@ -225,8 +225,11 @@ def main() -> None:
     )
     # The training split itself: the spec's [data.training] points here, so the
     # build can check its hash and record each input's training range.
-    write_csv(DATA_CSV.parent / "training.csv", [*INPUT_COLUMNS, TARGET],
-              raw_cells(train, [*INPUT_COLUMNS, TARGET]))
+    write_csv(
+        DATA_CSV.parent / "training.csv",
+        [*INPUT_COLUMNS, TARGET],
+        raw_cells(train, [*INPUT_COLUMNS, TARGET]),
+    )
     write_csv(
         GATE_DIR / "confidence.csv",
         [*INPUT_COLUMNS, TARGET],

@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.backend import load_kernels
-from app.inputs import InputError
-from app.plan import Plan, load_plan
-from app.scorer import Scorer, Scores
 from bundler import parity
 from bundler.compiler import CompiledPlan, compile_estimators
+from mlbundle_runtime.backend import load_kernels
+from mlbundle_runtime.inputs import InputError
+from mlbundle_runtime.plan import Plan, load_plan
+from mlbundle_runtime.scorer import Scorer, Scores
 
 TOL = parity.TOLERANCE
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from app.scorer import Scorer
+from mlbundle_runtime.scorer import Scorer
 from tests._parity import f32_neighbours, kernels, to_records, tree_thresholds
 
 #: Kernels a final model reads its features with (the last one in a plan is the model).

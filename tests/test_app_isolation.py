@@ -47,12 +47,12 @@ class Block:
             raise ImportError(f"blocked import of {name}")
 
 sys.meta_path.insert(0, Block())
-import importlib, pkgutil, app
-for mod in [m for m in pkgutil.iter_modules(app.__path__) if m.name != "__main__"]:
-    importlib.import_module(f"app.{mod.name}")
-from app.backend import load_kernels
-from app.plan import load_plan
-from app.scorer import Scorer
+import importlib, pkgutil, mlbundle_runtime
+for mod in [m for m in pkgutil.iter_modules(mlbundle_runtime.__path__) if m.name != "__main__"]:
+    importlib.import_module(f"mlbundle_runtime.{mod.name}")
+from mlbundle_runtime.backend import load_kernels
+from mlbundle_runtime.plan import load_plan
+from mlbundle_runtime.scorer import Scorer
 scorer = Scorer(load_plan(sys.argv[1]), load_kernels("aot", sys.argv[2]))
 scores = scorer.score_records([{"island": "Biscoe", "bill_length_mm": 50.0, "bill_depth_mm": 15.0,
     "flipper_length_mm": 220.0, "body_mass_g": 5000.0, "sex": "male"}])
@@ -68,11 +68,16 @@ def test_app_scores_with_build_stack_unimportable(tmp_path: Path) -> None:
     from bundler.compiler import compile_estimators
 
     art = ROOT / "resources" / "artifacts"
-    plan = compile_estimators(joblib.load(art / "model.joblib"),
-                              joblib.load(art / "extractor.joblib"))
+    plan = compile_estimators(
+        joblib.load(art / "model.joblib"), joblib.load(art / "extractor.joblib")
+    )
     plan.write(tmp_path / "plan")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "plan"),
-                           str(compile_aot())], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "plan"), str(compile_aot())],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     label, modules = proc.stdout.splitlines()
     assert label == "Gentoo"

@@ -62,18 +62,21 @@ def test_freeze_answers_are_data(tmp_path: Path) -> None:
     ext = tmp_path / "_mlbundle_kernels.cpython-311-x86_64-linux-gnu.so"
     ext.write_bytes(b"")
     aot = get_backend("aot").freeze_files(
-        compiled=ext, app_root=ROOT, model_imports=(), third_party=("pandas",)
+        compiled=ext, app_root=ROOT / "app", model_imports=(), third_party=("pandas",)
     )
     assert isinstance(aot, FreezeFiles)
     assert aot.binaries == ((str(ext), "."),)
     assert {"numba", "llvmlite", "sklearn"} <= set(aot.forbidden)
     jit = get_backend("jit").freeze_files(
-        compiled=None, app_root=ROOT, model_imports=(), third_party=("pandas",)
+        compiled=None, app_root=ROOT / "app", model_imports=(), third_party=("pandas",)
     )
     assert "numba" in jit.hiddenimports and not jit.binaries
-    assert any(dest == "app/kernels" for _, dest in jit.datas)
+    assert any(dest == "mlbundle_runtime/kernels" for _, dest in jit.datas)
     passthrough = get_backend("passthrough").freeze_files(
-        compiled=None, app_root=ROOT, model_imports=("pandas.core",), third_party=("pandas",)
+        compiled=None,
+        app_root=ROOT / "app",
+        model_imports=("pandas.core",),
+        third_party=("pandas",),
     )
     assert passthrough.collected == ("pandas.core",) and "pandas" not in passthrough.trims
 

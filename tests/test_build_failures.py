@@ -19,9 +19,15 @@ from tests.conftest import RESOURCES, SPEC, run_bundle
 ART = RESOURCES / "artifacts"
 
 
-def write_spec(tmp: Path, *, model: Path | None = None, model_sha: str | None = None,
-               e2e: Path | None = None, metric_range: str = "[0.93, 1.0]",
-               extra: str = "") -> Path:
+def write_spec(
+    tmp: Path,
+    *,
+    model: Path | None = None,
+    model_sha: str | None = None,
+    e2e: Path | None = None,
+    metric_range: str = "[0.93, 1.0]",
+    extra: str = "",
+) -> Path:
     model = model or ART / "model.joblib"
     spec = tmp / "app.toml"
     spec.write_text(f"""
@@ -36,21 +42,21 @@ sha256 = "{model_sha or sha256_file(model)}"
 version = "1.0.0"
 
 [extractor]
-path = "{ART / 'extractor.joblib'}"
-sha256 = "{sha256_file(ART / 'extractor.joblib')}"
+path = "{ART / "extractor.joblib"}"
+sha256 = "{sha256_file(ART / "extractor.joblib")}"
 version = "1.0.0"
 
 [gate.e2e]
-path = "{e2e or RESOURCES / 'gate' / 'e2e.csv'}"
+path = "{e2e or RESOURCES / "gate" / "e2e.csv"}"
 
 [gate.confidence]
-path = "{RESOURCES / 'gate' / 'confidence.csv'}"
+path = "{RESOURCES / "gate" / "confidence.csv"}"
 target = "species"
 metric = "balanced_accuracy"
 range = {metric_range}
 
 [build]
-output_dir = "{tmp / 'dist'}"
+output_dir = "{tmp / "dist"}"
 {extra}
 """)
     return spec
@@ -94,15 +100,21 @@ def test_failing_e2e_row_stops_the_build(tmp_path: Path) -> None:
     with open(bad, "w", newline="") as f:
         csv.writer(f).writerows(rows)
     proc = run_bundle("build", str(write_spec(tmp_path, e2e=bad)))
-    assert_refused(proc, 6, "release gate failed", "end-to-end: FAILED on 1 of 56 rows",
-                   "row 3 (line 4): prediction")
+    assert_refused(
+        proc,
+        6,
+        "release gate failed",
+        "end-to-end: FAILED on 1 of 56 rows",
+        "row 3 (line 4): prediction",
+    )
     assert not (tmp_path / "dist").exists()
 
 
 def test_metric_outside_range_stops_the_build(tmp_path: Path) -> None:
     proc = run_bundle("build", str(write_spec(tmp_path, metric_range="[0.995, 1.0]")))
-    assert_refused(proc, 6, "balanced_accuracy = 0.989247311827957", "FAILED: outside",
-                   "[0.995, 1.0]")
+    assert_refused(
+        proc, 6, "balanced_accuracy = 0.989247311827957", "FAILED: outside", "[0.995, 1.0]"
+    )
     assert not (tmp_path / "dist").exists()
 
 
@@ -154,13 +166,21 @@ def _frame_target():
 
 def test_score_and_compile_commands(tmp_path: Path) -> None:
     plan = tmp_path / "plan"
-    proc = run_bundle("compile", "--model", str(ART / "model.joblib"), "--extractor",
-                      str(ART / "extractor.joblib"), "--out", str(plan))
+    proc = run_bundle(
+        "compile",
+        "--model",
+        str(ART / "model.joblib"),
+        "--extractor",
+        str(ART / "extractor.joblib"),
+        "--out",
+        str(plan),
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in plan.iterdir()) == ["arrays.npz", "plan.json"]
     out = tmp_path / "scores.csv"
-    proc = run_bundle("score", str(plan), "--input", str(RESOURCES / "gate" / "e2e.csv"),
-                      "--output", str(out))
+    proc = run_bundle(
+        "score", str(plan), "--input", str(RESOURCES / "gate" / "e2e.csv"), "--output", str(out)
+    )
     assert proc.returncode == 0, proc.stderr
     with open(out, newline="") as f:
         got = list(csv.DictReader(f))
@@ -168,8 +188,15 @@ def test_score_and_compile_commands(tmp_path: Path) -> None:
         want = list(csv.DictReader(f))
     assert [g["prediction"] for g in got] == [w["prediction"] for w in want]
     # a wrong hash on the compile path is refused too
-    proc = run_bundle("compile", "--model", str(ART / "model.joblib"), "--sha256", "ab" * 32,
-                      "--out", str(tmp_path / "p2"))
+    proc = run_bundle(
+        "compile",
+        "--model",
+        str(ART / "model.joblib"),
+        "--sha256",
+        "ab" * 32,
+        "--out",
+        str(tmp_path / "p2"),
+    )
     assert_refused(proc, 3, "sha256 mismatch")
     assert not (tmp_path / "p2").exists()
     shutil.rmtree(plan)
@@ -188,8 +215,9 @@ AUDIT = {
 }
 
 
-def audited_spec(tmp: Path, *, skip: str = "", extractor_version: str = "1.0.0",
-                 training_sha: str | None = None) -> Path:
+def audited_spec(
+    tmp: Path, *, skip: str = "", extractor_version: str = "1.0.0", training_sha: str | None = None
+) -> Path:
     training = RESOURCES / "data" / "training.csv"
     audit = "\n".join(f"{k} = {v}" for k, v in AUDIT.items() if k != skip)
     spec = write_spec(tmp, extra="")
@@ -207,7 +235,7 @@ path = "{training}"
 [data.validation]
 version = "v1"
 location = "resources/gate/confidence.csv"
-sha256 = "{sha256_file(RESOURCES / 'gate' / 'confidence.csv')}"
+sha256 = "{sha256_file(RESOURCES / "gate" / "confidence.csv")}"
 
 [audit]
 {audit}
@@ -219,8 +247,7 @@ sha256 = "{sha256_file(RESOURCES / 'gate' / 'confidence.csv')}"
 @pytest.mark.parametrize("field", list(AUDIT))
 def test_release_build_refuses_each_missing_audit_field(tmp_path: Path, field: str) -> None:
     proc = run_bundle("build", str(audited_spec(tmp_path, skip=field)), "--release")
-    assert_refused(proc, 2, "a release build (--release) needs every audit field",
-                   f"audit.{field}")
+    assert_refused(proc, 2, "a release build (--release) needs every audit field", f"audit.{field}")
     assert not (tmp_path / "dist").exists()
 
 

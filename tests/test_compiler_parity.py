@@ -33,10 +33,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from app.inputs import InputError
-from app.scorer import Scorer
 from bundler.compiler import compile_estimators
 from bundler.errors import UnsupportedEstimatorError
+from mlbundle_runtime.inputs import InputError
+from mlbundle_runtime.scorer import Scorer
 from tests._data import dataset, with_nan
 from tests._parity import (
     assert_parity,

@@ -23,10 +23,18 @@ import joblib
 import numpy as np
 import pytest
 
-from app.inputs import BOM, MISSING_TEXT, CsvReader, Encoder, InputError, csv_rows, iter_csv_chunks
-from app.plan import Extra
-from app.scorer import Scorer, Scores
 from bundler.compiler import compile_estimators
+from mlbundle_runtime.inputs import (
+    BOM,
+    MISSING_TEXT,
+    CsvReader,
+    Encoder,
+    InputError,
+    csv_rows,
+    iter_csv_chunks,
+)
+from mlbundle_runtime.plan import Extra
+from mlbundle_runtime.scorer import Scorer, Scores
 from tests._parity import kernels
 from tests.conftest import RESOURCES
 
@@ -460,7 +468,7 @@ def test_score_csv_file_writes_what_rows_gives(tmp_path: Path) -> None:
 
 def _cells_to_words(cells: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cells joined by commas, as ``CsvReader._fill_plain`` lays a chunk out."""
-    from app.inputs import _PAD
+    from mlbundle_runtime.inputs import _PAD
 
     data = ",".join(cells).encode("ascii")
     padded = np.zeros(_PAD + len(data) + _PAD + (-len(data) % 8), dtype=np.uint8)
@@ -472,7 +480,7 @@ def _cells_to_words(cells: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def test_bulk_numbers_are_float_to_the_bit() -> None:
     """Every cell the bulk parser takes is exactly float(cell); it leaves the others."""
-    from app.inputs import _parse_decimals
+    from mlbundle_runtime.inputs import _parse_decimals
 
     rng = random.Random(7)
     alphabet = "0123456789" * 4 + ".+- e_x"

@@ -101,7 +101,7 @@ def test_consecutive_columns_match_scattered(m: int) -> None:
         np.testing.assert_array_equal(a[5], (data - offset) / divisor)
 
 
-# numpy's pairwise summation: one helper (app/kernels/sums.py) serves every kernel that
+# numpy's pairwise summation: one helper (mlbundle_runtime/kernels/sums.py) serves every kernel that
 # reproduces ``arr.sum(axis=1)``; lengths around its 8-value blocks and 128-value splits.
 SUM_LENGTHS = [1, 2, 7, 8, 9, 15, 16, 17, 127, 128, 129, 136, 255, 256, 257, 1031, 2053]
 

@@ -192,8 +192,8 @@ def test_aot_bundle_ships_no_build_stack(built: Built) -> None:
 
 
 def test_model_record_inside_the_bundle(built: Built) -> None:
-    from app.backend import kernel_source_hash
     from bundler.artifacts import sha256_file
+    from mlbundle_runtime.backend import kernel_source_hash
 
     record = json.loads(run_frozen(built.onefile, "about", "--json").stdout)
     assert record["schema"] == "mlbundle.record" and record["schema_version"] == "1.2"

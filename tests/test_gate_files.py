@@ -25,14 +25,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.inputs import BOM
-from app.scorer import Scorer, output_columns
 from bundler.artifacts import Artifacts, load_artifacts
 from bundler.build import check_model
 from bundler.compiler import compile_estimators
 from bundler.errors import BundleError, GateError, InputError, ParityError, SpecError
 from bundler.gate import shown
 from bundler.spec import load_spec
+from mlbundle_runtime.inputs import BOM
+from mlbundle_runtime.scorer import Scorer, output_columns
 from tests._parity import kernels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -412,8 +412,8 @@ def test_extra_outputs_are_columns_everywhere_and_the_gate_needs_them() -> None:
     the e2e reader all take their columns from ``output_columns``."""
     from sklearn.linear_model import LogisticRegression
 
-    from app.gate import GateConfig, read_table, run_gate
-    from app.inputs import InputError as RowError
+    from mlbundle_runtime.gate import GateConfig, read_table, run_gate
+    from mlbundle_runtime.inputs import InputError as RowError
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 2))
@@ -431,7 +431,9 @@ def test_extra_outputs_are_columns_everywhere_and_the_gate_needs_them() -> None:
     )
     config = GateConfig("e2e.csv", 1e-9, "conf.csv", "y", "accuracy", 0.5, 1.0)
     conf = read_table(
-        f"{names},y\n{float(X[0, 0])!r},{float(X[0, 1])!r},yes\n".encode(), "conf.csv", scorer.plan.input_names
+        f"{names},y\n{float(X[0, 0])!r},{float(X[0, 1])!r},yes\n".encode(),
+        "conf.csv",
+        scorer.plan.input_names,
     )
     full = read_table(
         f"{names},{','.join(columns)}\n{rows}".encode(), "e2e.csv", scorer.plan.input_names

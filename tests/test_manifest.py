@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from app import __version__
 from bundler import manifest as mf
 from bundler.freeze import bundled_names
 from bundler.sbom import build_sbom, frozen_distributions
+from mlbundle_runtime import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,13 @@ def test_sbom_lists_what_shipped_with_versions_and_licences(built) -> None:
 
 
 def test_sbom_for_a_jit_bundle_names_numba_and_llvmlite() -> None:
-    names = ["numpy._core.multiarray", "numba.core.types", "llvmlite.binding", "json", "app.cli"]
+    names = [
+        "numpy._core.multiarray",
+        "numba.core.types",
+        "llvmlite.binding",
+        "json",
+        "mlbundle_runtime.cli",
+    ]
     dists = {d.name for d in frozen_distributions(names)}
     assert dists == {"numpy", "numba", "llvmlite", "cpython", "mlbundle"}
 
@@ -126,7 +132,11 @@ def test_sbom_and_manifest_are_byte_identical_across_processes(
         env.pop("SOURCE_DATE_EPOCH", None)
         proc = subprocess.run(
             [sys.executable, "-c", script, str(built.onefile), str(onedir)],
-            capture_output=True, text=True, env=env, cwd=ROOT, check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            check=True,
         )
         outputs.append((proc.stdout, (onedir / mf.SBOM_NAME).read_bytes()))
     assert outputs[0] == outputs[1]
@@ -185,7 +195,7 @@ def test_onefile_manifest_records_the_executable_and_each_archive_entry(
     }
     assert manifest["sbom"]["sha256"] == hashlib.sha256(sbom.encode()).hexdigest()
     entries = {e["path"]: e for e in manifest["files"]}
-    assert "PYZ.pyz" in entries and "PYZ.pyz::app.scorer" in entries
+    assert "PYZ.pyz" in entries and "PYZ.pyz::mlbundle_runtime.scorer" in entries
     # the record inside the archive is the very file the onedir folder carries
     onedir_record = built.onedir.parent / "_internal/mlbundle_payload/record.json"
     assert entries["mlbundle_payload/record.json"]["sha256"] == (

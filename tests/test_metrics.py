@@ -1,6 +1,6 @@
-"""app.metrics must give scikit-learn's numbers (to 1e-12) without importing it.
+"""mlbundle_runtime.metrics must give scikit-learn's numbers (to 1e-12) without importing it.
 
-The frozen app measures the gate with ``app.metrics``; a user checking the
+The frozen app measures the gate with ``mlbundle_runtime.metrics``; a user checking the
 result with ``sklearn.metrics`` must get the same value, so every metric is
 compared with its scikit-learn counterpart on random cases, including the
 corner cases (absent classes, tied scores, a single class, constant targets).
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from app import metrics
+from mlbundle_runtime import metrics
 
 TOL = 1e-12
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,6 +1,6 @@
 """The release engineer's own application, frozen with its model: resources/fieldreport.
 
-Its package is named ``app`` on purpose (the most common name for one's own code),
+Its package is named ``mlbundle_runtime`` on purpose (the most common name for one's own code),
 and it reaches the model through ``mlbundle_runtime`` only. The frozen binaries run
 from a copy outside the source tree with a clean environment and must print what
 scikit-learn predicts for the same rows.

@@ -55,7 +55,7 @@ def test_compare_arrays_names_rows_and_worst_difference() -> None:
 
 
 class FakeScores:
-    """What :func:`compare` reads of ``app.scorer.Scores``."""
+    """What :func:`compare` reads of ``mlbundle_runtime.scorer.Scores``."""
 
     def __init__(self, task, labels=None, proba=None, values=None):
         self.task, self._labels, self.proba, self.values = task, labels, proba, values

@@ -366,9 +366,9 @@ def payload_of(project: Project, tmp: Path) -> Path:
 
 
 def test_runtime_scores_as_scikit_learn_does(tmp_path: Path) -> None:
-    from app.bundle import open_bundle
-    from app.inputs import InputError
-    from app.passthrough import PassthroughScorer
+    from mlbundle_runtime.bundle import open_bundle
+    from mlbundle_runtime.inputs import InputError
+    from mlbundle_runtime.passthrough import PassthroughScorer
 
     X, y = mixed_frame()
     model = categorical_pipeline(X, y)
@@ -411,14 +411,14 @@ def test_runtime_scores_as_scikit_learn_does(tmp_path: Path) -> None:
         scorer.score_records([{"site": "north"}])
     # a modified joblib file is refused before anything is unpickled
     (payload / "model.joblib").write_bytes(b"\x80\x04N.")
-    from app.plan import PlanError
+    from mlbundle_runtime.plan import PlanError
 
     with pytest.raises(PlanError, match="modified after the build"):
         open_bundle(payload).scorer()
 
 
 def test_numpy_model_scores_without_pandas(tmp_path: Path) -> None:
-    from app.bundle import open_bundle
+    from mlbundle_runtime.bundle import open_bundle
 
     X, y = iris_frame()
     model = stacking(X.to_numpy(), y)
@@ -440,7 +440,7 @@ def test_aot_bundles_leave_the_passthrough_runtime_out(tmp_path: Path) -> None:
     kernels.write_bytes(b"")
     common = dict(name="app", modes=["onedir"], payload_dir=tmp_path, payload_import_root=tmp_path)
     aot = render_spec(backend="aot", aot_extension=kernels, **common)
-    for module in ("'app.passthrough'", "'pandas'", "'sklearn'", "'joblib'"):
+    for module in ("'mlbundle_runtime.passthrough'", "'pandas'", "'sklearn'", "'joblib'"):
         assert module in aot.split("excludes=")[1]
     passthrough = render_spec(
         backend="passthrough",
@@ -449,7 +449,7 @@ def test_aot_bundles_leave_the_passthrough_runtime_out(tmp_path: Path) -> None:
         **common,
     )
     hidden, excludes = passthrough.split("hiddenimports=")[1].split("excludes=")
-    assert "'app.passthrough'" in hidden and "'sklearn.ensemble._stacking'" in hidden
+    assert "'mlbundle_runtime.passthrough'" in hidden and "'sklearn.ensemble._stacking'" in hidden
     for kept in ("'sklearn'", "'joblib'", "'scipy'", "'threadpoolctl'", "'cloudpickle'"):
         assert kept not in excludes
     for dropped in ("'numba'", "'llvmlite'", "'pandas'", "'bundler'"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.plan import FORMAT_VERSION, plan_kernels
 from bundler.compiler.kernel_docs import embed
+from mlbundle_runtime.plan import FORMAT_VERSION, plan_kernels
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plan-format.md"
 

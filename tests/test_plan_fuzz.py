@@ -36,10 +36,10 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from app.inputs import InputError
-from app.plan import Plan, PlanError, plan_from_bytes
-from app.scorer import Scorer
 from bundler.compiler import compile_estimators, write_plan_files
+from mlbundle_runtime.inputs import InputError
+from mlbundle_runtime.plan import Plan, PlanError, plan_from_bytes
+from mlbundle_runtime.scorer import Scorer
 from tests._parity import kernels
 
 KINDS = ("forest", "logistic_onehot", "hgb", "mlp")

@@ -1,4 +1,4 @@
-"""app.plan: the only reader of plan.json + arrays.npz refuses what it cannot run safely.
+"""mlbundle_runtime.plan: the only reader of plan.json + arrays.npz refuses what it cannot run.
 
 The kernels do no bounds checks (they are compiled for speed), so every index
 a plan carries must be validated here; a corrupted or hand-edited plan must
@@ -29,10 +29,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from app import kernels as kernel_source
-from app.plan import ARRAYS_FILE, FORMAT, PLAN_FILE, Plan, PlanError, load_plan, parse_plan
-from app.scorer import Scorer
 from bundler.compiler import CompiledPlan, compile_estimators
+from mlbundle_runtime import kernels as kernel_source
+from mlbundle_runtime.plan import (
+    ARRAYS_FILE,
+    FORMAT,
+    PLAN_FILE,
+    Plan,
+    PlanError,
+    load_plan,
+    parse_plan,
+)
+from mlbundle_runtime.scorer import Scorer
 from tests._parity import assert_parity, kernels, to_records
 
 COLUMN_ARGS = ("cols", "src", "dst")
@@ -346,7 +354,7 @@ LENGTH_CASES: list[tuple[str, str, str, str]] = [
     ("forest", "impute", "dst", "rows"),
     ("forest", "scale", "dst", "rows"),
     ("forest", "scale", "divisor", "rows"),
-    # impute.fill and scale.offset: unchecked in HEAD's app/plan.py (names[3:] skipped them)
+    # impute.fill and scale.offset: unchecked by the old plan.py (names[3:] skipped them)
     ("forest", "impute", "fill", "rows"),
     ("forest", "scale", "offset", "rows"),
     ("multiclass", "linear", "coef", "columns"),

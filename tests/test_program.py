@@ -30,14 +30,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 
-from app.backend import load_kernels
-from app.inputs import InputError
-from app.plan import PlanError, parse_plan
-from app.program import pack
-from app.scorer import Scorer
 from bundler.backends import compile_aot
 from bundler.backends.program_gen import kernel_source, source_path
 from bundler.compiler import compile_estimators
+from mlbundle_runtime.backend import load_kernels
+from mlbundle_runtime.inputs import InputError
+from mlbundle_runtime.plan import PlanError, parse_plan
+from mlbundle_runtime.program import pack
+from mlbundle_runtime.scorer import Scorer
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +85,10 @@ MODELS = _models()
 
 
 def test_the_generated_dispatcher_is_current() -> None:
-    """``app/kernels/program.py`` is what ``python -m bundler.backends.program_gen`` writes
-    for these kernels."""
+    """``kernels/program.py`` is what ``python -m bundler.backends.program_gen`` writes for
+    these kernels."""
     assert source_path().read_text(encoding="utf-8") == kernel_source(), (
-        "app/kernels/program.py is stale: run `python -m bundler.backends.program_gen`"
+        "kernels/program.py is stale: run `python -m bundler.backends.program_gen`"
     )
 
 

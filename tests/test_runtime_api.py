@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import app
-from app.api import (
+import mlbundle_runtime
+from mlbundle_runtime.api import (
     BundleError,
     GateResult,
     Input,
@@ -41,10 +41,10 @@ from app.api import (
 from tests.conftest import RESOURCES, ROOT, SPEC
 
 E2E = RESOURCES / "gate" / "e2e.csv"
-#: The runtime's import name (``app`` until the rename, then ``mlbundle_runtime``).
+#: The runtime's import name (``mlbundle_runtime`` until the rename, then ``mlbundle_runtime``).
 RUNTIME = Model.__module__.rsplit(".", 1)[0]
 #: The folder the runtime package is imported from, for subprocesses.
-IMPORT_ROOT = Path(app.__file__).resolve().parents[1]
+IMPORT_ROOT = Path(mlbundle_runtime.__file__).resolve().parents[1]
 INPUTS = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -129,7 +129,7 @@ def test_load_a_folder_the_env_variable_and_the_staging_parent(
 
 @covers("BundleError")
 def test_missing_or_modified_bundle_raises_bundle_error(payload: Path, tmp_path: Path) -> None:
-    from app.plan import PlanError
+    from mlbundle_runtime.plan import PlanError
 
     assert issubclass(PlanError, BundleError)
     with pytest.raises(BundleError, match="no bundle found"):
@@ -267,7 +267,7 @@ def test_one_prediction_equals_its_row_and_prints_as_the_cli_does(
         assert one.value is None and one.extras == {}
         assert one.to_dict() == dicts[i]
     # the JSON the built-in CLI prints for a record
-    from app.bundle import open_bundle
+    from mlbundle_runtime.bundle import open_bundle
 
     scores = open_bundle(model._bundle.root).scorer().score_records(records[:3])  # type: ignore[attr-defined]
     assert dicts[:3] == [scores.record(r) for r in range(3)]
@@ -401,16 +401,16 @@ def test_api_is_exported_lazily_from_the_package() -> None:
     env = {**os.environ, "PYTHONPATH": str(IMPORT_ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
-    for name in app.__all__:
-        assert getattr(app, name) is getattr(sys.modules[f"{rt}.api"], name)
-    assert app.InputError is sys.modules[f"{rt}.inputs"].InputError
-    assert app.__version__
+    for name in mlbundle_runtime.__all__:
+        assert getattr(mlbundle_runtime, name) is getattr(sys.modules[f"{rt}.api"], name)
+    assert mlbundle_runtime.InputError is sys.modules[f"{rt}.inputs"].InputError
+    assert mlbundle_runtime.__version__
 
 
 def test_type_hints_ship_with_the_package() -> None:
     import tomllib
 
-    assert (Path(app.__file__).parent / "py.typed").is_file()
+    assert (Path(mlbundle_runtime.__file__).parent / "py.typed").is_file()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     package_data = pyproject["tool"]["setuptools"]["package-data"]
     assert any("py.typed" in files for files in package_data.values()), package_data
@@ -420,7 +420,7 @@ def test_type_hints_ship_with_the_package() -> None:
 
 
 def test_every_public_name_is_covered() -> None:
-    public = set(app.__all__) | {"__all__"}
+    public = set(mlbundle_runtime.__all__) | {"__all__"}
     for cls in (Model, Prediction, Predictions):
         public |= {f"{cls.__name__}.{m}" for m in vars(cls) if not m.startswith("_")}
         public |= (

@@ -21,11 +21,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from app.backend import load_kernels
-from app.inputs import InputError
-from app.scorer import BLOCK_ROWS, Scorer
 from bundler.backends import compile_aot
 from bundler.compiler import compile_estimators
+from mlbundle_runtime.backend import load_kernels
+from mlbundle_runtime.inputs import InputError
+from mlbundle_runtime.scorer import BLOCK_ROWS, Scorer
 from tests._parity import kernels
 
 

@@ -364,8 +364,8 @@ def test_unused_text_input_is_typed_numeric() -> None:
 
 def test_aot_kernels_agree_with_jit_bit_for_bit() -> None:
     """The frozen app runs the AOT-compiled kernels: every preprocessing kernel, both ways."""
-    from app.backend import load_kernels
     from bundler.backends import compile_aot
+    from mlbundle_runtime.backend import load_kernels
 
     df, y = frame()
     df.loc[df.sample(frac=0.1, random_state=2).index, "a"] = np.nan
@@ -427,7 +427,7 @@ def _corrupt(compiled: Any, kernel: str, arg: int, value: Any) -> None:
     ],
 )
 def test_corrupted_plans_are_refused(kernel: str, arg: int, value: Any, match: str) -> None:
-    from app.plan import PlanError
+    from mlbundle_runtime.plan import PlanError
 
     df, y = frame()
     ct = ColumnTransformer(

@@ -31,9 +31,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from app.scorer import Scorer
 from bundler.compiler import compile_estimators
 from bundler.errors import UnsupportedEstimatorError
+from mlbundle_runtime.scorer import Scorer
 from tests._parity import (
     assert_parity,
     assert_probes_catch,

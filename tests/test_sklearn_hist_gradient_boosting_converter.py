@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from app.scorer import Scorer
 from bundler.compiler import compile_estimators
+from mlbundle_runtime.scorer import Scorer
 from tests._parity import (
     assert_probes_catch,
     compile_scorer,

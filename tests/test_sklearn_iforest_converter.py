@@ -26,8 +26,8 @@ from sklearn.ensemble import IsolationForest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from app.scorer import Scorer
 from bundler.compiler import compile_estimators
+from mlbundle_runtime.scorer import Scorer
 from tests._parity import (
     assert_probes_catch,
     compile_scorer,

@@ -40,10 +40,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC, LinearSVR
 
-from app.plan import PlanError, parse_plan
-from app.scorer import Scorer, Scores
 from bundler.compiler import compile_estimators, supported
 from bundler.errors import UnsupportedEstimatorError
+from mlbundle_runtime.plan import PlanError, parse_plan
+from mlbundle_runtime.scorer import Scorer, Scores
 from tests._data import datasets
 from tests._parity import (
     TOL,

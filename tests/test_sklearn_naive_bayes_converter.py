@@ -24,10 +24,10 @@ from sklearn.naive_bayes import BernoulliNB, GaussianNB, MultinomialNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from app.plan import PlanError, parse_plan
-from app.scorer import Scorer
 from bundler.compiler import compile_estimators, supported
 from bundler.errors import UnsupportedEstimatorError
+from mlbundle_runtime.plan import PlanError, parse_plan
+from mlbundle_runtime.scorer import Scorer
 from tests._data import datasets
 from tests._parity import (
     TOL,

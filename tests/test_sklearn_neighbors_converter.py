@@ -16,9 +16,9 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from app.scorer import Scorer
 from bundler.compiler import compile_estimators
 from bundler.errors import UnsupportedEstimatorError
+from mlbundle_runtime.scorer import Scorer
 from tests._data import datasets
 from tests._parity import (
     assert_parity,
@@ -238,7 +238,7 @@ def test_corrupted_tree_is_refused_by_the_reader() -> None:
     key = op["args"][3]["array"]  # idx_array
     compiled.arrays[key] = compiled.arrays[key].copy()
     compiled.arrays[key][0] = len(X)
-    from app.plan import PlanError
+    from mlbundle_runtime.plan import PlanError
 
     with pytest.raises(PlanError, match="point index out of range"):
         written_plan(compiled)

@@ -21,9 +21,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
 
-from app.scorer import Scores
 from bundler.compiler import compile_estimators
 from bundler.errors import UnsupportedEstimatorError
+from mlbundle_runtime.scorer import Scores
 from tests._data import datasets
 from tests._parity import TOL, assert_parity, assert_refused, compile_scorer, to_records
 

@@ -33,11 +33,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
-from app.plan import PlanError
-from app.scorer import Scorer, Scores
 from bundler import parity
 from bundler.compiler import CompiledPlan, compile_estimators
 from bundler.compiler.converters.trees import tree_table
+from mlbundle_runtime.plan import PlanError
+from mlbundle_runtime.scorer import Scorer, Scores
 from tests._data import dataset, with_nan
 from tests._parity import (
     assert_parity,

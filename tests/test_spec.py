@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app import metrics as app_metrics
 from bundler import spec as spec_module
 from bundler.errors import SpecError
 from bundler.spec import (
@@ -30,6 +29,7 @@ from bundler.spec import (
     Spec,
     load_spec,
 )
+from mlbundle_runtime import metrics as app_metrics
 
 SHA = "0123456789abcdef" * 4
 LABEL = "specs/x.toml"

@@ -19,9 +19,9 @@ from typing import Any
 import joblib
 import pytest
 
-from app import cli
-from app.cli import Progress
 from bundler.compiler import compile_estimators, write_plan_files
+from mlbundle_runtime import cli
+from mlbundle_runtime.cli import Progress
 from tests.conftest import RESOURCES, ROOT
 
 E2E = RESOURCES / "gate" / "e2e.csv"

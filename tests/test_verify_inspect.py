@@ -212,11 +212,13 @@ def test_untouched_onefile_verifies(onefile: Path, keys: Keys) -> None:
     assert report.kind == "onefile" and report.signature == "valid"
     paths = {f.path for f in report.files}
     assert {"penguins", "penguins.mlbundle-sbom.cdx.json", "mlbundle_payload/record.json"} <= paths
-    assert "PYZ.pyz::app.scorer" in paths
+    assert "PYZ.pyz::mlbundle_runtime.scorer" in paths
 
 
 @pytest.mark.frozen
-@pytest.mark.parametrize("entry", ["mlbundle_payload/plan.json", "PYZ.pyz::app.scorer"])
+@pytest.mark.parametrize(
+    "entry", ["mlbundle_payload/plan.json", "PYZ.pyz::mlbundle_runtime.scorer"]
+)
 def test_flipped_byte_in_an_archive_entry_names_the_entry(
     onefile: Path, keys: Keys, entry: str
 ) -> None:
@@ -283,7 +285,8 @@ def make_deb(folder: Path, work: Path) -> Path:
     target = work / "penguins_1.0.0_amd64.deb"
     subprocess.run(
         [dpkg, "--root-owner-group", "-Zgzip", "-z1", "--build", str(root), str(target)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return target
 
@@ -416,8 +419,19 @@ def test_record_table_shows_each_section_readably(built) -> None:
     record["audit"] = {"approved_by": "Jane Doe", "approved_date": "2026-01-02"}
     rows = record_rows(record)
     sections = [s for s, _f, _v in rows]
-    for section in ("app", "model", "extractor", "training", "inputs", "outputs", "gate",
-                    "parity", "scoring_code", "build", "audit"):
+    for section in (
+        "app",
+        "model",
+        "extractor",
+        "training",
+        "inputs",
+        "outputs",
+        "gate",
+        "parity",
+        "scoring_code",
+        "build",
+        "audit",
+    ):
         assert section in sections, section
     values = {(s, f): v for s, f, v in rows}
     assert values[("inputs", "island")].startswith("categorical: Biscoe, Dream, Torgersen")

@@ -1,4 +1,4 @@
-"""Build-time side of the scoring backends (see ``app.backend`` for the run-time side).
+"""Build-time side of the scoring backends (see ``mlbundle_runtime.backend`` for the run-time side).
 
 One registry: the spec's allowed values, the CLI's ``--backend`` choices, the build and the
 freeze stage all ask it, and nothing else names a backend. A new backend (a successor to

@@ -1,4 +1,4 @@
-"""Ahead-of-time compilation of ``app.kernels`` with numba.pycc.
+"""Ahead-of-time compilation of ``mlbundle_runtime.kernels`` with numba.pycc.
 
 The extension this produces links only libc/libm, so the frozen app carries
 neither numba nor llvmlite. Results are cached per kernel source, numba and
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
-from app.backend import AOT_MODULE, kernel_source_hash
 from bundler.errors import ToolchainError
+from mlbundle_runtime.backend import AOT_MODULE, kernel_source_hash
 
 
 def require_toolchain() -> None:
@@ -66,13 +66,13 @@ def cache_root() -> Path:
 #: kernel call (numba's ``release_gil`` flag, which pycc leaves off), so the app can
 #: score row blocks on several threads at once. ``run_program`` is compiled with the
 #: kernels it calls built into it (as numba functions: pycc exports cannot call exports),
-#: and every kernel with the shared helpers it calls (``app.kernels.HELPER_OWNER``).
+#: and every kernel with the shared helpers it calls (``mlbundle_runtime.kernels.HELPER_OWNER``).
 _DRIVER = """
 import sys
 sys.path.insert(0, sys.argv[1])
 import numba.pycc.compiler as pycc_compiler
 from numba.pycc import CC
-import app.kernels as kernels
+import mlbundle_runtime.kernels as kernels
 
 class _NoGilFlags(pycc_compiler.Flags):
     def __init__(self, *args, **kwargs):
@@ -85,7 +85,7 @@ for name, sig in kernels.EXPORTS.items():
     cc.export(name, sig)(getattr(kernels, name))
 # run_program calls the kernels and helpers: its module's names for them become numba functions
 import numba
-from app.kernels import program
+from mlbundle_runtime.kernels import program
 for name in program.CALLEES:
     setattr(program, name, numba.njit(getattr(program, name)))
 for name, owner in kernels.HELPER_OWNER.items():
@@ -148,10 +148,10 @@ def compile_aot() -> Path:
         hit = _cached(target_dir)  # another process may have compiled it meanwhile
         if hit is not None:
             return hit
-        import app
+        import mlbundle_runtime
 
-        # the folder holding the ``app`` package these kernels come from
-        app_root = str(Path(app.__file__).resolve().parents[1])
+        # the folder holding the ``mlbundle_runtime`` package these kernels come from
+        app_root = str(Path(mlbundle_runtime.__file__).resolve().parents[1])
 
         with tempfile.TemporaryDirectory(prefix="mlbundle-aot-") as tmp:
             # A separate process: pycc's compiler state and warnings stay out of ours.

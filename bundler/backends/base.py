@@ -25,7 +25,7 @@ PASSTHROUGH_FORBIDDEN = ("numba", "llvmlite")
 #: when they load (joblib's loky backend imports cloudpickle at module level).
 PASSTHROUGH_KEEP = ("threadpoolctl", "cloudpickle")
 #: The runtime of passthrough bundles; left out of aot and jit bundles with what it imports.
-PASSTHROUGH_MODULE = "app.passthrough"
+PASSTHROUGH_MODULE = "mlbundle_runtime.passthrough"
 
 #: Standard-library modules trimmed from aot bundles. Each is reachable from
 #: numpy's graph only through a lazy import on a path the runtime never takes,
@@ -72,11 +72,11 @@ class FreezeFiles:
 
 @runtime_checkable
 class Backend(Protocol):
-    """One way to turn ``app.kernels`` (or the model itself) into what a bundle runs."""
+    """One way to turn the runtime's kernels (or the model itself) into what a bundle runs."""
 
     #: The spec's ``[build] backend`` value and the CLI's ``--backend`` choice.
     name: str
-    #: The name recorded in the bundle (``bundle.json``), which ``app.backend`` loads.
+    #: The name recorded in the bundle (``bundle.json``), which ``mlbundle_runtime.backend`` loads.
     runtime: str
     #: False when the model ships as itself (no plan, no kernels: passthrough).
     compiles_plan: bool

@@ -45,14 +45,14 @@ class AotBackend:
 
     def kernels(self, compiled: Path | None) -> object | None:
         """The extension the bundle ships, loaded from the cache: the build scores with it."""
-        from app.backend import load_kernels
+        from mlbundle_runtime.backend import load_kernels
 
         return load_kernels(self.runtime, compiled)
 
     def check_compiled(self, compiled: Path | None) -> None:
         """The app imports the extension by name: it must exist and carry that name."""
-        from app.backend import AOT_MODULE
         from bundler.errors import FreezeError
+        from mlbundle_runtime.backend import AOT_MODULE
 
         if compiled is None or not Path(compiled).is_file():
             raise FreezeError(
@@ -98,7 +98,7 @@ class JitBackend:
 
     def kernels(self, compiled: Path | None) -> object | None:
         """numba's kernels, as the frozen app compiles them."""
-        from app.backend import load_kernels
+        from mlbundle_runtime.backend import load_kernels
 
         return load_kernels(self.runtime)
 
@@ -115,13 +115,19 @@ class JitBackend:
     ) -> FreezeFiles:
         """numba and the kernels' source files.
 
-        ``app.backend`` reads the kernels' source through the frozen loader's
-        ``get_source()``, which looks for each file at ``<bundle>/app/kernels/<module>.py``.
+        ``mlbundle_runtime.backend`` reads the kernels' source through the frozen loader's
+        ``get_source()``, which looks for each file at
+        ``<bundle>/mlbundle_runtime/kernels/<module>.py``.
         """
-        kernel_files = sorted((app_root / "app" / "kernels").glob("*.py"))
+        kernel_files = sorted((app_root / "mlbundle_runtime" / "kernels").glob("*.py"))
         return FreezeFiles(
-            datas=tuple((str(path), "app/kernels") for path in kernel_files),
-            hiddenimports=("numba", "llvmlite", "app.kernels", "app.backend"),
+            datas=tuple((str(path), "mlbundle_runtime/kernels") for path in kernel_files),
+            hiddenimports=(
+                "numba",
+                "llvmlite",
+                "mlbundle_runtime.kernels",
+                "mlbundle_runtime.backend",
+            ),
             trims=third_party,
             forbidden=self.forbidden,
             never=(PASSTHROUGH_MODULE,),

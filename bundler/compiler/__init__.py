@@ -3,7 +3,7 @@
 Three steps, as in the anchors: name the inputs from the first estimator,
 convert step by step through the registry (``converters/``, one module per
 family), then write the plan (``plan.json`` + ``arrays.npz``) that
-``app.plan`` reads.
+``mlbundle_runtime.plan`` reads.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from app.plan import ARRAYS_FILE, PLAN_FILE, Plan, parse_plan
 from bundler.compiler import converters  # noqa: F401  (registers every converter)
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import convert, require_checked_sklearn, supported
 from bundler.errors import UnsupportedEstimatorError
+from mlbundle_runtime.plan import ARRAYS_FILE, PLAN_FILE, Plan, parse_plan
 
 __all__ = ["CompiledPlan", "compile_estimators", "input_names", "supported"]
 

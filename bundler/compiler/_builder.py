@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from app.kernels import EXPORTS
-from app.plan import FORMAT, FORMAT_VERSION
 from bundler.errors import UnsupportedEstimatorError
+from mlbundle_runtime.kernels import EXPORTS
+from mlbundle_runtime.plan import FORMAT, FORMAT_VERSION
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Prediction:
 
     task: str  # classification | regression
     decision: Cols
-    label_rule: str  # see app.plan.LABEL_RULES
+    label_rule: str  # see mlbundle_runtime.plan.LABEL_RULES
     classes: tuple[Any, ...] = ()
     proba: Cols | None = None
     #: further outputs scikit-learn exposes: (name, columns, one label per column or ())

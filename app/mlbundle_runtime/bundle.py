@@ -17,11 +17,11 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from app.errors import BundleError
-from app.plan import ARRAYS_FILE, PLAN_FILE, Plan, PlanError, plan_from_bytes
+from mlbundle_runtime.errors import BundleError
+from mlbundle_runtime.plan import ARRAYS_FILE, PLAN_FILE, Plan, PlanError, plan_from_bytes
 
 PAYLOAD_PACKAGE = "mlbundle_payload"
-#: Import name of the ``aot`` backend's extension (``app.backend.AOT_MODULE``, repeated here
+#: Import name of the ``aot`` backend's extension (``backend.AOT_MODULE``, repeated here
 #: so that reading a bundle does not import the backend module).
 AOT_MODULE = "_mlbundle_kernels"
 BUNDLE_FILE = "bundle.json"
@@ -77,16 +77,16 @@ class Bundle:
 
     def scorer(self) -> Any:
         """A Scorer bound to the kernels this bundle was built with (or, for a passthrough
-        bundle, to the model itself: see app.passthrough).
+        bundle, to the model itself: see mlbundle_runtime.passthrough).
 
         Kernels that cannot be loaded raise ``BundleError``: the bundle is unusable as
         it stands, whatever the caller does next."""
         if self.backend == "passthrough":
-            from app.passthrough import load_scorer
+            from mlbundle_runtime.passthrough import load_scorer
 
             return load_scorer(self)
-        from app.backend import BackendError, load_kernels
-        from app.scorer import Scorer
+        from mlbundle_runtime.backend import BackendError, load_kernels
+        from mlbundle_runtime.scorer import Scorer
 
         path = self.kernels_file() if self.backend == "aot" else None
         try:
@@ -140,7 +140,7 @@ def open_bundle(folder: str | os.PathLike[str] | None = None) -> Bundle:
     except ValueError as exc:
         raise PlanError(f"the bundle's {BUNDLE_FILE} is damaged: {exc}") from exc
     if info.get("backend") == "passthrough":  # no compiled plan: the model's own schema
-        from app.passthrough import SCHEMA_FILE, plan_from_schema
+        from mlbundle_runtime.passthrough import SCHEMA_FILE, plan_from_schema
 
         plan, _ = plan_from_schema(_read_checked(root, info, SCHEMA_FILE))
         return Bundle(root=root, info=info, plan=plan)

@@ -1,6 +1,6 @@
 """Input validation, imputation, affine maps, one-hot, linear maps and link functions.
 
-Plain, Numba-compatible Python; see ``app/kernels/__init__.py`` for the rules
+Plain, Numba-compatible Python; see ``app/mlbundle_runtime/kernels/__init__.py`` for the rules
 every kernel follows.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.kernels._types import F1, F2, I1, sig
+from mlbundle_runtime.kernels._types import F1, F2, I1, sig
 
 # Float32 limits used by trees: scikit-learn casts X to float32 and refuses
 # values that overflow to infinity.

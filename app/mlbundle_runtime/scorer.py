@@ -18,9 +18,17 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import numpy as np
 
-from app.inputs import Chunk, CsvReader, Encoder, InputError, Where, csv_rows, iter_csv_chunks
-from app.plan import Extra, Output, Plan
-from app.program import LABEL_KERNELS, pack
+from mlbundle_runtime.inputs import (
+    Chunk,
+    CsvReader,
+    Encoder,
+    InputError,
+    Where,
+    csv_rows,
+    iter_csv_chunks,
+)
+from mlbundle_runtime.plan import Extra, Output, Plan
+from mlbundle_runtime.program import LABEL_KERNELS, pack
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor

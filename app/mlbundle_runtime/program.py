@@ -1,4 +1,4 @@
-"""A plan packed for one compiled call per batch (``run_program`` in ``app.kernels``).
+"""A plan packed for one compiled call per batch (``run_program`` in ``mlbundle_runtime.kernels``).
 
 Calling a compiled kernel from Python costs about half a microsecond, plus a
 tenth per array argument; a forest's single prediction used to spend more on
@@ -28,7 +28,7 @@ most of a microsecond per call.
 A failing op makes ``run_program`` return ``op + n_ops * status`` (see
 ``Program.failure``); success returns -1.
 
-``app/kernels/program.py`` is generated from the kernels' signatures on the build side
+``kernels/program.py`` is generated from the kernels' signatures on the build side
 (``bundler.backends.program_gen``: ``python -m bundler.backends.program_gen`` rewrites it,
 and a test keeps the two in step), so the generator does not ship in frozen apps.
 """
@@ -71,7 +71,7 @@ def kernel_table() -> tuple[tuple[str, list[tuple[str, int]]], ...]:
     The position in this list is the kernel's id in the code: kernels are taken
     in ``EXPORTS`` order, which is fixed by ``MODULES``.
     """
-    from app.kernels import EXPORTS
+    from mlbundle_runtime.kernels import EXPORTS
 
     return tuple((name, parse_signature(sig)[1:]) for name, sig in EXPORTS.items() if name != ENTRY)
 

@@ -24,11 +24,11 @@ from typing import IO, Any
 
 import numpy as np
 
-from app import kernels
-from app.errors import BundleError
-from app.kernels import EXPORTS
-from app.plan_checks import check_op
-from app.program import ENTRY, LABEL_KERNELS, parse_signature
+from mlbundle_runtime import kernels
+from mlbundle_runtime.errors import BundleError
+from mlbundle_runtime.kernels import EXPORTS
+from mlbundle_runtime.plan_checks import check_op
+from mlbundle_runtime.program import ENTRY, LABEL_KERNELS, parse_signature
 
 FORMAT = "mlbundle.plan"
 #: (major, minor). A reader accepts any minor of its own major.
@@ -147,7 +147,7 @@ def _check_bounds(kernel: str, args: list[Any], width: int, where: str) -> None:
 # -- the header's structure ----------------------------------------------------------
 # Every value of plan.json is checked for its JSON type before it is used, here and
 # nowhere else: past these functions the reader (and the kernels' checks in
-# app/plan_checks.py) may index, compare and convert without meeting a surprise.
+# app/mlbundle_runtime/plan_checks.py) may index, compare and convert without meeting a surprise.
 
 
 def _is_int(value: object) -> bool:

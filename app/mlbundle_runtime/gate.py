@@ -19,9 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from app import metrics
-from app.inputs import MISSING_TEXT, Chunk, InputError, Where, decode_csv, iter_csv_chunks
-from app.scorer import CHUNK_ROWS, Scorer, output_columns
+from mlbundle_runtime import metrics
+from mlbundle_runtime.inputs import (
+    MISSING_TEXT,
+    Chunk,
+    InputError,
+    Where,
+    decode_csv,
+    iter_csv_chunks,
+)
+from mlbundle_runtime.scorer import CHUNK_ROWS, Scorer, output_columns
 
 #: How many failing rows a report lists before summarising the rest.
 MAX_LISTED = 10

@@ -1,6 +1,6 @@
 """Preprocessing: scalers, clipping, normalisation, encoders, polynomials, bins, functions.
 
-Plain, Numba-compatible Python; see ``app/kernels/__init__.py`` for the rules
+Plain, Numba-compatible Python; see ``app/mlbundle_runtime/kernels/__init__.py`` for the rules
 every kernel follows.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.kernels._types import F1, F2, I1, sig
-from app.kernels.sums import pairwise_sum
+from mlbundle_runtime.kernels._types import F1, F2, I1, sig
+from mlbundle_runtime.kernels.sums import pairwise_sum
 
 
 def mul_add(ws, src, dst, mul, add):

@@ -1,6 +1,6 @@
 """The frozen application's command line: predict, about, selftest, --version.
 
-Built on the public runtime API only (``app.api``: ``load`` and ``Model``), as
+Built on the public runtime API only (``mlbundle_runtime.api``: ``load`` and ``Model``), as
 any user's application is. Kept on argparse and lazy imports: every
 millisecond here is start-up time for the end user. Errors are caught in one
 place and become one line on stderr and a documented exit code, never a
@@ -14,10 +14,10 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from app import __version__
+from mlbundle_runtime import __version__
 
 if TYPE_CHECKING:
-    from app.api import Model
+    from mlbundle_runtime.api import Model
 
 EXIT_OK = 0
 EXIT_SELFTEST_FAILED = 1
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Built on the public runtime API only (``load`` and ``Model``), as any user's
     application is, so that what the CLI can do the API can do too."""
-    from app.api import BundleError, InputError, load
+    from mlbundle_runtime.api import BundleError, InputError, load
 
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _predict(model: Model, args: argparse.Namespace) -> int:
-    from app.api import InputError
+    from mlbundle_runtime.api import InputError
 
     if args.json is not None:
         text = sys.stdin.read() if args.json == "-" else args.json
@@ -115,7 +115,7 @@ def _predict(model: Model, args: argparse.Namespace) -> int:
 def _predict_csv(model: Model, src: str, dst: str | None, quiet: bool = False) -> int:
     import csv
 
-    from app.api import InputError
+    from mlbundle_runtime.api import InputError
 
     err = sys.stderr
     # A live line only on a terminal, and not when the scores go to that terminal too.

@@ -1,6 +1,6 @@
 """Kernel SVMs: kernel sums, one-vs-one votes, one-vs-rest decision values, Platt probabilities.
 
-Plain, Numba-compatible Python; see ``app/kernels/__init__.py`` for the rules
+Plain, Numba-compatible Python; see ``app/mlbundle_runtime/kernels/__init__.py`` for the rules
 every kernel follows.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.kernels._types import F1, F2, I1, sig
+from mlbundle_runtime.kernels._types import F1, F2, I1, sig
 
 
 def svm_kernel_sum(ws, src, dst, sv, coef, start, rho, kernel, gamma, coef0, degree):

@@ -11,10 +11,10 @@ bundle scores, so aot and jit bundles never ship them. The joblib bytes are
 read through ``Bundle.read_bytes``, which refuses a file whose sha256 differs
 from the build's, before anything is unpickled.
 
-``PassthroughScorer`` has the interface of ``app.scorer.Scorer`` that the CLI
+``PassthroughScorer`` has the interface of ``mlbundle_runtime.scorer.Scorer`` that the CLI
 and the gate use: ``plan`` (inputs and output), ``score_records``,
 ``iter_csv``, ``score_csv_file`` and ``empty_header``, and it returns
-``app.scorer.Scores``.
+``mlbundle_runtime.scorer.Scores``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from app.inputs import MISSING_TEXT, Chunk, InputError, Where, iter_csv_chunks
-from app.plan import InputSpec, Output, Plan, PlanError
-from app.scorer import CHUNK_ROWS, Scorer, Scores
+from mlbundle_runtime.inputs import MISSING_TEXT, Chunk, InputError, Where, iter_csv_chunks
+from mlbundle_runtime.plan import InputSpec, Output, Plan, PlanError
+from mlbundle_runtime.scorer import CHUNK_ROWS, Scorer, Scores
 
 #: The payload file describing a passthrough model (what plan.json is to compiled bundles).
 SCHEMA_FILE = "schema.json"

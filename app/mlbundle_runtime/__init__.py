@@ -5,9 +5,9 @@ runs the compiled kernels. It imports numpy and the standard library only;
 never the build tool, scikit-learn, scipy, joblib, pickle or numba (the
 ``jit`` backend imports numba lazily, and only in bundles built for it).
 
-The public API (``load``, ``Model``, ``Prediction``, ...: see ``app.api`` and
+The public API (``load``, ``Model``, ``Prediction``, ...: see ``mlbundle_runtime.api`` and
 docs/runtime-api.md) is imported on first use, so that the build side's
-``import app.plan`` does not pay for it::
+``import mlbundle_runtime.plan`` does not pay for it::
 
     import mlbundle_runtime
 
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: The public names, each defined in ``app.api`` (the errors are re-exported there).
+#: The public names, each defined in ``mlbundle_runtime.api`` (the errors are re-exported there).
 __all__ = [
     "BundleError",
     "GateResult",
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ below
-    from app.api import (
+    from mlbundle_runtime.api import (
         BundleError,
         GateResult,
         Input,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ bel
 def __getattr__(name: str) -> Any:
     """Import the API when one of its names is first asked for (PEP 562)."""
     if name in __all__:
-        from app import api
+        from mlbundle_runtime import api
 
         value = getattr(api, name)
         globals()[name] = value

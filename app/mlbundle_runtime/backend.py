@@ -1,12 +1,12 @@
 """Load the compiled scoring kernels for the backend a bundle was built with.
 
-The backend is the one seam between the kernels' source (``app.kernels``) and
+The backend is the one seam between the kernels' source (``mlbundle_runtime.kernels``) and
 the machine code that runs them, so that replacing numba.pycc later touches
 only this module and ``bundler.backends``:
 
 - ``aot``: an extension module compiled at build time (``AOT_MODULE``). The
   frozen app imports it like any other module; no numba is shipped.
-- ``jit``: numba compiles ``app.kernels`` on first use and caches the machine
+- ``jit``: numba compiles ``mlbundle_runtime.kernels`` on first use and caches the machine
   code in the user's cache folder, so later starts skip compilation.
 """
 
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from app import kernels as _kernel_source
+from mlbundle_runtime import kernels as _kernel_source
 
 #: Import name of the extension module the ``aot`` backend produces.
 AOT_MODULE = "_mlbundle_kernels"
@@ -116,7 +116,7 @@ def _compile_helpers(modules: dict[str, ModuleType], numba: ModuleType) -> None:
     """Make each shared helper a numba function wherever the kernels' copies name it.
 
     numba compiles a kernel's call to a helper only if the helper is a numba function
-    itself. The copies import helpers from ``app.kernels`` (whose functions are plain
+    itself. The copies import helpers from ``mlbundle_runtime.kernels`` (whose functions are plain
     Python), so each name is rebound to one dispatcher compiled from the cached copy's
     source (which numba can cache on disk), shared by every caller.
     """

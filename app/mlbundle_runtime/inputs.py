@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from app.plan import Plan
+from mlbundle_runtime.plan import Plan
 
 #: Cell texts that mean "missing" in an input CSV.
 MISSING_TEXT = frozenset({"", "NA", "NaN", "nan", "N/A", "null"})

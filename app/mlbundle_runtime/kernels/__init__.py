@@ -16,8 +16,8 @@ The rules every kernel follows:
   (``sums.pairwise_sum``: numpy's summation order, needed by several families);
   the backends compile each helper into the kernels that call it. Only
   ``program.run_program`` calls kernels: it runs a whole packed plan in one call
-  (``app/program.py``), and the backends compile the kernels it calls into it.
-- It does no bounds checks; ``app/plan_checks.py`` proves every index in range
+  (``app/mlbundle_runtime/program.py``), and the backends compile the kernels it calls into it.
+- It does no bounds checks; ``app/mlbundle_runtime/plan_checks.py`` proves every index in range
   when a plan is read, one check per kernel.
 - A kernel that can meet bad input returns the first offending position
   (``row * len(cols) + j``) or -1, so the caller can name the row and column.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from app.kernels import (
+from mlbundle_runtime.kernels import (
     core,
     linear_models,
     neighbors,
@@ -84,7 +84,7 @@ def helper_users(name: str) -> tuple[ModuleType, ...]:
 
 
 def __getattr__(name: str) -> object:
-    """``app.kernels.<kernel>``: the kernel function, from its family module."""
+    """``mlbundle_runtime.kernels.<kernel>``: the kernel function, from its family module."""
     module = OWNER.get(name)
     if module is None:
         raise AttributeError(name)

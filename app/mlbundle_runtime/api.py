@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from app.bundle import Bundle, open_bundle
-from app.errors import BundleError
-from app.gate import GateResult
-from app.inputs import InputError
+from mlbundle_runtime.bundle import Bundle, open_bundle
+from mlbundle_runtime.errors import BundleError
+from mlbundle_runtime.gate import GateResult
+from mlbundle_runtime.inputs import InputError
 
 if TYPE_CHECKING:
-    from app.scorer import Scores
+    from mlbundle_runtime.scorer import Scores
 
 __all__ = [
     "BundleError",
@@ -204,7 +204,7 @@ class Model:
 
     @property
     def outputs(self) -> Outputs:
-        from app.scorer import output_columns
+        from mlbundle_runtime.scorer import output_columns
 
         plan_out = self._bundle.plan.output
         meta = self._raw_record().get("outputs", {})
@@ -270,7 +270,7 @@ class Model:
         """Run the release gate inside this application: the bundled e2e rows must score as
         at build time, and the metric on the confidence set must lie in its accepted range.
         Returns the result (``.passed``, ``.summary()``); damaged gate files raise."""
-        from app.gate import GateConfig, read_table, run_gate
+        from mlbundle_runtime.gate import GateConfig, read_table, run_gate
 
         bundle = self._bundle
         config = GateConfig.from_json(bundle.read_json("gate.json"))

@@ -1,6 +1,6 @@
 """Multi-layer perceptrons: dense layers with their activations.
 
-Plain, Numba-compatible Python; see ``app/kernels/__init__.py`` for the rules
+Plain, Numba-compatible Python; see ``app/mlbundle_runtime/kernels/__init__.py`` for the rules
 every kernel follows.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.kernels._types import F1, F2, I1, sig
+from mlbundle_runtime.kernels._types import F1, F2, I1, sig
 
 # -- kernel SVMs, MLPs, k nearest neighbours (converters/svm.py, mlp.py, neighbors.py) --
 

@@ -1,6 +1,6 @@
 """k nearest neighbours: scikit-learn's tree queries replayed, votes and means.
 
-Plain, Numba-compatible Python; see ``app/kernels/__init__.py`` for the rules
+Plain, Numba-compatible Python; see ``app/mlbundle_runtime/kernels/__init__.py`` for the rules
 every kernel follows.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.kernels._types import F1, F2, I1, U1, sig
-from app.kernels.sums import pairwise_sum
+from mlbundle_runtime.kernels._types import F1, F2, I1, U1, sig
+from mlbundle_runtime.kernels.sums import pairwise_sum
 
 
 def knn_tree(

@@ -1,6 +1,6 @@
 """Linear models and naive Bayes: compensated dot products, one-vs-rest and NB probabilities.
 
-Plain, Numba-compatible Python; see ``app/kernels/__init__.py`` for the rules
+Plain, Numba-compatible Python; see ``app/mlbundle_runtime/kernels/__init__.py`` for the rules
 every kernel follows.
 """
 
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.kernels._types import F1, F2, I1, sig
-from app.kernels.sums import pairwise_sum
+from mlbundle_runtime.kernels._types import F1, F2, I1, sig
+from mlbundle_runtime.kernels.sums import pairwise_sum
 
 # -- linear models and naive Bayes (converters/linear.py, sgd_svm.py, naive_bayes.py) -------
 #
 # Kernels that reproduce ``arr.sum(axis=1)`` use numpy's pairwise summation
-# (``app.kernels.sums.pairwise_sum``).
+# (``mlbundle_runtime.kernels.sums.pairwise_sum``).
 
 
 def linear_dot2(ws, src, dst, coef, intercept):

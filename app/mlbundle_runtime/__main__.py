@@ -1,0 +1,3 @@
+from mlbundle_runtime.cli import main
+
+raise SystemExit(main())
