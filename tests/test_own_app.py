@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import math
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -166,3 +168,71 @@ def test_frozen_example_fails_cleanly_on_a_bad_file(
     proc = run_frozen(fieldreport["onefile"], str(bad))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- the runtime API's contract, from source and frozen ----------------------------------
+CONTRACT = ROOT / "tests" / "apps" / "contract" / "contract_app.py"
+
+
+def _contract_spec(folder: Path) -> Path:
+    """The example's model behind the contract script (onedir only, no installer)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (
+        SPEC.read_text()
+        .replace('name = "fieldreport"', 'name = "contract"')
+        .replace('entry = "../resources/fieldreport/fieldreport.py"', f'entry = "{CONTRACT}"')
+        .replace('sources = ["../resources/fieldreport"]', "sources = []")
+        .replace('modes = ["onedir", "onefile"]', 'modes = ["onedir"]')
+        .replace('installers = ["tar.gz"]', "installers = []")
+        .replace('"../', f'"{ROOT}/')
+    )
+    assert f'entry = "{CONTRACT}"' in text and "installers = []" in text
+    spec = folder / "contract.toml"
+    spec.write_text(text)
+    return spec
+
+
+def _contract_from_source(tmp_path: Path) -> dict[str, object]:
+    import json
+    import os
+
+    spec = _contract_spec(tmp_path / "spec")
+    proc = run_bundle("prepare", str(spec), "--out", str(tmp_path / "payload"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    env = dict(os.environ, MLBUNDLE_PAYLOAD=str(tmp_path / "payload"))
+    run = subprocess.run(
+        [sys.executable, str(CONTRACT)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_every_public_name_works_against_a_prepared_payload(tmp_path: Path) -> None:
+    got = _contract_from_source(tmp_path)
+    import mlbundle_runtime
+
+    assert got["all"] == sorted(mlbundle_runtime.__all__)
+    assert got["types"] == [True] * 6 and got["columns_agree"] is True
+    assert got["predict"][0] == "Adelie" and got["selftest"][0] is True
+    assert got["input_error"].startswith("record 1, field 'island': expected one of")
+    assert got["bundle_error"] and got["predict_csv"][0] == 1
+
+
+@pytest.mark.frozen
+def test_every_public_name_works_the_same_frozen(contract_app: Path, tmp_path: Path) -> None:
+    import json
+
+    frozen = run_frozen(contract_app)
+    assert frozen.returncode == 0, frozen.stdout + frozen.stderr
+    assert json.loads(frozen.stdout) == _contract_from_source(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def contract_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("contract")
+    spec = _contract_spec(work / "spec")
+    proc = run_bundle("build", str(spec), "--output-dir", str(work / "dist"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    away = tmp_path_factory.mktemp("contract-installed")
+    shutil.copytree(work / "dist" / "contract" / "onedir" / "contract", away / "contract")
+    return away / "contract" / "contract"
