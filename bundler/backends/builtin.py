@@ -80,8 +80,23 @@ class AotBackend:
         )
 
 
+class _NothingCompiled:
+    """For the backends that compile nothing at build time: no toolchain (numba and
+    scikit-learn are the build tool's own dependencies), no file to check."""
+
+    def check_toolchain(self) -> None:
+        """Nothing to check."""
+
+    def compile(self) -> Path | None:
+        """Nothing is compiled at build time."""
+        return None
+
+    def check_compiled(self, compiled: Path | None) -> None:
+        """Nothing compiled to check."""
+
+
 @dataclass(frozen=True)
-class JitBackend:
+class JitBackend(_NothingCompiled):
     """numba compiles the kernels' source on the user's machine, cached after first use."""
 
     name: str = "jit"
@@ -89,21 +104,11 @@ class JitBackend:
     compiles_plan: bool = True
     forbidden: tuple[str, ...] = FORBIDDEN
 
-    def check_toolchain(self) -> None:
-        """Nothing to check: numba is a dependency of the build tool."""
-
-    def compile(self) -> Path | None:
-        """Nothing is compiled at build time."""
-        return None
-
     def kernels(self, compiled: Path | None) -> object | None:
         """numba's kernels, as the frozen app compiles them."""
         from mlbundle_runtime.backend import load_kernels
 
         return load_kernels(self.runtime)
-
-    def check_compiled(self, compiled: Path | None) -> None:
-        """Nothing compiled to check."""
 
     def freeze_files(
         self,
@@ -135,7 +140,7 @@ class JitBackend:
 
 
 @dataclass(frozen=True)
-class PassthroughBackend:
+class PassthroughBackend(_NothingCompiled):
     """No plan and no kernels: the model's joblib files ship, with scikit-learn."""
 
     name: str = "passthrough"
@@ -143,19 +148,9 @@ class PassthroughBackend:
     compiles_plan: bool = False
     forbidden: tuple[str, ...] = PASSTHROUGH_FORBIDDEN
 
-    def check_toolchain(self) -> None:
-        """Nothing to check: scikit-learn is already what loaded the model."""
-
-    def compile(self) -> Path | None:
-        """Nothing is compiled."""
-        return None
-
     def kernels(self, compiled: Path | None) -> object | None:
         """No kernels: the model scores itself."""
         return None
-
-    def check_compiled(self, compiled: Path | None) -> None:
-        """Nothing compiled to check."""
 
     def freeze_files(
         self,
