@@ -277,15 +277,17 @@ def check_model(
     the gate files read strictly (once, for parity and the gate), the plan scores as
     scikit-learn does, the gate passes, and the data files match their hashes."""
     _check_spec_inputs(spec, scorer)
-    sets = read_gate_sets(spec, scorer)
     model = artifacts.model.estimator
     extractor = artifacts.extractor.estimator if artifacts.extractor else None
-    try:  # a cell the scorer refuses, named by the user's file and line
+    # the runtime's InputError (a bad row, cell or header, named by the user's file and
+    # line) becomes the build's, with its exit code: once, for every check below
+    try:
+        sets = read_gate_sets(spec, scorer)
         parity = check_parity(scorer, model, extractor, [sets.e2e, sets.confidence])
+        gate = run_gate_stage(spec, scorer, sets)
+        return parity, gate, check_data(spec, inputs)
     except RowError as exc:
         raise InputError(str(exc)) from None
-    gate = run_gate_stage(spec, scorer, sets)
-    return parity, gate, check_data(spec, inputs)
 
 
 def _check_spec_inputs(spec: Spec, scorer: Scorer) -> None:

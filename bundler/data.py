@@ -19,7 +19,6 @@ from bundler.gate import shown
 from bundler.spec import DataRef, Spec
 from mlbundle_runtime.gate import read_table
 from mlbundle_runtime.inputs import MISSING_TEXT, Where
-from mlbundle_runtime.inputs import InputError as RowError
 
 
 @dataclass(frozen=True)
@@ -100,8 +99,6 @@ def training_ranges(spec: Spec, inputs: list[dict[str, Any]]) -> dict[str, dict[
         table = read_table(ref.path.read_bytes(), source, names)
     except OSError as exc:
         raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
-    except RowError as exc:
-        raise InputError(str(exc)) from None
     lows = {n: math.inf for n in names}
     highs = {n: -math.inf for n in names}
     seen: dict[str, set[str]] = {n: set() for n in names}

@@ -14,7 +14,6 @@ from typing import Any
 
 from bundler.errors import GateError, InputError, SpecError
 from mlbundle_runtime.gate import GateConfig, GateResult, GateTable, read_table, run_gate
-from mlbundle_runtime.inputs import InputError as RowError
 from mlbundle_runtime.scorer import Scorer, output_columns
 
 #: Where the gate files go inside the bundle's payload.
@@ -53,7 +52,8 @@ def shown(path: Path) -> str:
 
 def read_gate_sets(spec: Any, scorer: Scorer) -> GateSets:
     """Read the spec's gate files strictly, naming the user's file and spec key in errors
-    (not the bundle's copy of it, which is not a file the user can open)."""
+    (not the bundle's copy of it, which is not a file the user can open). A malformed
+    file raises the runtime's InputError; ``bundler.build.check_model`` maps it."""
     inputs = scorer.plan.input_names
     tables = []
     for key, path in (
@@ -65,8 +65,6 @@ def read_gate_sets(spec: Any, scorer: Scorer) -> GateSets:
             tables.append(read_table(path.read_bytes(), source, inputs))
         except OSError as exc:
             raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
-        except RowError as exc:
-            raise InputError(str(exc)) from None
     return GateSets(*tables)
 
 
@@ -101,10 +99,7 @@ def run_gate_stage(spec: Any, scorer: Scorer, sets: GateSets | None = None) -> G
     """Run both checks; stop the build with the failing rows or metric value."""
     config = gate_config(spec, scorer)
     sets = sets if sets is not None else read_gate_sets(spec, scorer)
-    try:
-        result = run_gate(scorer, config, sets.e2e, sets.confidence)
-    except RowError as exc:
-        raise InputError(str(exc)) from None
+    result = run_gate(scorer, config, sets.e2e, sets.confidence)
     report = GateReport(config, result, spec.gate.e2e.path, spec.gate.confidence.path)
     if not result.passed:
         lines = "\n  ".join(result.summary())
