@@ -26,7 +26,7 @@ from mlbundle_runtime.backend import kernel_source_hash
 
 SCHEMA = "mlbundle.record"
 #: 1.2 adds app.maintainer, app.homepage and app.license; 1.0 and 1.1 records stay valid.
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 APPROVED = "APPROVED"
 UNAPPROVED = "UNAPPROVED"
 #: The build environment's distributions, pinned, as a file inside the bundle.
@@ -160,6 +160,7 @@ def build_record(
             "columns": output_columns,
             "description": spec.outputs.description,
             "consume": spec.outputs.consume,
+            "uncertain_below": spec.outputs.uncertain_below,
         },
         "data": {"training": data.training, "validation": data.validation},
         "audit": {

@@ -493,6 +493,19 @@ class Outputs(_Table):
 
     description: str = ""
     consume: str = ""
+    #: A classifier's prediction whose top probability is under this is shown (and
+    #: written) as uncertain; None: never. The consume text should say the same.
+    uncertain_below: float | None = None
+
+    @field_validator("uncertain_below", mode="before")
+    @classmethod
+    def _uncertain_below(cls, value: Any) -> Any:
+        expected = "expected a probability between 0 and 1, e.g. 0.6"
+        if not _is_number(value) or math.isnan(float(value)):
+            raise _problem(f"{expected}; found {_found(value)}")
+        if not 0 < float(value) <= 1:
+            raise _problem(f"{value!r} is not above 0 and at most 1; {expected}")
+        return float(value)
 
 
 class E2EGate(_Table):

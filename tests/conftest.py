@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests._display import Display, xvfb
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "penguins.toml"
 RESOURCES = ROOT / "resources"
@@ -117,6 +119,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "these tests build or run a frozen binary but are not marked "
             "@pytest.mark.frozen:\n  " + "\n  ".join(missing)
         )
+
+
+@pytest.fixture(scope="session")
+def display() -> Iterator[Display]:
+    """A real X display (Xvfb) for the whole session; ``DISPLAY`` points at it while it
+    runs, so Tk in this process and in the binaries the tests start both find it."""
+    with xvfb() as screen:
+        before = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = screen.name
+        try:
+            yield screen
+        finally:
+            if before is None:
+                os.environ.pop("DISPLAY", None)
+            else:
+                os.environ["DISPLAY"] = before
 
 
 @pytest.fixture()

@@ -138,12 +138,11 @@ def test_missing_or_modified_bundle_raises_bundle_error(payload: Path, tmp_path:
     (plan / "plan.json").write_bytes((plan / "plan.json").read_bytes().replace(b"{", b"{ ", 1))
     with pytest.raises(BundleError, match="plan.json was modified after the build"):
         load(plan)
-    # the record is read when asked for, and checked then
+    # the record is read and checked at load: the out-of-range warnings come from it
     rec = copy_payload(payload, tmp_path / "record")
     (rec / "record.json").write_bytes((rec / "record.json").read_bytes() + b" ")
-    loaded = load(rec)
     with pytest.raises(BundleError, match="record.json was modified"):
-        _ = loaded.record
+        load(rec)
     gate = copy_payload(payload, tmp_path / "gate")
     (gate / "gate" / "e2e.csv").write_bytes(b"island\n")
     with pytest.raises(BundleError, match="gate/e2e.csv was modified"):
@@ -267,7 +266,9 @@ def test_one_prediction_equals_its_row_and_prints_as_the_cli_does(
     from mlbundle_runtime.bundle import open_bundle
 
     scores = open_bundle(model._bundle.root).scorer().score_records(records[:3])  # type: ignore[attr-defined]
-    assert dicts[:3] == [scores.record(r) for r in range(3)]
+    scored = [{k: v for k, v in d.items() if k != "warnings"} for d in dicts[:3]]
+    assert scored == [scores.record(r) for r in range(3)]
+    assert [d["warnings"] for d in dicts] == [list(w) for w in many.warnings]
     assert json.loads(json.dumps(dicts[0])) == dicts[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
         one.label = "Gentoo"  # type: ignore[misc]
@@ -335,6 +336,44 @@ def test_predict_csv_writes_what_the_cli_writes(
 
 
 # -- what the model is ---------------------------------------------------------
+@covers(
+    "Prediction.warnings",
+    "Prediction.uncertain",
+    "Predictions.warnings",
+    "Predictions.uncertain",
+    "Outputs.uncertain_below",
+)
+def test_inputs_outside_the_training_range_still_score_with_warnings(
+    model: Model, frame: pd.DataFrame
+) -> None:
+    record = records_of(frame)[0]
+    ranges = {i.name: i.training_range for i in model.inputs}
+    high = ranges["body_mass_g"]["max"]
+    plain = model.predict(record)
+    assert plain.warnings == () and "warnings" in plain.to_dict()
+    heavy = model.predict(record | {"body_mass_g": high * 3})
+    assert heavy.label in model.outputs.classes  # it still scores
+    assert len(heavy.warnings) == 1 and heavy.warnings[0].startswith("body_mass_g = ")
+    assert f"to {high:g} g" in heavy.warnings[0]
+    assert heavy.to_dict()["warnings"] == list(heavy.warnings)
+    unseen = model.predict(record | {"island": "Atlantis"})  # one-hot ignores it, as sklearn
+    assert unseen.warnings == (
+        "island: a category the model never saw in training (known: Biscoe, Dream, Torgersen)",
+    )
+    # a missing value is not out of range; the bulk path (> a block of rows) says the same
+    rows = [record, record | {"body_mass_g": None}, record | {"body_mass_g": high * 3}] * 700
+    many = model.predict_many(rows)
+    assert many.warnings[:3] == [(), (), heavy.warnings]
+    assert [many[i].warnings for i in range(3)] == many.warnings[:3]
+    assert many.warnings == model.predict_many(pd.DataFrame(rows)).warnings
+    # uncertain: the top probability under the spec's [outputs] uncertain_below
+    assert model.outputs.uncertain_below == 0.6
+    assert many.uncertain is not None
+    top = many.probabilities.max(axis=1)
+    assert (many.uncertain == (top < 0.6)).all()
+    assert [p.uncertain for p in many] == many.uncertain.tolist()
+
+
 @covers("Model.inputs", "Input")
 def test_inputs_are_the_records_inputs(model: Model) -> None:
     inputs = model.inputs
@@ -516,7 +555,7 @@ def test_regressors_have_values_and_extras_come_through(tmp_path: Path) -> None:
     p = m.predict({"a": 2.0, "b": 0.2})
     assert p.probabilities is None and p.label == p.value
     assert p.value == pytest.approx(reg.predict(Xr)[0], abs=1e-9)
-    assert p.to_dict() == {"prediction": p.value}
+    assert p.to_dict() == {"prediction": p.value, "warnings": []}
     many = m.predict_many(rows)
     assert many.probabilities is None and many.classes == ()
     np.testing.assert_allclose(many.values, reg.predict(Xr), rtol=0, atol=1e-9)

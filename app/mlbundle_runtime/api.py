@@ -76,6 +76,9 @@ class Outputs:
     columns: tuple[str, ...]
     description: str = ""
     consume: str = ""
+    #: A classifier's prediction whose top probability is under this is uncertain
+    #: (``Prediction.uncertain``); None when the model owner set no threshold.
+    uncertain_below: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,13 +88,18 @@ class Prediction:
     ``label``: the predicted class (or, for a regressor, the value); ``probabilities``:
     class -> probability for classifiers that have them, else None; ``value``: the
     regression value, else None; ``extras``: further scores such as
-    ``decision_function`` (a float, or label -> float), as in the JSON output.
+    ``decision_function`` (a float, or label -> float), as in the JSON output;
+    ``warnings``: one sentence per input outside its training range (or a category
+    the model never saw), which still scores but deserves a second look;
+    ``uncertain``: the top probability is under ``Outputs.uncertain_below``.
     """
 
     label: Any
     probabilities: dict[Any, float] | None
     value: float | None
     extras: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    uncertain: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: what ``predict --json`` prints (class names as strings)."""
@@ -99,6 +107,9 @@ class Prediction:
         if self.probabilities is not None:
             out["probabilities"] = {str(c): p for c, p in self.probabilities.items()}
         out.update(self.extras)
+        if self.uncertain:
+            out["uncertain"] = True
+        out["warnings"] = list(self.warnings)
         return out
 
 
@@ -108,7 +119,9 @@ class Predictions:
 
     ``labels``: one per row (class labels, or regression values); ``probabilities``:
     an (n, len(classes)) array or None; ``values``: regression values or None;
-    ``extras``: name -> array, (n,) for a one-column score, (n, k) for one per label.
+    ``extras``: name -> array, (n,) for a one-column score, (n, k) for one per label;
+    ``warnings``: per row, as ``Prediction.warnings``; ``uncertain``: per row, as
+    ``Prediction.uncertain`` (None when the model sets no threshold).
     ``predictions[i]`` is row ``i`` as a ``Prediction``.
     """
 
@@ -118,7 +131,10 @@ class Predictions:
     probabilities: np.ndarray | None
     values: np.ndarray | None
     extras: dict[str, np.ndarray]
+    warnings: list[tuple[str, ...]]
+    uncertain: np.ndarray | None
     _scores: Scores = field(repr=False, compare=False)
+    _uncertain_below: float | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -127,14 +143,14 @@ class Predictions:
         n = len(self)
         if not -n <= i < n:
             raise IndexError(f"prediction {i} of {n}")
-        return _prediction(self._scores, i % n)
+        return _prediction(self._scores, i % n, self._uncertain_below)
 
     def __iter__(self) -> Iterator[Prediction]:
-        return (_prediction(self._scores, r) for r in range(len(self)))
+        return (_prediction(self._scores, r, self._uncertain_below) for r in range(len(self)))
 
     def to_records(self) -> list[dict[str, Any]]:
         """Each row as ``Prediction.to_dict()`` would give it: a JSON-ready list."""
-        return [self._scores.record(r) for r in range(len(self))]
+        return [p.to_dict() for p in self]
 
 
 class Model:
@@ -149,6 +165,22 @@ class Model:
         self._bundle = bundle
         self._scorer = scorer
         self._record: dict[str, Any] | None = None
+        plan = bundle.plan
+        if hasattr(scorer, "ranges"):
+            from mlbundle_runtime.ranges import RangeCheck
+
+            scorer.ranges = RangeCheck.from_record(
+                plan.input_names,
+                [i.kind for i in plan.inputs],
+                [i.categories for i in plan.inputs],
+                self._raw_record().get("inputs", []),
+            )
+        threshold = self._raw_record().get("outputs", {}).get("uncertain_below")
+        self._uncertain_below = (
+            float(threshold)
+            if isinstance(threshold, int | float) and plan.output.proba
+            else None
+        )
 
     def __repr__(self) -> str:
         return (
@@ -214,6 +246,7 @@ class Model:
             columns=tuple(output_columns(plan_out)),
             description=str(meta.get("description") or ""),
             consume=str(meta.get("consume") or ""),
+            uncertain_below=self._uncertain_below,
         )
 
     # -- predictions ------------------------------------------------------
@@ -224,7 +257,7 @@ class Model:
             return self.predict_many([record])[0]  # the records' own message
         score_record = getattr(self._scorer, "score_record", None)
         scores = score_record(record) if score_record else self._scorer.score_records([record])
-        return _prediction(scores, 0)
+        return _prediction(scores, 0, self._uncertain_below)
 
     def predict_many(self, data: Any) -> Predictions:
         """Score many rows given as a sequence of records (dicts), a mapping of input name
@@ -250,7 +283,7 @@ class Model:
                 "expected records (a list of dicts), columns (a dict or DataFrame) or a 2-D "
                 f"array, got {type(data).__name__}"
             )
-        return _predictions(scores)
+        return _predictions(scores, self._uncertain_below)
 
     def predict_csv(
         self,
@@ -285,7 +318,9 @@ class Model:
     # -- helpers ----------------------------------------------------------
     def _raw_record(self) -> dict[str, Any]:
         if self._record is None:
-            self._record = self._bundle.record()
+            # a bare plan folder (the compiler's output, no build around it) has no record
+            has_record = "record.json" in self._bundle.info.get("files", {})
+            self._record = self._bundle.record() if has_record else {}
         return self._record
 
     def _names(self) -> tuple[str, ...]:
@@ -308,7 +343,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Model:
 
 
 # -- building results ------------------------------------------------------
-def _prediction(scores: Scores, r: int) -> Prediction:
+def _prediction(scores: Scores, r: int, uncertain_below: float | None = None) -> Prediction:
     value = float(scores.values[r]) if scores.values is not None else None
     if value is not None:
         label: Any = value
@@ -324,13 +359,30 @@ def _prediction(scores: Scores, r: int) -> Prediction:
     for extra, values in scores.extras:
         row = values[r].tolist()
         extras[extra.name] = dict(zip(extra.labels, row, strict=True)) if extra.labels else row[0]
-    return Prediction(label=label, probabilities=probabilities, value=value, extras=extras)
+    uncertain = (
+        uncertain_below is not None
+        and probabilities is not None
+        and max(probabilities.values(), default=0.0) < uncertain_below
+    )
+    return Prediction(
+        label=label,
+        probabilities=probabilities,
+        value=value,
+        extras=extras,
+        warnings=scores.warnings[r] if scores.warnings is not None else (),
+        uncertain=uncertain,
+    )
 
 
-def _predictions(scores: Scores) -> Predictions:
+def _predictions(scores: Scores, uncertain_below: float | None = None) -> Predictions:
     extras = {
         extra.name: (values if extra.labels else values[:, 0]) for extra, values in scores.extras
     }
+    n = len(scores)
+    uncertain = None
+    if uncertain_below is not None and scores.proba is not None:
+        top = scores.proba.max(axis=1) if scores.proba.shape[1] else np.zeros(n)
+        uncertain = top < uncertain_below
     return Predictions(
         task=scores.task,
         classes=tuple(scores.classes),
@@ -338,7 +390,10 @@ def _predictions(scores: Scores) -> Predictions:
         probabilities=scores.proba,
         values=scores.values,
         extras=extras,
+        warnings=list(scores.warnings) if scores.warnings is not None else [()] * n,
+        uncertain=uncertain,
         _scores=scores,
+        _uncertain_below=uncertain_below,
     )
 
 

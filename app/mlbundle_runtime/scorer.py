@@ -29,6 +29,7 @@ from mlbundle_runtime.inputs import (
 )
 from mlbundle_runtime.plan import Extra, Output, Plan
 from mlbundle_runtime.program import LABEL_KERNELS, pack
+from mlbundle_runtime.ranges import RangeCheck
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,8 @@ class Scores:
     proba: np.ndarray | None  # (n, n_classes) or None
     values: np.ndarray | None  # regression values
     extras: tuple[tuple[Extra, np.ndarray], ...] = ()  # (output, values (n, k))
+    #: per row, inputs outside the training range (``RangeCheck``); None: none anywhere
+    warnings: list[tuple[str, ...]] | None = None
 
     def __len__(self) -> int:
         ref = self.values if self.values is not None else self.label_index
@@ -205,6 +208,8 @@ class Scorer:
         self._numeric = all(i.kind == "numeric" for i in plan.inputs)
         self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None
+        #: Training ranges to warn against (set by the runtime API from the model record).
+        self.ranges: RangeCheck | None = None
 
     # -- entry points -----------------------------------------------------
     def score_records(self, records: Sequence[Mapping[str, object]]) -> Scores:
@@ -295,10 +300,14 @@ class Scorer:
             for e, cols in zip(out.extras, self._extra_cols, strict=True)
         )
         decision = int(self._decision[0])
+        warned: dict[int, list[tuple[str, ...]]] = {}
 
         def block(a: int, b: int) -> None:
             ws = np.empty((b - a, width))
             fill(ws, a, b)
+            found = self._warnings(ws)
+            if found is not None:
+                warned[a] = found
             self._run_block(ws, None if label is None else label[a:b], a, where)
             if proba is not None:
                 proba[a:b] = ws[:, self._proba_cols]
@@ -309,7 +318,13 @@ class Scorer:
 
         self._each_block(n, block)
         return Scores(
-            out.task, out.classes, label, proba, values, tuple((e, v) for e, v, _ in extras)
+            out.task,
+            out.classes,
+            label,
+            proba,
+            values,
+            tuple((e, v) for e, v, _ in extras),
+            _gather(n, warned),
         )
 
     def score_chunk(self, chunk: Chunk) -> Scores:
@@ -418,6 +433,7 @@ class Scorer:
             raise ValueError(f"{x.shape} rows to copy into a workspace of shape {ws.shape}")
         if n <= BLOCK_ROWS:
             return self._run_small(ws, _NO_ROWS if x is None else x, where)
+        found = self._warnings(ws if x is None else x)
         label = None if self._value_rule else np.empty(n, dtype=np.int64)
         self._each_block(
             n,
@@ -429,7 +445,9 @@ class Scorer:
                 None if x is None else x[a:b],
             ),
         )
-        return self._scores(ws, label)
+        scores = self._scores(ws, label)
+        scores.warnings = found
+        return scores
 
     def _run_small(self, ws: np.ndarray, x: np.ndarray, where: Callable[[int], str]) -> Scores:
         """``run`` for at most ``BLOCK_ROWS`` rows: one compiled call, no closure, no pool.
@@ -437,8 +455,17 @@ class Scorer:
         This is a single prediction's whole path after its input checks, so it does
         the least Python it can: two allocations, the call, the outputs' views."""
         label = None if self._value_rule else np.empty(ws.shape[0], dtype=np.int64)
+        found = None if self.ranges is None else self._warnings(ws if x is _NO_ROWS else x)
         self._run_block(ws, label, 0, where, x)
-        return self._scores(ws, label)
+        scores = self._scores(ws, label)
+        scores.warnings = found
+        return scores
+
+    def _warnings(self, inputs: np.ndarray) -> list[tuple[str, ...]] | None:
+        """Per row, the inputs outside the training range, checked before the kernels run
+        (they may reuse the input columns)."""
+        ranges = self.ranges
+        return None if ranges is None else ranges.rows(inputs)
 
     def _scores(self, ws: np.ndarray, label: np.ndarray | None) -> Scores:
         """The outputs of a run workspace: views of its columns (values copied, so the
@@ -548,6 +575,16 @@ class Scorer:
 #: ``run_program``'s ``x`` when the workspace is already filled.
 _NO_ROWS = np.empty((0, 0))
 _F8 = np.dtype(np.float64)
+
+
+def _gather(n: int, found: dict[int, list[tuple[str, ...]]]) -> list[tuple[str, ...]] | None:
+    """Per-block warnings (by first row) as one list for ``n`` rows; None: none at all."""
+    if not found:
+        return None
+    out: list[tuple[str, ...]] = [()] * n
+    for a, rows in found.items():
+        out[a : a + len(rows)] = rows
+    return out
 
 
 def _record_at(r: int) -> str:
