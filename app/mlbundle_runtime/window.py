@@ -157,6 +157,11 @@ def result_text(prediction: Prediction, uncertain: bool = False) -> str:
     return text
 
 
+def about_key_width(model: Model) -> int:
+    """The About text's key column, wide enough for every input's name."""
+    return max(17, *(len(i.name) + 2 for i in model.inputs))
+
+
 def about_lines(model: Model) -> list[tuple[str, str]]:
     """The model record in readable form, as (style, text) lines: "title", "alert",
     "heading" or "body". What an end user or auditor asks before trusting an answer."""
@@ -172,11 +177,12 @@ def about_lines(model: Model) -> list[tuple[str, str]]:
     if description:
         lines.append(("body", description))
 
+    width = about_key_width(model)
+
     def section(title: str, rows: list[tuple[str, Any]]) -> None:
         rows = [(k, v) for k, v in rows if v not in (None, "", [], {})]
         if rows:
             lines.append(("heading", title))
-            width = max(16, *(len(k) + 2 for k, _v in rows))
             lines.extend(("body", f"{k:<{width}}{v}") for k, v in rows)
 
     m = record.get("model") or {}
@@ -471,10 +477,11 @@ class ModelWindow:
             self._add_field(tk, ttk, form, row, item)
         buttons = ttk.Frame(form)
         buttons.grid(row=2 * len(self.fields), column=0, columnspan=2, sticky="e", pady=(PAD, 0))
-        self.clear_button = ttk.Button(buttons, text="Clear", command=self.clear)
+        # Predict is made first: Tab goes from the last input to Predict, then Clear.
         self.predict_button = ttk.Button(
             buttons, text="Predict", style="Accent.TButton", command=self.predict, default="active"
         )
+        self.clear_button = ttk.Button(buttons, text="Clear", command=self.clear)
         self.predict_button.grid(row=0, column=1, padx=(PAD / 2, 0))
         self.clear_button.grid(row=0, column=0)
 
@@ -558,8 +565,18 @@ class ModelWindow:
         root.bind("<Control-o>", lambda _e: self.choose_file())
         root.bind("<Control-q>", lambda _e: self.close())
         root.minsize(760, 0)
+        self.focus_first()
+        # Once drawn, take the keyboard: the user (or xdotool) types into the first field
+        # without a click, even where no window manager hands out the focus.
+        root.after_idle(lambda: self.focus_first(force=True))
+
+    def focus_first(self, force: bool = False) -> None:
+        """Put the keyboard on the first input (``force``: also take it from other windows)."""
         first = next(iter(self.fields.values()), None)
-        (first.widget if first else self.predict_button).focus_set()
+        widget = first.widget if first else self.predict_button
+        if not widget.winfo_exists():
+            return
+        widget.focus_force() if force else widget.focus_set()
 
     # -- building ---------------------------------------------------------
     def _style(self, ttk: Any) -> None:
@@ -799,9 +816,7 @@ class ModelWindow:
                 w.grid_remove()
         self.bars = []
         self.copy_button.configure(state="disabled")
-        first = next(iter(self.fields.values()), None)
-        if first:
-            first.widget.focus_set()
+        self.focus_first()
 
     def copy_result(self) -> str:
         """Put the shown result on the clipboard as one line (for pasting into reports)."""
@@ -854,7 +869,11 @@ class ModelWindow:
         mono = tkfont.Font(root=self.root, family="DejaVu Sans Mono", size=9)
         widget.configure(font=mono)
         # Wrapped lines continue under the value column, not under the key.
-        widget.tag_configure("body", lmargin1=8, lmargin2=8 + mono.measure("0" * 18))
+        widget.tag_configure(
+            "body",
+            lmargin1=8,
+            lmargin2=8 + mono.measure("0" * about_key_width(self.model)),
+        )
         for style, line in lines:
             widget.insert("end", line + "\n", style)
         widget.configure(state="disabled")
@@ -873,8 +892,7 @@ class ModelWindow:
         if self.about is not None:
             self.about.destroy()
         self.about = self.about_text = None
-        first = next(iter(self.fields.values()), None)
-        (first.widget if first else self.predict_button).focus_set()
+        self.focus_first(force=True)
 
     # -- scoring a file -----------------------------------------------------
     def choose_file(self) -> FileJob | None:
