@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -36,6 +37,15 @@ GENTOO = {
     "flipper_length_mm": 217,
     "body_mass_g": 5200,
     "sex": "female",
+}
+#: A Chinstrap with a little doubt (row 35 of the e2e set): the screenshot's penguin.
+CHINSTRAP = {
+    "island": "Dream",
+    "bill_length_mm": 49,
+    "bill_depth_mm": 19.5,
+    "flipper_length_mm": 210,
+    "body_mass_g": 3950,
+    "sex": "male",
 }
 UNSURE = {
     "island": "Dream",
@@ -148,10 +158,10 @@ def test_form_is_generated_from_the_inputs(window: Any, model: Any) -> None:
 
 
 def test_predict_shows_the_models_answer(window: Any, model: Any, display: Display) -> None:
-    fill(window, GENTOO)
+    fill(window, CHINSTRAP)
     window.predict_button.invoke()
     window.root.update()
-    expected = model.predict(GENTOO)
+    expected = model.predict(CHINSTRAP)
     assert window.result_label.cget("text") == str(expected.label)
     ranked = sorted(expected.probabilities.items(), key=lambda kv: -kv[1])
     assert [b.cls for b in window.bars] == [c for c, _p in ranked]
@@ -178,6 +188,23 @@ def test_predict_shows_the_models_answer(window: Any, model: Any, display: Displ
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 20_000
+
+
+def test_regression_value_and_no_probabilities(window: Any) -> None:
+    """A regressor's answer is its value, without bars; so is a classifier without
+    probabilities' label (the penguins model is neither, so the answers are made here)."""
+    from mlbundle_runtime.api import Prediction
+
+    window.show(Prediction(label=1234.56789, probabilities=None, value=1234.56789))
+    window.root.update()
+    assert window.result_label.cget("text") == "1234.57"
+    assert window.bars == [] and window.shown == "1234.57"
+    window.show(Prediction(label="Adelie", probabilities=None, value=None))
+    assert window.result_label.cget("text") == "Adelie" and window.shown == "Adelie"
+    window.clear()
+    window.root.update()
+    assert window.result_label.cget("text") == "—" and window.shown == ""
+    assert all(f.var.get() == "" for f in window.fields.values())
 
 
 def test_enter_anywhere_predicts_and_missing_is_empty(window: Any, model: Any) -> None:
@@ -399,6 +426,21 @@ def test_cancel_a_file_with_escape_leaves_nothing(
     assert "Cancelled" in window.progress_label.cget("text")
     assert float(window.progress.cget("value")) == 0
     assert str(window.file_button.cget("state")) == "normal"
+
+
+def test_score_json_lines(window: Any, model: Any, tmp_path: Path, dialogs: list[Any]) -> None:
+    src = tmp_path / "day.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in (GENTOO, UNSURE)))
+    job = window.score_file(src, tmp_path / "day.scored.jsonl")
+    pump(window, lambda: not job.running)
+    if not hasattr(model, "predict_file"):  # a runtime that scores CSV only says so
+        assert job.outcome == "failed"
+        assert dialogs[0][:2] == ("showerror", "Cannot score the file")
+        assert "CSV" in dialogs[0][2]
+        return
+    assert dialogs == [] and job.outcome == "done"
+    assert job.result.rows == job.result.scored == 2
+    assert (tmp_path / "day.scored.jsonl").is_file()
 
 
 def test_a_bad_file_is_a_dialog(window: Any, tmp_path: Path, dialogs: list[Any]) -> None:
