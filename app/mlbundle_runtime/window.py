@@ -523,6 +523,7 @@ class ModelWindow:
         )
         self.warning_label.grid(row=4, column=0, columnspan=3, sticky="ew", pady=(PAD, 0))
         result.rowconfigure(5, weight=1)
+        result.bind("<Configure>", self._rewrap)
         self.copy_button = ttk.Button(
             result, text="Copy result", command=self.copy_result, state="disabled"
         )
@@ -636,7 +637,8 @@ class ModelWindow:
             hint = range_hint(item)
             hint_text = f"trained on {hint}" if hint else "a number; empty means missing"
         widget.grid(row=2 * row, column=1, sticky="ew", pady=(6, 0))
-        label = ttk.Label(form, text=hint_text, style="Hint.TLabel")
+        # Wrapped, so a long mark never widens the form (the window would jump as you type).
+        label = ttk.Label(form, text=hint_text, style="Hint.TLabel", wraplength=230)
         label.grid(row=2 * row + 1, column=1, sticky="w")
         f = Field(item=item, widget=widget, var=var, hint=label, default_hint=hint_text)
         self.fields[item.name] = f
@@ -683,6 +685,12 @@ class ModelWindow:
         widget.event_generate("<<ComboboxSelected>>")
         return "break"
 
+    def _rewrap(self, event: Any) -> None:
+        """Wrap the result's texts at the result panel's width, whatever the window's size."""
+        width = max(200, event.width - 2 * PAD - 4)
+        for label in (self.result_label, self.detail_label, self.warning_label):
+            label.configure(wraplength=width)
+
     # -- validating as you type ------------------------------------------------
     def _check(self, f: Field) -> None:
         """Mark a field as its text changes: red when not a number, amber outside the range."""
@@ -692,10 +700,10 @@ class ModelWindow:
         try:
             value = parse_number(f.var.get())
         except ValueError:
-            self._mark(f, "invalid", "not a number: write a number, or leave it empty")
+            self._mark(f, "invalid", "not a number")
             return
         if outside_range(f.item, value):
-            self._mark(f, "warn", f"outside the training range {range_hint(f.item)}")
+            self._mark(f, "warn", f"outside {range_hint(f.item)}, the training range")
         else:
             self._mark(f, "ok")
 
@@ -797,7 +805,7 @@ class ModelWindow:
         )
         for name, f in self.fields.items():
             if f.state != "invalid" and any(name in w for w in warnings):
-                self._mark(f, "warn", "outside what the model saw in training")
+                self._mark(f, "warn", "outside the training range")
         self.shown = result_text(prediction, uncertain)
         self.copy_button.configure(state="normal")
 
