@@ -374,6 +374,52 @@ def test_inputs_outside_the_training_range_still_score_with_warnings(
     assert [p.uncertain for p in many] == many.uncertain.tolist()
 
 
+@covers("Model.predict_file", "FileResult", "Cancelled")
+def test_predict_file_scores_good_rows_and_names_bad_ones(
+    model: Model, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    import csv as csv_module
+    import threading
+
+    src = tmp_path / "rows.csv"
+    rows = E2E.read_text().splitlines()
+    header = rows[0].split(",")
+    at = header.index("bill_length_mm")
+    cells = rows[3].split(",")
+    cells[at] = "thirty"
+    src.write_text("\n".join([rows[0], rows[1], ",".join(cells), rows[2]]) + "\n")
+    out = tmp_path / "scores.jsonl"
+    result = model.predict_file(src, out, keep=["island"])
+    assert (result.rows, result.scored, result.failed) == (3, 2, 1)
+    assert result.output == str(out) and "bill_length_mm" in (result.first_error or "")
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines[1] == {
+        "island": cells[header.index("island")],
+        "error": "line 3, column 'bill_length_mm': 'thirty' is not a number "
+        "(leave the cell empty or write NA for a missing value)",
+    }
+    expected = model.predict_many(records_of(frame)[:2]).to_records()
+    assert [{k: v for k, v in d.items() if k != "island"} for d in (lines[0], lines[2])] == expected
+    # CSV out, from the JSON Lines just written back in? no: its fields are outputs, not inputs
+    with pytest.raises(InputError, match="line 3, column 'bill_length_mm'"):
+        model.predict_file(src, tmp_path / "strict.csv", strict=True)
+    assert not (tmp_path / "strict.csv").exists()
+    csv_out = tmp_path / "scores.csv"
+    model.predict_file(src, csv_out)
+    table = list(csv_module.reader(csv_out.open()))
+    assert table[0][-2:] == ["warnings", "error"] and table[2][-1].startswith("line 3, column")
+    # cancel: raised at the next chunk, and nothing is left behind
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(mlbundle_runtime.Cancelled):
+        model.predict_file(src, tmp_path / "never.csv", cancel=stop)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "rows.csv",
+        "scores.csv",
+        "scores.jsonl",
+    ]
+
+
 @covers("Model.inputs", "Input")
 def test_inputs_are_the_records_inputs(model: Model) -> None:
     inputs = model.inputs

@@ -25,6 +25,8 @@ __version__ = "0.1.0"
 #: The public names, each defined in ``mlbundle_runtime.api`` (the errors are re-exported there).
 __all__ = [
     "BundleError",
+    "Cancelled",
+    "FileResult",
     "GateResult",
     "Input",
     "InputError",
@@ -38,6 +40,8 @@ __all__ = [
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ below
     from mlbundle_runtime.api import (
         BundleError,
+        Cancelled,
+        FileResult,
         GateResult,
         Input,
         InputError,

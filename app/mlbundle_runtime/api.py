@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 
 from mlbundle_runtime.bundle import Bundle, open_bundle
 from mlbundle_runtime.errors import BundleError
+from mlbundle_runtime.files import Cancelled, FileResult
 from mlbundle_runtime.gate import GateResult
 from mlbundle_runtime.inputs import InputError
 
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BundleError",
+    "Cancelled",
+    "FileResult",
     "GateResult",
     "Input",
     "InputError",
@@ -177,9 +181,7 @@ class Model:
             )
         threshold = self._raw_record().get("outputs", {}).get("uncertain_below")
         self._uncertain_below = (
-            float(threshold)
-            if isinstance(threshold, int | float) and plan.output.proba
-            else None
+            float(threshold) if isinstance(threshold, int | float) and plan.output.proba else None
         )
 
     def __repr__(self) -> str:
@@ -297,6 +299,44 @@ class Model:
         bytes_read)`` is called after each chunk, for a progress line or bar."""
         out = dst if hasattr(dst, "write") else Path(dst)  # type: ignore[arg-type]
         return int(self._scorer.score_csv_file(Path(src), out, progress))
+
+    def predict_file(
+        self,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str],
+        *,
+        keep: Sequence[str] = (),
+        strict: bool = False,
+        input_format: str | None = None,
+        output_format: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> FileResult:
+        """Score a CSV or JSON Lines file (by extension, or ``input_format``) into another
+        (``output_format``); ``-`` is stdin or stdout. Returns a ``FileResult``.
+
+        A row that cannot be scored keeps its place with its reason in the ``error``
+        column (key), and the others are scored; ``strict=True`` raises ``InputError``
+        at the first bad row instead and writes nothing. ``keep`` copies columns (an
+        ID, say) through to the output. ``progress(rows, bytes_read)`` is called after
+        each chunk, from the calling thread; setting ``cancel`` (from any thread)
+        raises ``Cancelled`` at the next chunk. The output is written to a temporary
+        file and renamed, so an error, a cancel or an interrupt leaves it as it was.
+        """
+        from mlbundle_runtime.files import score_file
+
+        return score_file(
+            self._scorer,
+            src,
+            dst,
+            input_format=input_format,
+            output_format=output_format,
+            keep=keep,
+            strict=strict,
+            uncertain_below=self._uncertain_below,
+            progress=progress,
+            cancel=cancel,
+        )
 
     # -- the release gate -------------------------------------------------
     def selftest(self) -> GateResult:

@@ -216,9 +216,13 @@ class Encoder:
         codes = self.codes[j] or {}
         return ", ".join(repr(c) for c in codes)
 
-    def fill_text(self, ws: np.ndarray, chunk: Chunk) -> None:
-        """Write CSV cells (one sequence of texts per input, in input order) into ``ws``."""
-        where = Where(chunk.source, chunk.first_row, chunk.lines)
+    def fill_text(
+        self, ws: np.ndarray, chunk: Chunk, where: Callable[[int], str] | None = None
+    ) -> None:
+        """Write CSV cells (one sequence of texts per input, in input order) into ``ws``;
+        ``where(r)`` names row ``r`` in messages (default: file, row and line)."""
+        if where is None:
+            where = Where(chunk.source, chunk.first_row, chunk.lines)
         for j, cells in enumerate(chunk.columns):
             ws[:, j] = self._text_column(cells, j, where)
 

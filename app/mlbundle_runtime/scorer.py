@@ -124,6 +124,13 @@ class Scores:
                 c += 1
         return "".join(cells.ravel().tolist())
 
+    def csv_texts(self) -> list[str]:
+        """Each row's output cells as one CSV line without its line end (``to_csv``'s
+        lines), for a writer that puts more cells around them."""
+        if any("\n" in str(c) or "\r" in str(c) for c in self.classes):
+            return [Scores._write_rows([row])[:-1] for row in self.rows()]
+        return self.to_csv().split("\n")[:-1]
+
     @staticmethod
     def _write_rows(rows: Any) -> str:
         out = io.StringIO()

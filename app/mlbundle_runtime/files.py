@@ -1,0 +1,649 @@
+"""Score whole files: CSV or JSON Lines in, CSV or JSON Lines out.
+
+A long file with one bad row in it must not lose the other rows. By default a
+row that cannot be scored keeps its place in the output with its reason in an
+``error`` column (an ``error`` key in JSON Lines) and every other row is
+scored; ``strict`` stops at the first bad row instead and writes nothing. The
+two formats are read alike: inputs by name, other columns or fields ignored
+(and reported once), a missing value empty or NA in CSV and null in JSON.
+
+Files stream in chunks, so memory stays flat on any size; a path is written to
+a temporary file beside it and renamed at the end, so an error, a cancel or an
+interrupt leaves the output as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO, TextIO
+
+import numpy as np
+
+from mlbundle_runtime.inputs import BOM, Chunk, InputError, _check_header
+
+#: Rows per chunk: as the file scorer's (large enough to amortise a kernel call).
+CHUNK_ROWS = 8192
+#: Bytes read at a time while splitting a file into lines.
+_READ_BYTES = 1 << 18
+#: Extensions of the two formats (anything else needs ``--format``).
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMAT_NAMES = ("csv", "jsonl")
+#: Lone surrogates: where ``surrogateescape`` put a byte that is not UTF-8.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+#: The columns every CSV output ends with (JSON Lines: keys).
+WARNINGS, ERROR = "warnings", "error"
+
+
+class Cancelled(Exception):
+    """The caller's ``cancel`` event was set: the work stopped and wrote nothing."""
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What a file's scoring did: ``rows`` read, ``scored``, ``failed`` (their reasons are
+    in the output's ``error`` column), ``warned`` (scored, with an out-of-range warning),
+    the ``ignored`` columns or fields, and the first failure's reason."""
+
+    rows: int
+    scored: int
+    failed: int
+    warned: int
+    output: str
+    ignored: tuple[str, ...] = ()
+    first_error: str | None = None
+
+
+def format_of(path: str | os.PathLike[str], given: str | None, option: str) -> str | None:
+    """The format of ``path``: ``given`` (csv or jsonl), else by its extension; None for
+    ``-`` (a stream), which the caller decides."""
+    if given is not None:
+        if given not in FORMAT_NAMES:
+            raise InputError(f"{option} {given!r}: expected one of {', '.join(FORMAT_NAMES)}")
+        return given
+    if str(path) == "-":
+        return None
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        suffix = Path(path).suffix
+        raise InputError(
+            f"{path}: cannot tell CSV from JSON Lines by the extension "
+            f"{repr(suffix) if suffix else '(none)'}; name the file .csv or .jsonl, "
+            f"or pass {option} csv|jsonl"
+        )
+    return fmt
+
+
+def _sniff(stream: BinaryIO) -> str:
+    """A stream's format from its first bytes: JSON Lines when it starts with ``{``."""
+    peek = getattr(stream, "peek", None)
+    head = peek(64) if peek is not None else b""
+    return "jsonl" if head.lstrip(BOM + b" \t\r\n").startswith(b"{") else "csv"
+
+
+# -- reading ---------------------------------------------------------------
+class _Lines:
+    """The lines of a binary stream as text, with the bytes taken (for progress).
+
+    A byte that is not UTF-8 does not stop the reading: it becomes a lone surrogate
+    (``surrogateescape``) that the row's check then names, so only its row fails."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.bytes_read = 0
+        self.dirty = False  # some byte so far was not UTF-8
+
+    def __iter__(self) -> Iterator[str]:
+        carry, eof, first = b"", False, True
+        while not eof:
+            block = self.stream.read(_READ_BYTES)
+            eof = not block
+            data = carry + block
+            if first and len(data) >= len(BOM) or eof:
+                if first and data.startswith(BOM):
+                    data = data[len(BOM) :]
+                    self.bytes_read += len(BOM)
+                first = False
+            elif first:
+                carry = data
+                continue
+            cut = len(data) if eof else data.rfind(b"\n") + 1
+            part, carry = data[:cut], data[cut:]
+            if not part:
+                continue
+            try:
+                text = part.decode("utf-8")
+            except UnicodeDecodeError:
+                text = part.decode("utf-8", "surrogateescape")
+                self.dirty = True
+            self.bytes_read += len(part)
+            yield from io.StringIO(text, newline="")
+
+
+def _not_utf8(line: int, cells: Sequence[str], header: Sequence[str] | None) -> str | None:
+    """Why the row on ``line`` fails if a cell holds a byte that is not UTF-8 (naming the
+    column once the header is known); None if every cell is clean."""
+    for k, cell in enumerate(cells):
+        found = _NOT_UTF8.search(cell)
+        if found:
+            byte = ord(found.group()) - 0xDC00
+            column = f", column {header[k]!r}" if header and k < len(header) else ""
+            return (
+                f"line {line}{column}: byte 0x{byte:02x} is not UTF-8 text; save the file as "
+                'UTF-8 (in a spreadsheet: "CSV UTF-8")'
+            )
+    return None
+
+
+@dataclass
+class _Batch:
+    """A chunk of rows: where each is, the kept values, the inputs of the rows that
+    could be read, and the reasons of those that could not (by row index)."""
+
+    lines: list[int]
+    keep: list[list[Any]]  # per kept column, one value per row
+    errors: dict[int, str]
+    columns: list[list[Any]] | None = None  # CSV: texts per input, for the rows read
+    records: list[dict[str, Any]] | None = None  # JSON Lines: the rows read
+    good: list[int] | None = None  # the rows read (indexes into lines)
+
+
+class _CsvSource:
+    """CSV rows in chunks, a bad row (wrong number of cells, not UTF-8, a cell over the
+    csv module's size limit) becoming that row's error instead of the file's."""
+
+    def __init__(self, stream: BinaryIO, source: str, names: Sequence[str], keep: Sequence[str]):
+        self.source, self.names, self.keep = source, names, keep
+        self.lines = _Lines(stream)
+        self.reader = csv.reader(self.lines)
+        header = self._header()
+        header, self.index = _check_header(header, names, source)
+        missing = [k for k in keep if k not in header]
+        if missing:
+            raise InputError(
+                f"{source}: line 1: --keep {', '.join(missing)}: no such column "
+                f"(columns: {', '.join(header)})"
+            )
+        self.header = header
+        self.keep_index = [header.index(k) for k in keep]
+        used = set(names) | set(keep)
+        self.ignored = tuple(h for h in header if h not in used)
+
+    def _header(self) -> list[str]:
+        while True:
+            try:
+                row = next(self.reader)
+            except StopIteration:
+                raise InputError(
+                    f"{self.source}: empty file; expected a header row with {', '.join(self.names)}"
+                ) from None
+            except csv.Error as exc:
+                raise InputError(f"{self.source}: line 1: {exc}") from None
+            if row:
+                bad = _not_utf8(self.reader.line_num, row, None) if self.lines.dirty else None
+                if bad:
+                    raise InputError(f"{self.source}: {bad}")
+                return row
+
+    def batches(self, chunk_rows: int) -> Iterator[_Batch]:
+        width = len(self.header)
+        index, keep_index = self.index, self.keep_index
+        reader, lines = self.reader, self.lines
+        line_end = reader.line_num
+        while True:
+            batch = _Batch([], [[] for _ in keep_index], {}, [[] for _ in index], None, [])
+            rows = 0
+            while rows < chunk_rows:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    line, line_end = line_end + 1, reader.line_num
+                    batch.lines.append(line)
+                    for kept in batch.keep:
+                        kept.append("")
+                    batch.errors[rows] = f"line {line}: {exc}"
+                    rows += 1
+                    continue
+                line, line_end = line_end + 1, reader.line_num
+                if not row:
+                    continue
+                batch.lines.append(line)
+                for kept, k in zip(batch.keep, keep_index, strict=True):
+                    kept.append(row[k] if k < len(row) else "")
+                if len(row) != width:
+                    batch.errors[rows] = f"line {line} has {len(row)} cells, the header has {width}"
+                elif lines.dirty and (bad := _not_utf8(line, row, self.header)):
+                    batch.errors[rows] = bad
+                else:
+                    for cells, i in zip(batch.columns, index, strict=True):  # type: ignore[arg-type]
+                        cells.append(row[i])
+                    batch.good.append(rows)  # type: ignore[union-attr]
+                rows += 1
+            if not rows:
+                return
+            yield batch
+
+
+class _JsonLinesSource:
+    """JSON Lines records in chunks: one JSON object per line, blank lines skipped; a line
+    that is not JSON, not an object or lacks an input becomes that row's error."""
+
+    def __init__(self, stream: BinaryIO, source: str, names: Sequence[str], keep: Sequence[str]):
+        self.source, self.names, self.keep = source, names, keep
+        self.lines = _Lines(stream)
+        self.ignored_set: dict[str, None] = {}
+        self._names = set(names) | set(keep)
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        return tuple(self.ignored_set)
+
+    def batches(self, chunk_rows: int) -> Iterator[_Batch]:
+        it = iter(self.lines)
+        line_no = 0
+        names = self.names
+        expected = ", ".join(names)
+        while True:
+            batch = _Batch([], [[] for _ in self.keep], {}, None, [], [])
+            rows = 0
+            for text in it:
+                line_no += 1
+                if not text.strip():
+                    continue
+                batch.lines.append(line_no)
+                record: Any = None
+                bad = _not_utf8(line_no, [text], None) if self.lines.dirty else None
+                if bad:
+                    batch.errors[rows] = bad
+                else:
+                    try:
+                        record = json.loads(text)
+                    except ValueError as exc:
+                        batch.errors[rows] = f"line {line_no}: not valid JSON ({exc})"
+                    except RecursionError:
+                        batch.errors[rows] = f"line {line_no}: JSON nested too deeply"
+                if isinstance(record, dict):
+                    for kept, k in zip(batch.keep, self.keep, strict=True):
+                        kept.append(record.get(k))
+                    missing = [n for n in names if n not in record]
+                    if missing:
+                        batch.errors[rows] = (
+                            f"line {line_no}: missing field(s) {', '.join(missing)}; expected "
+                            f"fields: {expected} (use null for a missing value)"
+                        )
+                    else:
+                        if len(record) > len(names):
+                            for k in record:
+                                if k not in self._names and k not in self.ignored_set:
+                                    self.ignored_set[str(k)] = None
+                        batch.records.append(record)  # type: ignore[union-attr]
+                        batch.good.append(rows)  # type: ignore[union-attr]
+                else:
+                    for kept in batch.keep:
+                        kept.append(None)
+                    if rows not in batch.errors:
+                        batch.errors[rows] = (
+                            f"line {line_no}: expected a JSON object with fields {expected}, "
+                            f"got {_json_type(record)}"
+                        )
+                rows += 1
+                if rows >= chunk_rows:
+                    break
+            if not rows:
+                return
+            yield batch
+
+
+def _json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+# -- scoring -----------------------------------------------------------------
+class _Scoring:
+    """Fill and score one batch: in bulk, and row by row only when the bulk pass finds a
+    bad row (so that one bad row costs its chunk a second, slower pass, not the file)."""
+
+    def __init__(self, scorer: Any) -> None:
+        self.scorer = scorer
+        self.encoder = getattr(scorer, "encoder", None)
+        self.width = scorer.plan.width
+        self.k = len(scorer.plan.inputs)
+
+    def run(self, batch: _Batch) -> tuple[Any, list[int]]:
+        """The scores of the batch's good rows, and which rows they are (batch indexes);
+        rows found bad on the way get their reason in ``batch.errors``."""
+        if not hasattr(self.scorer, "run"):
+            return self._run_rows(batch)
+        good = batch.good or []
+        lines = batch.lines
+        ws = np.empty((len(good), self.width))
+        where = _Where([lines[r] for r in good])
+        try:
+            self._fill(ws, batch, where, None)
+        except InputError:
+            keep = []
+            for i, r in enumerate(good):
+                try:
+                    self._fill(ws[i : i + 1], batch, _Where([lines[r]]), i)
+                except InputError as exc:
+                    batch.errors[r] = str(exc)
+                else:
+                    keep.append(i)
+            ws = ws[keep]
+            good = [good[i] for i in keep]
+            where = _Where([lines[r] for r in good])
+        inputs = ws[:, : self.k].copy()
+        try:
+            return self.scorer.run(ws, where), good
+        except InputError:
+            pass
+        keep = []
+        for i, r in enumerate(good):
+            one = np.empty((1, self.width))
+            one[:, : self.k] = inputs[i]
+            try:
+                self.scorer.run(one, _Where([lines[r]]))
+            except InputError as exc:
+                batch.errors[r] = str(exc)
+            else:
+                keep.append(i)
+        ws = np.empty((len(keep), self.width))
+        ws[:, : self.k] = inputs[keep]
+        good = [good[i] for i in keep]
+        return self.scorer.run(ws, _Where([lines[r] for r in good])), good
+
+    def _run_rows(self, batch: _Batch) -> tuple[Any, list[int]]:
+        """``run`` for a scorer without a workspace (passthrough: scikit-learn itself),
+        through its own chunk and record entry points."""
+        good = batch.good or []
+        at = {r: i for i, r in enumerate(good)}
+        names = self.scorer.plan.input_names
+
+        def score(rows: list[int]) -> Any:
+            lines = [batch.lines[r] for r in rows]
+            if batch.columns is not None:
+                columns = [[cells[at[r]] for r in rows] for cells in batch.columns]
+                return self.scorer.score_chunk(Chunk("", [], 0, lines, columns, []))
+            records = batch.records or []
+            return self.scorer.score_records([{n: records[at[r]][n] for n in names} for r in rows])
+
+        try:
+            return score(good), good
+        except InputError:
+            pass
+        kept = []
+        for r in good:
+            try:
+                score([r])
+            except InputError as exc:
+                reason = str(exc).removeprefix(": ")
+                batch.errors[r] = f"line {batch.lines[r]}: {reason.removeprefix('record 1, ')}"
+            else:
+                kept.append(r)
+        return score(kept), kept
+
+    def _fill(self, ws: np.ndarray, batch: _Batch, where: _Where, one: int | None) -> None:
+        if batch.columns is not None:
+            columns = batch.columns if one is None else [[c[one]] for c in batch.columns]
+            chunk = Chunk("", [], 0, where.lines, columns, [])
+            self.encoder.fill_text(ws, chunk, where)
+            return
+        records = batch.records or []
+        names = self.encoder.names
+        if one is None:
+            for r, record in enumerate(records):
+                row = ws[r]
+                for j, name in enumerate(names):
+                    row[j] = self.encoder._value(record[name], j, where.lines[r], "line")
+            return
+        record = records[one]
+        for j, name in enumerate(names):
+            ws[0, j] = self.encoder._value(record[name], j, where.lines[0], "line")
+
+
+class _Where:
+    """Names row ``r`` of a batch as ``line N``: the file is named once, elsewhere."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self, lines: Sequence[int]) -> None:
+        self.lines = lines
+
+    def __call__(self, r: int) -> str:
+        return f"line {self.lines[r]}"
+
+
+# -- writing ---------------------------------------------------------------
+def _csv_cell(value: Any) -> str:
+    """One cell as csv writes it (quoted when it holds a separator, quote or line end)."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if any(c in text for c in ',"\r\n') or text != text.strip():
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+class _CsvWriter:
+    def __init__(self, out: TextIO, keep: Sequence[str], outputs: Sequence[str]) -> None:
+        self.out = out
+        self.keep = keep
+        self.empty_outputs = "," * (len(outputs) - 1)
+        header = [*keep, *outputs, WARNINGS, ERROR]
+        self.out.write(",".join(_csv_cell(h) for h in header) + "\n")
+
+    def write(self, batch: _Batch, scores: Any, good: list[int], uncertain_below: Any) -> None:
+        n = len(batch.lines)
+        texts = scores.csv_texts() if len(good) else []
+        warned = scores.warnings
+        body: list[str] = [""] * n
+        for i, r in enumerate(good):
+            w = warned[i] if warned is not None else ()
+            body[r] = texts[i] + ("," + _csv_cell("; ".join(w)) + "," if w else ",,")
+        for r, reason in batch.errors.items():
+            body[r] = self.empty_outputs + ",," + _csv_cell(reason)
+        if self.keep:
+            prefix = [",".join(_csv_cell(kept[r]) for kept in batch.keep) + "," for r in range(n)]
+            body = [p + b for p, b in zip(prefix, body, strict=True)]
+        self.out.write("\n".join(body) + "\n")
+
+
+class _JsonLinesWriter:
+    def __init__(self, out: TextIO, keep: Sequence[str], outputs: Sequence[str]) -> None:
+        self.out = out
+        self.keep = keep
+
+    def write(self, batch: _Batch, scores: Any, good: list[int], uncertain_below: Any) -> None:
+        n = len(batch.lines)
+        rows: list[dict[str, Any]] = [{} for _ in range(n)]
+        if self.keep:
+            for r in range(n):
+                rows[r] = {k: kept[r] for k, kept in zip(self.keep, batch.keep, strict=True)}
+        warned = scores.warnings
+        top = scores.proba.max(axis=1) if uncertain_below is not None and len(good) else None
+        for i, r in enumerate(good):
+            row = rows[r]
+            row.update(scores.record(i))
+            if top is not None and top[i] < uncertain_below:
+                row["uncertain"] = True
+            row[WARNINGS] = list(warned[i]) if warned is not None else []
+        for r, reason in batch.errors.items():
+            rows[r][ERROR] = reason
+        dumps = json.dumps
+        self.out.write("".join(dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+# -- the job -------------------------------------------------------------------
+def score_file(
+    scorer: Any,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    input_format: str | None = None,
+    output_format: str | None = None,
+    keep: Sequence[str] = (),
+    strict: bool = False,
+    uncertain_below: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> FileResult:
+    """Score ``src`` into ``dst`` (paths; ``-`` is stdin or stdout); see the module's
+    docstring for the bad-row policy. Raises ``InputError`` for a file that cannot be
+    read as a whole (no such file, a header without the inputs) or written, and, with
+    ``strict``, for the first bad row; ``Cancelled`` when ``cancel`` is set."""
+    src_name, dst_name = str(src), str(dst)
+    given_in = format_of(src_name, input_format, "--input-format")
+    given_out = format_of(dst_name, output_format, "--format")
+    if src_name != "-" and dst_name != "-" and _same_file(src_name, dst_name):
+        raise InputError(f"{dst_name}: is the input file; write the scores to another file")
+    with _open_input(src_name) as fin:
+        source = "stdin" if src_name == "-" else src_name
+        fmt_in = given_in or _sniff(fin)
+        fmt_out = given_out or fmt_in
+        kind = _CsvSource if fmt_in == "csv" else _JsonLinesSource
+        reader = kind(fin, source, scorer.plan.input_names, tuple(keep))
+        with _output(dst_name, buffered=strict) as out:
+            writer_kind = _CsvWriter if fmt_out == "csv" else _JsonLinesWriter
+            writer = writer_kind(out, tuple(keep), scorer.empty_header())
+            scoring = _Scoring(scorer)
+            rows = scored = failed = warned = 0
+            first_error: str | None = None
+            for batch in reader.batches(chunk_rows):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(f"scoring {source} was cancelled; nothing was written")
+                scores, good = scoring.run(batch)
+                if batch.errors:
+                    if strict:
+                        r = min(batch.errors)
+                        raise InputError(f"{source}: {batch.errors[r]}")
+                    if first_error is None:
+                        first_error = batch.errors[min(batch.errors)]
+                writer.write(batch, scores, good, uncertain_below)
+                rows += len(batch.lines)
+                scored += len(good)
+                failed += len(batch.errors)
+                if scores.warnings is not None:
+                    warned += sum(1 for w in scores.warnings if w)
+                if progress is not None:
+                    progress(rows, reader.lines.bytes_read)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"scoring {source} was cancelled; nothing was written")
+    return FileResult(
+        rows=rows,
+        scored=scored,
+        failed=failed,
+        warned=warned,
+        output="stdout" if dst_name == "-" else dst_name,
+        ignored=tuple(reader.ignored),
+        first_error=first_error,
+    )
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+class _open_input:  # noqa: N801 - used as a context manager, like open()
+    """The input as a binary stream, with file problems as one-line ``InputError``s."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.file: IO[bytes] | None = None
+
+    def __enter__(self) -> BinaryIO:
+        if self.name == "-":
+            return sys.stdin.buffer
+        try:
+            self.file = open(self.name, "rb")  # noqa: SIM115 - closed in __exit__
+        except OSError as exc:
+            raise InputError(f"{self.name}: {_os_reason(exc, 'read')}") from None
+        return self.file  # type: ignore[return-value]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+class _output:  # noqa: N801 - used as a context manager, like open()
+    """Where the scores go: stdout, or a temporary file beside ``name`` renamed over it
+    at the end (an error, a cancel or an interrupt removes it, and the output file is
+    left as it was). ``buffered``: stdout too gets nothing until the end."""
+
+    def __init__(self, name: str, buffered: bool) -> None:
+        self.name, self.buffered = name, buffered
+        self.tmp: Path | None = None
+        self.file: IO[str] | None = None
+
+    def __enter__(self) -> TextIO:
+        if self.name == "-":
+            if not self.buffered:
+                return sys.stdout
+            self.file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed in __exit__
+                1 << 22, mode="w+", encoding="utf-8", newline=""
+            )
+            return self.file  # type: ignore[return-value]
+        path = Path(self.name)
+        if path.is_dir():
+            raise InputError(f"{self.name}: is a folder; give a file name for the scores")
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            self.file = open(self.tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise InputError(f"{self.name}: {_os_reason(exc, 'write')}") from None
+        return self.file  # type: ignore[return-value]
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if self.file is None:
+            return
+        try:
+            if kind is None and self.tmp is None:  # buffered stdout: now copy it out
+                self.file.seek(0)
+                while block := self.file.read(1 << 20):
+                    sys.stdout.write(block)
+            self.file.close()
+            if self.tmp is not None:
+                if kind is None:
+                    os.replace(self.tmp, self.name)
+                else:
+                    self.tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            if self.tmp is not None:
+                self.tmp.unlink(missing_ok=True)
+            if kind is None:
+                raise InputError(f"{self.name}: {_os_reason(exc, 'write')}") from None
+        except BaseException:
+            if self.tmp is not None:
+                self.tmp.unlink(missing_ok=True)
+            raise
+
+
+def _os_reason(exc: OSError, doing: str) -> str:
+    """An OS error in the words of someone who picked the file."""
+    import errno
+
+    reasons = {
+        errno.ENOENT: "no such file" if doing == "read" else "its folder does not exist",
+        errno.EACCES: f"permission denied (cannot {doing} it)",
+        errno.EPERM: f"permission denied (cannot {doing} it)",
+        errno.EISDIR: "is a folder, expected a file",
+        errno.ENOSPC: "the disk is full; nothing was written",
+        errno.EROFS: "the disk is read-only; nothing was written",
+    }
+    return reasons.get(exc.errno or 0, f"cannot {doing} it ({exc.strerror or exc})")
