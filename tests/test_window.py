@@ -381,11 +381,17 @@ def test_score_a_file_with_progress_responsively(
     assert str(window.cancel_button.cget("state")) == "normal"
     assert str(window.file_button.cget("state")) == "disabled"
 
+    answers: list[str] = []
+
     def watch() -> bool:
         seen.append(float(window.progress.cget("value")))
+        if job.running and job.rows and not answers:  # the window is usable meanwhile
+            fill(window, GENTOO)
+            answers.append(str(window.predict().label))
         return not job.running
 
     pump(window, watch)
+    assert answers == [str(model.predict(GENTOO).label)]
     assert dialogs == []
     assert job.outcome == "done", job.error
     assert job.result.rows == job.result.scored == 200_000

@@ -22,9 +22,11 @@ import contextlib
 import math
 import os
 import queue
+import re
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,6 +104,12 @@ def outside_range(item: Input, value: float | None) -> bool:
 def warnings_of(prediction: Prediction) -> tuple[str, ...]:
     """The prediction's out-of-range warnings; () from a runtime that does not give them."""
     return tuple(getattr(prediction, "warnings", ()) or ())
+
+
+def warned_inputs(warnings: tuple[str, ...], names: Iterable[str]) -> set[str]:
+    """The inputs the warnings are about: each warning begins with its input's name
+    ("body_mass_g = 20000 g is outside ...", "island: a category ...")."""
+    return {n for n in names for w in warnings if re.match(rf"{re.escape(n)}\b", w)}
 
 
 def uncertain_below(model: Model) -> float | None:
@@ -364,7 +372,7 @@ def _score_file(model: Model, job: FileJob) -> None:
             result = _FileResult(rows=n, scored=n, failed=0, warned=0, output=str(job.dst))
     except cancelled:
         job.messages.put(("cancelled", None))
-    except BaseException as exc:  # every error becomes a dialog on Tk's thread
+    except Exception as exc:  # every error becomes a dialog on Tk's thread
         job.messages.put(("failed", exc))
     else:
         job.messages.put(("done", result))
@@ -671,7 +679,7 @@ class ModelWindow:
             widget.event_generate("<<ComboboxSelected>>")
             return "break"
         char = event.char
-        if not char or not char.isprintable() or event.state & 0x4:  # no Control-<key>
+        if not char or not char.isprintable() or event.state & 0xC:  # not Control/Alt-<key>
             return None
         values = [str(v) for v in widget.cget("values")]
         current = widget.get()
@@ -750,6 +758,8 @@ class ModelWindow:
         try:
             record = self.record()
             prediction = self.model.predict(record)
+        except BundleError:
+            raise  # not the user's input: the damaged-model dialog (_report_error)
         except (InputError, ValueError) as exc:
             messagebox.showerror("Cannot predict", one_line(exc), parent=self.root)
             if bad is not None:
@@ -803,8 +813,9 @@ class ModelWindow:
             text="\n".join(f"⚠ {w}" for w in warnings),
             style="Shown.Warning.TLabel" if warnings else "Warning.TLabel",
         )
+        named = warned_inputs(warnings, self.fields)
         for name, f in self.fields.items():
-            if f.state != "invalid" and any(name in w for w in warnings):
+            if f.state != "invalid" and name in named:
                 self._mark(f, "warn", "outside the training range")
         self.shown = result_text(prediction, uncertain)
         self.copy_button.configure(state="normal")
