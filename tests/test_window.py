@@ -434,19 +434,23 @@ def test_cancel_a_file_with_escape_leaves_nothing(
     assert str(window.file_button.cget("state")) == "normal"
 
 
-def test_score_json_lines(window: Any, model: Any, tmp_path: Path, dialogs: list[Any]) -> None:
+def test_score_json_lines_with_a_bad_row(
+    window: Any, model: Any, tmp_path: Path, dialogs: list[Any]
+) -> None:
+    """A row that cannot be scored is counted and named under the bar; the rest score."""
     src = tmp_path / "day.jsonl"
-    src.write_text("".join(json.dumps(r) + "\n" for r in (GENTOO, UNSURE)))
+    rows = [GENTOO, dict(UNSURE, bill_depth_mm="seventeen"), UNSURE]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     job = window.score_file(src, tmp_path / "day.scored.jsonl")
     pump(window, lambda: not job.running)
-    if not hasattr(model, "predict_file"):  # a runtime that scores CSV only says so
-        assert job.outcome == "failed"
-        assert dialogs[0][:2] == ("showerror", "Cannot score the file")
-        assert "CSV" in dialogs[0][2]
-        return
-    assert dialogs == [] and job.outcome == "done"
-    assert job.result.rows == job.result.scored == 2
-    assert (tmp_path / "day.scored.jsonl").is_file()
+    assert dialogs == [] and job.outcome == "done", job.error
+    assert (job.result.rows, job.result.scored, job.result.failed) == (3, 2, 1)
+    text = window.progress_label.cget("text")
+    assert "2 of 3 rows scored into day.scored.jsonl" in text and "1 failed" in text
+    assert "bill_depth_mm" in text
+    out = [json.loads(line) for line in (tmp_path / "day.scored.jsonl").read_text().splitlines()]
+    assert out[0]["prediction"] == model.predict(GENTOO).label
+    assert out[1].get("error")
 
 
 def test_a_bad_file_is_a_dialog(window: Any, tmp_path: Path, dialogs: list[Any]) -> None:

@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlbundle_runtime import api
-from mlbundle_runtime.api import BundleError, Input, InputError, Model, Prediction
+from mlbundle_runtime.api import (
+    BundleError,
+    Cancelled,
+    FileResult,
+    Input,
+    InputError,
+    Model,
+    Prediction,
+)
 
 if TYPE_CHECKING:
     import tkinter as tk
@@ -312,21 +320,6 @@ def one_line(exc: BaseException) -> str:
 
 
 # -- scoring a file on a worker thread ----------------------------------------------------
-class _Cancelled(Exception):
-    """Raised from the progress callback of a runtime without ``predict_file``'s cancel."""
-
-
-@dataclass
-class _FileResult:
-    """``FileResult``'s fields, for a runtime that scores files with ``predict_csv`` only."""
-
-    rows: int
-    scored: int
-    failed: int
-    warned: int
-    output: str
-
-
 @dataclass
 class FileJob:
     """A file being scored: the worker thread, its cancel switch and the queue it reports on.
@@ -345,7 +338,7 @@ class FileJob:
     rows: int = 0
     fraction: float = 0.0
     outcome: str = "running"  # "running" | "done" | "cancelled" | "failed"
-    result: Any = None
+    result: FileResult | None = None
     error: BaseException | None = None
 
     @property
@@ -354,23 +347,14 @@ class FileJob:
 
 
 def _score_file(model: Model, job: FileJob) -> None:
-    """The worker: score ``job.src`` into ``job.dst`` and report on the job's queue."""
+    """The worker: score ``job.src`` into ``job.dst`` and report on the job's queue only."""
 
     def progress(rows: int, bytes_read: int) -> None:
         job.messages.put(("progress", (rows, bytes_read)))
-        if job.cancel.is_set() and not hasattr(model, "predict_file"):
-            raise _Cancelled
 
-    cancelled = (_Cancelled, *((api.Cancelled,) if hasattr(api, "Cancelled") else ()))
     try:
-        if hasattr(model, "predict_file"):
-            result = model.predict_file(job.src, job.dst, progress=progress, cancel=job.cancel)
-        else:  # a runtime before predict_file: CSV only, cancelled from the progress callback
-            if job.src.suffix.lower() != ".csv":
-                raise InputError(f"{job.src.name}: this application scores CSV files only")
-            n = model.predict_csv(job.src, job.dst, progress=progress)
-            result = _FileResult(rows=n, scored=n, failed=0, warned=0, output=str(job.dst))
-    except cancelled:
+        result = model.predict_file(job.src, job.dst, progress=progress, cancel=job.cancel)
+    except Cancelled:
         job.messages.put(("cancelled", None))
     except Exception as exc:  # every error becomes a dialog on Tk's thread
         job.messages.put(("failed", exc))
@@ -545,7 +529,10 @@ class ModelWindow:
         self.progress = ttk.Progressbar(files, maximum=1.0, style="File.Horizontal.TProgressbar")
         self.progress.grid(row=0, column=1, sticky="ew")
         self.progress_label = ttk.Label(
-            files, text="A CSV or JSON Lines file with a column per input.", style="Sub.TLabel"
+            files,
+            text="A CSV or JSON Lines file with a column per input.",
+            style="Sub.TLabel",
+            wraplength=620,  # a long reason wraps rather than widening the window
         )
         self.progress_label.grid(row=1, column=1, sticky="w", pady=(4, 0))
         self.cancel_button = ttk.Button(
@@ -1019,15 +1006,16 @@ class ModelWindow:
         if kind == "done":
             job.outcome, job.result = "done", payload
             self.progress.configure(value=1.0)
-            r = payload
+            r: FileResult = payload
             extra = []
-            if getattr(r, "failed", 0):
-                extra.append(f"{r.failed:,} failed (see the error column)")
-            if getattr(r, "warned", 0):
+            if r.failed:
+                first = f": {r.first_error}" if r.first_error else ""
+                extra.append(f"{r.failed:,} failed, their reasons in the error column{first}")
+            if r.warned:
                 extra.append(f"{r.warned:,} with warnings")
             self.progress_label.configure(
                 text=f"✓ {r.scored:,} of {r.rows:,} rows scored into {Path(r.output).name}"
-                + (f"; {', '.join(extra)}" if extra else ""),
+                + (f"; {'; '.join(extra)}" if extra else ""),
                 style="TLabel",
             )
         elif kind == "cancelled":
