@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import datetime as dt
 import hashlib
 import json
@@ -230,8 +231,9 @@ def check_output(out: Path, rows: int) -> dict[str, Any]:
             lines += chunk.count(b"\n")
         f.seek(0)
         f.readline()
-        for _, line in zip(range(1000), f, strict=False):  # spot check of the first lines
-            bad += line.count(b",") != width
+        head = [line.decode() for _, line in zip(range(1000), f, strict=False)]
+        for cells in csv.reader(head):  # spot check of the first lines
+            bad += len(cells) != width + 1
     if lines != rows or bad:
         raise SystemExit(f"{out}: {lines} rows (expected {rows}), {bad} malformed lines")
     return {"rows": lines, "header": header}

@@ -117,8 +117,12 @@ def test_predict_to_a_file_and_to_stdout_write_the_same_bytes(
     code, out = _predict(payload, monkeypatch, capsys, "--input", str(E2E), "--output", str(dst))
     assert code == 0, out.err
     assert out.out == ""
-    assert out.err.startswith(f"scored 56 rows into {dst} in ")  # not a terminal: summary only
-    assert out.err.count("\n") == 1
+    # not a terminal: the summary only, and the columns left out (the e2e file's outputs)
+    assert out.err.startswith(f"scored 56 rows into {dst} in ")
+    assert out.err.splitlines()[1:] == [
+        "note: ignored column(s) the model does not use: "
+        "prediction, proba_Adelie, proba_Chinstrap, proba_Gentoo"
+    ]
     code, out = _predict(payload, monkeypatch, capsys, "--input", str(E2E))
     assert code == 0
     assert out.out == dst.read_text()
@@ -130,7 +134,7 @@ def test_predict_to_a_file_and_to_stdout_write_the_same_bytes(
     assert list(tmp_path.iterdir()) == [dst]  # the temporary file was renamed
 
 
-def test_predict_bad_cell_is_one_line_and_leaves_no_file(
+def test_a_bad_cell_late_in_a_long_file_fails_its_row_or_with_strict_the_file(
     payload: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -142,15 +146,26 @@ def test_predict_bad_cell_is_one_line_and_leaves_no_file(
         "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex\n"
         + good * 20000
         + "Dream,46.5,seventeen,192,3500,female\n"
+        + good
+    )
+    reason = (
+        "line 20002, column 'bill_depth_mm': 'seventeen' is not a "
+        "number (leave the cell empty or write NA for a missing value)"
     )
     dst = tmp_path / "out.csv"
-    code, out = _predict(payload, monkeypatch, capsys, "--input", str(src), "--output", str(dst))
+    argv = ("--input", str(src), "--output", str(dst))
+    code, out = _predict(payload, monkeypatch, capsys, *argv, "--strict")
     assert code == 3
-    assert out.err == (
-        f"error: {src}: row 20001 (line 20002), column 'bill_depth_mm': 'seventeen' is not a "
-        "number (leave the cell empty or write NA for a missing value)\n"
-    )
+    assert out.err == f"error: {src}: {reason}\n"
     assert list(tmp_path.iterdir()) == [src]
+    code, out = _predict(payload, monkeypatch, capsys, *argv)
+    assert code == 5
+    assert out.err.startswith(f"scored 20,001 of 20,002 rows into {dst} in ")
+    assert out.err.endswith(f"1 could not be scored (their reasons are in the error column), "
+                            f"the first: {reason}\n")  # fmt: skip
+    lines = dst.read_text().splitlines()
+    assert len(lines) == 20003 and lines[1] == lines[-1] and lines[1].endswith(",,")
+    assert lines[20001] == f',,,,,"{reason}"'
 
 
 def test_streaming_bench_smoke(tmp_path: Path) -> None:
@@ -167,7 +182,7 @@ def test_streaming_bench_smoke(tmp_path: Path) -> None:
     assert rows > 40000 and res["input"]["bytes"] >= 2 * 2**20
     run = res["end_to_end"]
     assert run["rows"] == rows  # every row scored, once
-    assert run["header"] == "prediction,proba_Adelie,proba_Chinstrap,proba_Gentoo"
+    assert run["header"] == "prediction,proba_Adelie,proba_Chinstrap,proba_Gentoo,warnings,error"
     assert run["peak_rss_mb"] > 0 and run["rows_per_s"] > 0
     kernel = res["kernel_rows_per_s"]["best"]
     assert kernel["chunked"] > 0 and kernel["batch_100k"] > 0 and kernel["chunked_1_thread"] > 0

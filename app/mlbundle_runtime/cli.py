@@ -1,4 +1,4 @@
-"""The frozen application's command line: predict, about, selftest, --version.
+"""The frozen application's command line: predict, about, selftest, window, --version.
 
 Built on the public runtime API only (``mlbundle_runtime.api``: ``load`` and ``Model``), as
 any user's application is. Kept on argparse and lazy imports: every
@@ -24,26 +24,71 @@ EXIT_SELFTEST_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_DAMAGED = 4
+#: Some rows could not be scored: the output holds them with their reasons (``error``).
+EXIT_SOME_ROWS_FAILED = 5
+#: Stopped by Ctrl-C (SIGINT) or SIGTERM: 128 + the signal's number, as shells report it.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C's KeyboardInterrupt, so temporary files go."""
 
 
 def _parser(name: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=name, description="Score inputs with the bundled model.")
     p.add_argument("--version", action="store_true", help="print versions and exit")
     sub = p.add_subparsers(dest="command")
-    pr = sub.add_parser("predict", help="score one JSON record, or a CSV file")
+    pr = sub.add_parser(
+        "predict",
+        help="score one JSON record, or a CSV or JSON Lines file",
+        description="Score one JSON record (--json) or a whole file (--input). A row that "
+        "cannot be scored gets its reason in the output's error column and the others are "
+        f"scored (exit code {EXIT_SOME_ROWS_FAILED}); --strict stops at the first bad row.",
+    )
     src = pr.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "--json",
         metavar="RECORD",
         help="a JSON object (or a list of objects) keyed by input name; - for stdin",
     )
-    src.add_argument("--input", metavar="CSV", help="a CSV file with a header of input names")
-    pr.add_argument("--output", metavar="CSV", help="where to write scores (default: stdout)")
+    src.add_argument(
+        "--input",
+        metavar="FILE",
+        help="a CSV file (a header of input names) or JSON Lines (.jsonl, an object per "
+        "line); - for stdin",
+    )
+    pr.add_argument(
+        "--output", metavar="FILE", help="where to write scores: .csv or .jsonl (default: stdout)"
+    )
+    pr.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        help="the output's format (default: by --output's extension, else the input's)",
+    )
+    pr.add_argument(
+        "--input-format",
+        choices=("csv", "jsonl"),
+        help="the input's format (default: by --input's extension; stdin: by its first byte)",
+    )
+    pr.add_argument(
+        "--keep",
+        metavar="COLUMN",
+        action="append",
+        default=[],
+        help="copy this input column (an ID, say) to the output; repeatable",
+    )
+    pr.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first row that cannot be scored, naming its line, and write nothing",
+    )
     pr.add_argument(
         "--quiet",
         action="store_true",
-        help="no progress line and no summary on stderr while scoring a CSV file",
+        help="no progress line and no summary on stderr while scoring a file",
     )
+    sub.add_parser("window", help="open the window (what a double-click does)")
     ab = sub.add_parser("about", help="show the model's metadata")
     ab.add_argument("--json", action="store_true", help="print the full record as JSON")
     sub.add_parser("selftest", help="run the release gate inside this binary")
@@ -55,9 +100,53 @@ def main(argv: list[str] | None = None) -> int:
 
     Built on the public runtime API only (``load`` and ``Model``), as any user's
     application is, so that what the CLI can do the API can do too."""
-    from mlbundle_runtime.api import BundleError, InputError, load
+    import contextlib
+    import signal
 
     argv = sys.argv[1:] if argv is None else argv
+    previous = None
+    with contextlib.suppress(ValueError, OSError):  # not the main thread: the caller's job
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        _say("terminated")
+        return EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _say(what: str) -> None:
+    """The one line an interrupted run ends with; whatever it was writing was left as
+    it was (files are written to a temporary file and renamed only when complete)."""
+    try:
+        sys.stderr.write(f"\n{what}: stopped; no output file was changed\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _has_display() -> bool:
+    """Whether a window can open: always on Windows and macOS; elsewhere, an X or
+    Wayland display must be named in the environment."""
+    import os
+
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _main(argv: list[str]) -> int:
+    from mlbundle_runtime.api import BundleError, InputError, load
+
     try:
         model = load()
     except BundleError as exc:
@@ -65,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_DAMAGED
     args = _parser(model.name).parse_args(argv)
     try:
+        if not argv and _has_display() or args.command == "window":
+            from mlbundle_runtime.window import run
+
+            return run(model)
         if args.version:
             info = model.info
             status = "" if model.approved else ", UNAPPROVED development build"
@@ -95,48 +188,86 @@ def _predict(model: Model, args: argparse.Namespace) -> int:
     from mlbundle_runtime.api import InputError
 
     if args.json is not None:
+        if args.keep or args.input_format:
+            raise InputError("--keep and --input-format go with --input FILE, not --json")
         text = sys.stdin.read() if args.json == "-" else args.json
         try:
             data = json.loads(text)
         except ValueError as exc:
             raise InputError(f"--json: not valid JSON ({exc})") from None
-        records = data if isinstance(data, list) else [data]
-        out = model.predict_many(records).to_records()
-        result = out if isinstance(data, list) else out[0]
-        text = json.dumps(result, indent=2) + "\n"
-        if args.output:
-            _write_text(args.output, text)
-        else:
-            sys.stdout.write(text)
+        if not isinstance(data, list):
+            text = json.dumps(model.predict(data).to_dict(), indent=2) + "\n"
+            _emit(args.output, text)
+            return EXIT_OK
+        results, failed = _predict_list(model, data, args.strict)
+        _emit(args.output, json.dumps(results, indent=2) + "\n")
+        if failed:
+            print(
+                f"error: {failed} of {len(data)} records could not be scored; each has its "
+                'reason under "error"',
+                file=sys.stderr,
+            )
+            return EXIT_SOME_ROWS_FAILED
         return EXIT_OK
-    return _predict_csv(model, args.input, args.output, args.quiet)
+    return _predict_file(model, args)
 
 
-def _predict_csv(model: Model, src: str, dst: str | None, quiet: bool = False) -> int:
-    import csv
-
+def _predict_list(model: Model, data: list[Any], strict: bool) -> tuple[list[Any], int]:
+    """A JSON list's results: one bad record gets its reason, the others their scores."""
     from mlbundle_runtime.api import InputError
 
+    try:
+        return model.predict_many(data).to_records(), 0
+    except InputError:
+        if strict:
+            raise
+    results: list[Any] = []
+    failed = 0
+    for r, record in enumerate(data):
+        try:
+            results.append(model.predict_many([record]).to_records()[0])
+        except InputError as exc:
+            failed += 1
+            results.append({"error": str(exc).replace("record 1", f"record {r + 1}", 1)})
+    return results, failed
+
+
+def _emit(dst: str | None, text: str) -> None:
+    if dst and dst != "-":
+        _write_text(dst, text)
+    else:
+        sys.stdout.write(text)
+
+
+def _predict_file(model: Model, args: argparse.Namespace) -> int:
+    from mlbundle_runtime.api import InputError
+
+    src, dst = args.input, args.output or "-"
     err = sys.stderr
     # A live line only on a terminal, and not when the scores go to that terminal too.
-    live = _isatty(err) and (dst is not None or not _isatty(sys.stdout))
-    progress = None if quiet or err is None else Progress(err, _file_size(src), live)
+    live = _isatty(err) and (dst != "-" or not _isatty(sys.stdout))
+    size = None if src == "-" else _file_size(src)
+    progress = None if args.quiet or err is None else Progress(err, size, live)
     try:
-        n = model.predict_csv(src, dst or sys.stdout, progress.update if progress else None)
-        if progress is not None and (dst or live):
-            progress.finish(n, dst or "stdout")
-    except FileNotFoundError as exc:
-        raise InputError(f"{exc.filename}: no such file") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{src}: not a readable UTF-8 CSV file ({exc})") from None
-    except IsADirectoryError as exc:
-        raise InputError(f"{exc.filename}: is a folder, expected a CSV file") from None
-    except PermissionError as exc:
-        raise InputError(f"{exc.filename}: permission denied") from None
+        result = model.predict_file(
+            src,
+            dst,
+            keep=args.keep,
+            strict=args.strict,
+            input_format=args.input_format,
+            output_format=args.format,
+            progress=progress.update if progress else None,
+        )
+        if progress is not None:
+            progress.close()
+            if dst != "-" or live or result.failed:
+                progress.summary(result)
+    except OSError as exc:
+        raise InputError(f"{exc.filename or dst}: {exc.strerror or exc}") from None
     finally:
         if progress is not None:
             progress.close()
-    return EXIT_OK
+    return EXIT_SOME_ROWS_FAILED if result.failed else EXIT_OK
 
 
 def _isatty(stream: Any) -> bool:
@@ -213,6 +344,23 @@ class Progress:
         rate = f", {rows / elapsed:,.0f} rows/s" if elapsed > 0 and rows else ""
         self._clear()
         self._write(f"scored {rows} rows into {dst} in {_duration(elapsed)}{rate}\n")
+
+    def summary(self, result: Any) -> None:
+        """What a file's scoring did, counting the rows that failed and why the first did."""
+        if not result.failed:
+            self.finish(result.scored, result.output)
+        else:
+            elapsed = self.clock() - self.start
+            self._clear()
+            self._write(
+                f"scored {result.scored:,} of {result.rows:,} rows into {result.output} in "
+                f"{_duration(elapsed)}; {result.failed:,} could not be scored (their reasons "
+                f"are in the error column), the first: {result.first_error}\n"
+            )
+        if result.ignored:
+            self._write(
+                f"note: ignored column(s) the model does not use: {', '.join(result.ignored)}\n"
+            )
 
     def close(self) -> None:
         """Take the live line away (before an error message, say)."""
