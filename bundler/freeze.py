@@ -41,6 +41,7 @@ from typing import Any
 
 import mlbundle_runtime as _runtime
 from bundler.backends import BACKEND_NAMES, get_backend
+from bundler.backends.base import WINDOW_IMPORTERS, WINDOW_TOOLKIT
 from bundler.errors import FreezeError, ImportRefusedError, ToolchainError
 from mlbundle_runtime.bundle import PAYLOAD_PACKAGE
 
@@ -239,7 +240,7 @@ def freeze(
             console=console,
             refusals=work_dir / REFUSALS_FILE,
             hookspath=(
-                [write_runtime_hooks(work_dir / "hooks", _forbidden(backend))]
+                [write_runtime_hooks(work_dir / "hooks", runtime_excludes(application, backend))]
                 if application is not None
                 else []
             ),
@@ -425,6 +426,17 @@ def _imports_of(path: Path, module: str) -> set[str]:
     return names
 
 
+def runtime_excludes(application: Application, backend: str) -> tuple[str, ...]:
+    """What the runtime's own imports must not pull into ``application``'s bundle: what the
+    backend forbids and, unless the application's code imports the built-in window (or the
+    CLI that opens it), Tk: the self-test hook imports the CLI, and the CLI the window."""
+    theirs: set[str] = set()
+    for root in application.roots:
+        theirs |= app_imports(root)
+    window = imports_any(theirs, WINDOW_IMPORTERS)
+    return (*_forbidden(backend), *(() if window else WINDOW_TOOLKIT))
+
+
 def write_runtime_hooks(folder: Path, excluded: Sequence[str]) -> Path:
     """PyInstaller hooks (data only) keeping the runtime's own lazy imports of ``excluded``
     (numba in the kernel loader, scikit-learn in the passthrough scorer) out of a bundle
@@ -489,6 +501,11 @@ def app_imports(app_dir: Path, skip: Sequence[str] = ()) -> set[str]:
                 names.add(node.module)
                 names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
+
+
+def imports_any(imported: set[str], modules: Sequence[str]) -> bool:
+    """Whether ``imported`` names one of ``modules`` or a submodule of one."""
+    return any(u == m or u.startswith(m + ".") for u in imported for m in modules)
 
 
 def bundled_names(executable: Path) -> list[str]:

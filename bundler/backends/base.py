@@ -26,6 +26,15 @@ PASSTHROUGH_FORBIDDEN = ("numba", "llvmlite")
 PASSTHROUGH_KEEP = ("threadpoolctl", "cloudpickle")
 #: The runtime of passthrough bundles; left out of aot and jit bundles with what it imports.
 PASSTHROUGH_MODULE = "mlbundle_runtime.passthrough"
+#: The built-in application's window, and the toolkit it needs (Tk: Tcl/Tk's libraries and
+#: scripts, about 10 MB in a onedir, 4 MB in a onefile). Every bundle's self-test hook
+#: imports the CLI, which opens the window, so a release engineer's own application would
+#: carry Tk it never shows: the runtime's imports of ``WINDOW_TOOLKIT`` are cut from those
+#: bundles (generated ``excludedimports`` hooks) unless their code imports one of
+#: ``WINDOW_IMPORTERS``. Their own imports of tkinter are not touched.
+WINDOW_MODULE = "mlbundle_runtime.window"
+WINDOW_IMPORTERS = (WINDOW_MODULE, "mlbundle_runtime.cli")
+WINDOW_TOOLKIT = ("tkinter", "_tkinter")
 
 #: Standard-library modules trimmed from aot bundles. Each is reachable from
 #: numpy's graph only through a lazy import on a path the runtime never takes,
