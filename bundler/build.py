@@ -4,16 +4,30 @@ spec -> artifacts (hash-verified, then unpickled) -> plan (compiled, parity
 checked) -> gate -> record -> frozen app (self-tested) -> report, published
 atomically. Each stage is a module taking the previous stage's value; this
 file only wires them and keeps time.
+
+An interrupted build (SIGINT, SIGTERM) loses nothing: the child processes it
+started (PyInstaller, the frozen self-tests) are stopped, its staging and
+temporary folders are removed, and the published folder is left as it was; the
+renames that publish and the clean-up itself are never cut in half. A folder
+left by a build that was killed outright (SIGKILL, power loss) is named after
+its owner (``<pid>@<host>``) and removed by the next build once that process is
+gone (``clear_stale``). Builds take no lock, so a concurrent build of the same
+app keeps its own staging folder: its owner is running.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
+import socket
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +37,7 @@ from bundler.artifacts import Artifacts, load_artifacts
 from bundler.backends import get_backend
 from bundler.compiler import compile_estimators
 from bundler.data import DataCheck, check_data, check_release, check_versions
-from bundler.errors import FreezeError, InputError, SpecError
+from bundler.errors import FreezeError, InputError, Interrupted, SpecError
 from bundler.gate import GateReport, read_gate_sets, run_gate_stage
 from bundler.installers import check_maintainer, make_installers
 from bundler.manifest import (
@@ -159,30 +173,269 @@ def build(
     sign: bool = False,
     progress: Progress = lambda _msg: None,
 ) -> BuildReport:
-    """Run every stage; publish into the output folder only if all of them pass."""
+    """Run every stage; publish into the output folder only if all of them pass.
+
+    Interrupted (SIGINT, SIGTERM), it raises ``Interrupted`` saying the output folder was
+    left as it was, once its children are stopped and its folders removed."""
     clock = _Clock()
     spec = load_spec(spec_path)
     # A bad key must fail now, not after freezing; it is never written anywhere.
     key = load_private_key(signing_key) if (sign or signing_key) else None
     out_root = (output_dir or spec.build.output_dir).resolve()
+    target = out_root / spec.app.name
     freeze_stage.require_pyinstaller()
-    # nothing under the output folder until the model passed every check
-    with tempfile.TemporaryDirectory(prefix="mlbundle-prepare-") as work:
-        prepared = prepare(spec, Path(work), release=release, progress=progress, clock=clock)
-        out_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{spec.app.name}.staging-", dir=out_root))
-        try:
+    untouched = (
+        f"{shown(target)} was left as it was"
+        if target.exists()
+        else f"nothing was published to {shown(target)}"
+    )
+    try:
+        with interruptible() as folders:
+            clear_stale(out_root, f".{spec.app.name}.staging-")
+            clear_stale(out_root, f".{spec.app.name}.old-", restore=target)
+            clear_stale(Path(tempfile.gettempdir()), f"mlbundle-prepare-{spec.app.name}.")
+            # nothing under the output folder until the model passed every check
+            work = folders.mkdtemp(f"mlbundle-prepare-{spec.app.name}.")
+            prepared = prepare(spec, work, release=release, progress=progress, clock=clock)
+            if not out_root.exists():
+                out_root.mkdir(parents=True)
+                folders.created(out_root)  # removed again if the build stops here, empty
+            staging = folders.mkdtemp(f".{spec.app.name}.staging-", out_root)
             return package(
                 prepared,
                 staging,
-                out_root / spec.app.name,
+                target,
                 targets=(*spec.build.modes, *spec.build.installers),
                 key=key,
                 progress=progress,
                 clock=clock,
             )
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        if isinstance(exc, Interrupted) and exc.detail:  # interrupted as it published
+            raise
+        raise Interrupted.of(exc, untouched) from None
+
+
+# -- interruptions and stale folders ----------------------------------------------------
+
+#: The signals that stop a build: Ctrl-C, and a CI runner's or service manager's stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def owner_tag() -> str:
+    """``<pid>@<host>``: which process on which machine a temporary folder belongs to."""
+    host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "localhost"
+    return f"{os.getpid()}@{host}"
+
+
+_OWNED = re.compile(r"(\d+)@([A-Za-z0-9._]+)(?:-[A-Za-z0-9_]*)?")
+
+
+def clear_stale(folder: Path, prefix: str, *, restore: Path | None = None) -> list[Path]:
+    """Remove the folders ``folder/<prefix><pid>@<host>[-<random>]`` whose owning process
+    is gone (killed outright, so it could not clean up); return them.
+
+    A folder whose owner still runs (a concurrent build), that belongs to another host
+    (a shared output folder) or is not named after an owner at all is left alone.
+    ``restore``: a stale folder is the previous published output, set aside by a build
+    killed between its two renames; it is renamed back into ``restore`` when that is
+    missing (and removed otherwise).
+    """
+    _pid, host = owner_tag().split("@")
+    cleared: list[Path] = []
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return cleared
+    for path in entries:
+        if not path.name.startswith(prefix):
+            continue
+        owner = _OWNED.fullmatch(path.name[len(prefix) :])
+        if owner is None or owner[2] != host or _running(int(owner[1])):
+            continue
+        if not path.is_dir() or path.is_symlink():
+            continue
+        with deferred_signals():
+            if restore is not None and not os.path.lexists(restore):
+                os.replace(path, restore)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+        cleared.append(path)
+    return cleared
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a zombie does not; when unsure: yes)."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0 or os.name == "nt":  # os.kill(pid, 0) would terminate it on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: someone else's process
+        return True
+    state = _process_table().get(pid)
+    return state is None or state[1] not in "ZX"
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then act on the first one as it
+    would have been: a pair of renames or a clean-up is never cut in half.
+
+    Only the main thread can set handlers (and only it runs them): elsewhere, a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda n, _f: caught.append(n)) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            else:  # the default action (SIGINT's is a Python handler, so: terminate) or none
+                signal.raise_signal(caught[0])
+
+
+class _Folders:
+    """The temporary folders of one command: made owned (``owner_tag``), removed at its end."""
+
+    def __init__(self) -> None:
+        self.paths: list[Path] = []
+        self.roots: list[Path] = []
+
+    def mkdtemp(self, prefix: str, parent: Path | None = None) -> Path:
+        with deferred_signals():  # made and recorded together
+            path = Path(tempfile.mkdtemp(prefix=f"{prefix}{owner_tag()}-", dir=parent))
+            self.paths.append(path)
+        return path
+
+    def created(self, root: Path) -> None:
+        self.roots.append(root)
+
+    def remove(self, *, roots: bool) -> None:
+        for path in reversed(self.paths):
+            shutil.rmtree(path, ignore_errors=True)
+        for root in reversed(self.roots if roots else []):
+            with suppress(OSError):  # only if empty: nothing else of anyone's is lost
+                root.rmdir()
+
+
+@contextmanager
+def interruptible() -> Iterator[_Folders]:
+    """Temporary folders removed whatever happens; on an interruption, the child processes
+    started inside the block stopped first (they would write into them meanwhile)."""
+    before = _children(os.getpid(), _process_table())
+    folders = _Folders()
+    interrupted = False
+    try:
+        yield folders
+    except (Interrupted, KeyboardInterrupt):
+        interrupted = True
+        with deferred_signals():
+            stop_children(exclude=before)
+        raise
+    finally:
+        with deferred_signals():
+            folders.remove(roots=interrupted)
+
+
+def stop_children(*, exclude: frozenset[int] = frozenset(), grace: float = 5.0) -> list[int]:
+    """Stop every descendant of this process except the trees under ``exclude`` (children
+    it had before): SIGTERM, then SIGKILL after ``grace`` seconds. Returns their pids.
+
+    Reads ``/proc``; where there is none (macOS, Windows), stops nothing: the child
+    processes then get the terminal's Ctrl-C themselves, but not a SIGTERM sent to us.
+    """
+    table = _process_table()
+    children = _children(os.getpid(), table) - exclude
+    victims = [
+        pid for child in children for pid in _tree(child, table) if table[pid][1] not in "ZX"
+    ]
+    for pid in victims:
+        _kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    alive = victims
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        table = _process_table()
+        alive = [pid for pid in alive if pid in table and table[pid][1] not in "ZX"]
+    for pid in alive:
+        _kill(pid, signal.SIGKILL)
+    for pid in children:  # reaped: no zombie outlives us (their Popen then reads ECHILD)
+        with suppress(OSError):
+            os.waitpid(pid, 0 if pid in alive else os.WNOHANG)
+    return victims
+
+
+def adopt_orphans() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux), so that
+    ``stop_children`` still finds a grandchild whose parent died first, e.g. the app a
+    onefile binary unpacked and started when that binary was killed. For a command's
+    own process (``bundler.cli``): a library caller keeps its own rules."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def _kill(pid: int, sig: int) -> None:
+    with suppress(OSError):  # already gone
+        os.kill(pid, sig)
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state letter) of every process, from ``/proc`` (empty without)."""
+    table: dict[int, tuple[int, str]] = {}
+    try:
+        entries = list(os.scandir("/proc"))
+    except OSError:
+        return table
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(os.path.join(entry.path, "stat"), encoding="utf-8", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            table[int(entry.name)] = (int(fields[1]), fields[0])
+        except (OSError, IndexError, ValueError):
+            continue
+    return table
+
+
+def _children(pid: int, table: dict[int, tuple[int, str]]) -> frozenset[int]:
+    return frozenset(p for p, (parent, _state) in table.items() if parent == pid)
+
+
+def _tree(pid: int, table: dict[int, tuple[int, str]]) -> list[int]:
+    """``pid`` and all its descendants, parents first."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop(0)
+        found.append(current)
+        queue.extend(sorted(_children(current, table) - set(found)))
+    return found
+
+
+def shown(path: Path) -> str:
+    """``path`` as the user would write it: relative to the working folder when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 #: What ``package`` can make: PyInstaller layouts, then installers of the onedir one.
@@ -359,11 +612,20 @@ def _seal(
 
 
 def _publish(src: Path, dst: Path) -> None:
-    """Replace ``dst`` with ``src`` by renames only: readers never see a half-written tree."""
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Replace ``dst`` with ``src`` by renames only: readers never see a half-written tree.
+
+    SIGINT and SIGTERM wait until both renames are done (``deferred_signals``); one that
+    came meanwhile then stops the command, saying the new output was published."""
+    try:
+        with deferred_signals():
+            old = None
+            if dst.exists():
+                old = dst.with_name(f".{dst.name}.old-{owner_tag()}")
+                os.replace(dst, old)
+            os.replace(src, dst)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        raise Interrupted.of(
+            exc, f"{shown(dst)} was published already: the build had just finished"
+        ) from None

@@ -10,6 +10,7 @@ whole path, whatever the reader's screen.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -21,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bundler.backends import PLAN_BACKEND_NAMES
-from bundler.errors import BundleError, UnsupportedEstimatorError, UsageError
+from bundler.errors import BundleError, Interrupted, UnsupportedEstimatorError, UsageError
 from mlbundle_runtime import __version__
 
 app = typer.Typer(
@@ -107,8 +108,10 @@ def build(
     ] = False,
 ) -> None:
     """Build the app: verify, compile, gate, record, freeze and self-test."""
+    from bundler.build import adopt_orphans
     from bundler.build import build as run_build
 
+    adopt_orphans()  # an interrupted build stops every process it started
     if signing_key is not None:
         _existing(signing_key, "--signing-key")
     with err.status("starting") as status:
@@ -173,8 +176,10 @@ def prepare(
 ) -> None:
     """Write the payload (plan, record, gate files) without freezing: for
     `mlbundle_runtime.load(DIR)` or `MLBUNDLE_PAYLOAD=DIR` while developing an app."""
+    from bundler.build import adopt_orphans
     from bundler.develop import prepare_folder
 
+    adopt_orphans()
     with err.status("starting") as status:
         prepared = prepare_folder(
             spec, out_dir, progress=lambda msg: status.update(f"[bold]{msg}[/]…")
@@ -400,8 +405,26 @@ def _message(exc: BundleError) -> str:
     return text
 
 
+def _stop(signum: int, _frame: object) -> None:
+    """SIGINT and SIGTERM end the command through ``Interrupted``, so that every stage's
+    clean-up runs (``bundler.build``) and ``main`` says, in one line, what was kept."""
+    raise Interrupted(signum)
+
+
+def _interrupted(exc: BaseException) -> int:
+    """One line, no traceback: which signal, and what became of the output."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second one must not cut this line short
+        signal.signal(sig, signal.SIG_IGN)
+    stopped = exc if isinstance(exc, Interrupted) else Interrupted()
+    detail = f"; {stopped.detail}" if stopped.detail else ""
+    err.print(Text(f"bundle: interrupted by {stopped.signal_name}{detail}"), highlight=False)
+    return stopped.exit_code
+
+
 def main() -> None:
     """Entry point: run the app, mapping every expected failure to a message and exit code."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop)
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(code) is returned, not raised, here
@@ -411,11 +434,12 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except (Interrupted, KeyboardInterrupt) as exc:
+        sys.exit(_interrupted(exc))
+    except typer.Abort as exc:  # click's word for a KeyboardInterrupt it caught itself
+        if isinstance(exc.__cause__, (Interrupted, KeyboardInterrupt)):
+            sys.exit(_interrupted(exc.__cause__))
         err.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err.print("interrupted; nothing was published")
         sys.exit(130)
     except _CLICK_ERROR as exc:  # usage errors: typer shows them as click would
         exc.show()

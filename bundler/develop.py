@@ -13,13 +13,21 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import mlbundle_runtime as _runtime
-from bundler.build import Prepared, Progress, prepare
-from bundler.errors import UsageError
+from bundler.build import (
+    Prepared,
+    Progress,
+    clear_stale,
+    deferred_signals,
+    interruptible,
+    owner_tag,
+    prepare,
+    shown,
+)
+from bundler.errors import Interrupted, UsageError
 from bundler.spec import Spec, load_spec
 
 #: The variable the runtime reads the payload folder from (``mlbundle_runtime.load()``).
@@ -30,7 +38,10 @@ def prepare_folder(
     spec_path: Path, out: Path, *, progress: Progress = lambda _msg: None
 ) -> Prepared:
     """Write the spec's payload into ``out`` (replaced by a rename, never half-written),
-    with the compiled kernels beside it so that ``load(out)`` needs no numba."""
+    with the compiled kernels beside it so that ``load(out)`` needs no numba.
+
+    Interrupted (SIGINT, SIGTERM), it leaves ``out`` as it was and no work folder behind;
+    a work folder of a ``prepare`` killed outright is removed by the next one."""
     spec = load_spec(spec_path)
     out = out.resolve()
     if out.exists() and not (out / "bundle.json").is_file():
@@ -38,19 +49,29 @@ def prepare_folder(
             f"--out {out}: exists and is not a prepared payload (no bundle.json); "
             "choose a new folder or a payload written by `bundle prepare`"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.prepare-", dir=out.parent))
+    untouched = (
+        f"{shown(out)} was left as it was" if out.exists() else f"{shown(out)} was not written"
+    )
     try:
-        prepared = prepare(spec, work, progress=progress)
-        if prepared.aot_path is not None:
-            shutil.copy2(prepared.aot_path, prepared.payload / prepared.aot_path.name)
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            os.replace(out, old)
-        os.replace(prepared.payload, out)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        with interruptible() as folders:
+            clear_stale(out.parent, f".{out.name}.prepare-")
+            clear_stale(out.parent, f".{out.name}.old-", restore=out)
+            if not out.parent.exists():
+                out.parent.mkdir(parents=True)
+                folders.created(out.parent)
+            work = folders.mkdtemp(f".{out.name}.prepare-", out.parent)
+            prepared = prepare(spec, work, progress=progress)
+            if prepared.aot_path is not None:
+                shutil.copy2(prepared.aot_path, prepared.payload / prepared.aot_path.name)
+            with deferred_signals():  # both renames, or neither
+                old = out.with_name(f".{out.name}.old-{owner_tag()}")
+                if out.exists():
+                    os.replace(out, old)
+                os.replace(prepared.payload, out)
+                shutil.rmtree(old, ignore_errors=True)
+                untouched = f"{shown(out)} was written already: the payload was complete"
+    except (Interrupted, KeyboardInterrupt) as exc:
+        raise Interrupted.of(exc, untouched) from None
     return dataclasses.replace(prepared, payload=out)
 
 

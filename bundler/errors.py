@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 class BundleError(Exception):
     """Base of every error a user can fix; the message must say what would be valid.
@@ -71,3 +73,35 @@ class ImportRefusedError(BundleError):
     """The release engineer's application imports what its bundle must not ship."""
 
     exit_code = 12
+
+
+class Interrupted(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM stopped the command: exit 128 + the signal's number, so
+    130 for SIGINT and 143 for SIGTERM, as a shell reports a process the signal killed.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: no ``except Exception`` in a stage
+    swallows it, and click does not turn it into its own "Aborted!". ``detail`` says what
+    became of the output (``bundler.build`` fills it in), for the one line ``bundler.cli``
+    prints.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT, detail: str = "") -> None:
+        super().__init__(signum, detail)
+        self.signum = int(signum)
+        self.detail = detail
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def signal_name(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+    @classmethod
+    def of(cls, exc: BaseException, detail: str) -> Interrupted:
+        """``exc`` (an Interrupted, or a plain KeyboardInterrupt: SIGINT) with ``detail``."""
+        return cls(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT, detail)
