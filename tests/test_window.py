@@ -501,6 +501,48 @@ def test_keyboard_alone_fills_the_form_and_predicts(
     assert window.root.clipboard_get() == window.shown
 
 
+def test_run_opens_the_window_and_ctrl_q_exits_0(payload: Path, display: Display) -> None:
+    """``run()`` as the CLI calls it, in a fresh interpreter: it loads the model
+    (``MLBUNDLE_PAYLOAD``), opens the window, and Ctrl+Q ends it with exit code 0."""
+    env = display.env(dict(os.environ, PYTHONPATH=str(ROOT / "app"), MLBUNDLE_PAYLOAD=str(payload)))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from mlbundle_runtime.window import run; sys.exit(run())",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        found = subprocess.run(
+            [
+                "xdotool",
+                "search",
+                "--sync",
+                "--onlyvisible",
+                "--name",
+                "Penguin species classifier",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        wid = found.stdout.split()[0]
+        subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=env, check=True, timeout=10)
+        subprocess.run(["xdotool", "key", "ctrl+q"], env=env, check=True, timeout=10)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out + err
+    assert err == ""
+
+
 def test_run_without_a_display_says_so() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["PYTHONPATH"] = str(ROOT / "app")

@@ -1056,6 +1056,12 @@ def _ttk() -> Any:
     return ttk
 
 
+def _say(line: str) -> None:
+    """One line on stderr, if there is one (a windowed Windows binary has none)."""
+    if sys.stderr is not None:
+        print(f"error: {line}", file=sys.stderr)
+
+
 def run(model: Model | None = None) -> int:
     """Open the application's window on ``model`` (default: the bundled one) and return the
     exit code when it is closed: 0; 2 (and one line on stderr) when no window can be opened,
@@ -1064,16 +1070,12 @@ def run(model: Model | None = None) -> int:
         import tkinter as tk
         from tkinter import messagebox
     except ImportError:
-        print(
-            "error: cannot open a window (Tk is not available): use a subcommand, e.g. "
-            "predict --help",
-            file=sys.stderr,
-        )
+        _say("cannot open a window (Tk is not available): use a subcommand, e.g. predict --help")
         return 2
     try:
         root = tk.Tk()
     except tk.TclError:
-        print(f"error: {NO_DISPLAY}", file=sys.stderr)
+        _say(NO_DISPLAY)
         return 2
     try:
         if model is None:
@@ -1082,9 +1084,7 @@ def run(model: Model | None = None) -> int:
             except BundleError as exc:
                 root.withdraw()
                 messagebox.showerror("The model cannot be loaded", one_line(exc), parent=root)
-                print(
-                    f"error: this application's model is damaged or missing: {exc}", file=sys.stderr
-                )
+                _say(f"this application's model is damaged or missing: {exc}")
                 return 4
         ModelWindow(root, model)
         root.mainloop()
