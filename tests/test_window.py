@@ -229,8 +229,7 @@ def test_uncertain_prediction_is_marked(window: Any, model: Any) -> None:
     expected = model.predict(UNSURE)
     top = max(expected.probabilities.values())
     assert top < 0.6  # the spec's uncertain_below
-    if hasattr(expected, "uncertain"):
-        assert expected.uncertain is True
+    assert expected.uncertain is True
     assert "uncertain" in window.uncertain_label.cget("text")
     assert window.uncertain_label.winfo_ismapped()
     assert window.shown.endswith(" uncertain")
@@ -246,7 +245,7 @@ def test_out_of_range_value_warns_and_still_predicts(window: Any, model: Any) ->
     window.root.update()
     expected = model.predict(record)
     assert window.result_label.cget("text") == str(expected.label)
-    warnings = tuple(getattr(expected, "warnings", ()))
+    warnings = expected.warnings
     assert warnings, "the runtime gives no warning for body_mass_g = 20000"
     assert window.warning_label.cget("text") == "\n".join(f"⚠ {w}" for w in warnings)
     assert "body_mass_g" in window.warning_label.cget("text")
@@ -298,7 +297,7 @@ def test_copy_result_puts_one_line_on_the_clipboard(window: Any, model: Any) -> 
     window.root.update()
     expected = model.predict(GENTOO)
     line = window.root.clipboard_get()
-    assert line == window.shown == result_text(expected, bool(getattr(expected, "uncertain", 0)))
+    assert line == window.shown == result_text(expected)
     top = max(expected.probabilities, key=expected.probabilities.get)
     assert line.startswith(f"{top} {100 * expected.probabilities[top]:.1f}%")
     assert "\n" not in line

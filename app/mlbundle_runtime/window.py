@@ -89,13 +89,13 @@ def field_label(item: Input) -> str:
 def parse_number(text: str) -> float | None:
     """A numeric field's value: None when empty (missing); ValueError when not a number.
 
-    A decimal comma is accepted (end users type what their locale writes); NaN and
-    infinity are refused, as they are not measurements anyone types on purpose.
+    NaN and infinity are refused (nobody measures them on purpose), and so is a comma:
+    "1,500" could mean 1.5 or 1500, and a model must not guess which.
     """
     text = text.strip()
     if not text:
         return None
-    value = float(text.replace(",", ".") if text.count(",") == 1 and "." not in text else text)
+    value = float(text)
     if not math.isfinite(value):
         raise ValueError(text)
     return value
@@ -109,33 +109,10 @@ def outside_range(item: Input, value: float | None) -> bool:
     return not float(rng["min"]) <= value <= float(rng["max"])
 
 
-def warnings_of(prediction: Prediction) -> tuple[str, ...]:
-    """The prediction's out-of-range warnings; () from a runtime that does not give them."""
-    return tuple(getattr(prediction, "warnings", ()) or ())
-
-
 def warned_inputs(warnings: tuple[str, ...], names: Iterable[str]) -> set[str]:
     """The inputs the warnings are about: each warning begins with its input's name
     ("body_mass_g = 20000 g is outside ...", "island: a category ...")."""
     return {n for n in names for w in warnings if re.match(rf"{re.escape(n)}\b", w)}
-
-
-def uncertain_below(model: Model) -> float | None:
-    """The model owner's threshold under which a top probability is "uncertain"."""
-    value = getattr(model.outputs, "uncertain_below", None)
-    if value is None:  # a runtime without Outputs.uncertain_below: the record has it
-        value = (model.record.get("outputs") or {}).get("uncertain_below")
-    return None if value is None else float(value)
-
-
-def is_uncertain(prediction: Prediction, threshold: float | None) -> bool:
-    """The API's verdict (``Prediction.uncertain``); from the threshold when it has none."""
-    verdict = getattr(prediction, "uncertain", None)
-    if verdict is not None:
-        return bool(verdict)
-    if threshold is None or not prediction.probabilities:
-        return False
-    return max(prediction.probabilities.values()) < threshold
 
 
 def ranked(prediction: Prediction) -> list[tuple[Any, float]]:
@@ -155,7 +132,7 @@ def headline(prediction: Prediction) -> str:
     return str(prediction.label)
 
 
-def result_text(prediction: Prediction, uncertain: bool = False) -> str:
+def result_text(prediction: Prediction) -> str:
     """The result as one line, for the clipboard and reports:
     "Gentoo 97.1% (Adelie 2.0%, Chinstrap 0.9%) uncertain; warning: ..."."""
     order = ranked(prediction)
@@ -166,9 +143,9 @@ def result_text(prediction: Prediction, uncertain: bool = False) -> str:
             text += " (" + ", ".join(f"{c} {percent(q)}" for c, q in rest) + ")"
     else:
         text = headline(prediction)
-    if uncertain:
+    if prediction.uncertain:
         text += " uncertain"
-    for warning in warnings_of(prediction):
+    for warning in prediction.warnings:
         text += f"; warning: {warning}"
     return text
 
@@ -226,7 +203,7 @@ def about_lines(model: Model) -> list[tuple[str, str]]:
         rows.append((item.name, f"{what}" + (f" — {item.description}" if item.description else "")))
     section("Inputs", rows)
     out = record.get("outputs") or {}
-    threshold = uncertain_below(model)
+    threshold = model.outputs.uncertain_below
     section(
         "Outputs",
         [
@@ -419,7 +396,7 @@ class ModelWindow:
 
         self.root = root
         self.model = model
-        self.threshold = uncertain_below(model)
+        self.threshold = model.outputs.uncertain_below
         self.prediction: Prediction | None = None
         self.shown = ""  # the result as one line, what "Copy result" copies
         self.job: FileJob | None = None
@@ -704,7 +681,7 @@ class ModelWindow:
 
     def _mark(self, f: Field, state: str, message: str = "") -> None:
         f.state = state
-        if isinstance(f.widget, _ttk().Combobox):
+        if f.item.kind == "categorical":
             f.widget.configure(style="Warn.TCombobox" if state == "warn" else "TCombobox")
         else:
             f.widget.configure(
@@ -759,7 +736,7 @@ class ModelWindow:
         """Show an answer: the label big, the probabilities as bars highest first, the
         "uncertain" mark and the warnings; the fields the warnings name are marked."""
         self.prediction = prediction
-        uncertain = is_uncertain(prediction, self.threshold)
+        uncertain = prediction.uncertain
         self.result_label.configure(text=headline(prediction))
         order = ranked(prediction)
         if prediction.value is not None:
@@ -795,7 +772,7 @@ class ModelWindow:
             bar.bar.grid(row=row, column=1, sticky="ew", pady=2)
             bar.percent_label.grid(row=row, column=2, sticky="e", padx=(8, 0), pady=2)
             self.bars.append(bar)
-        warnings = warnings_of(prediction)
+        warnings = prediction.warnings
         self.warning_label.configure(
             text="\n".join(f"⚠ {w}" for w in warnings),
             style="Shown.Warning.TLabel" if warnings else "Warning.TLabel",
@@ -804,7 +781,7 @@ class ModelWindow:
         for name, f in self.fields.items():
             if f.state != "invalid" and name in named:
                 self._mark(f, "warn", "outside the training range")
-        self.shown = result_text(prediction, uncertain)
+        self.shown = result_text(prediction)
         self.copy_button.configure(state="normal")
 
     def clear(self) -> None:
@@ -1048,12 +1025,6 @@ class ModelWindow:
             job.cancel.set()
             job.thread.join(timeout=10)
         self.root.destroy()
-
-
-def _ttk() -> Any:
-    from tkinter import ttk
-
-    return ttk
 
 
 def _say(line: str) -> None:
