@@ -468,7 +468,7 @@ class ModelWindow:
             wraplength=300,
         )
         self.detail_label.grid(row=1, column=0, columnspan=3, sticky="w")
-        self.uncertain_label = ttk.Label(result, text="", style="Uncertain.TLabel")
+        self.uncertain_label = ttk.Label(result, text="", style="Uncertain.TLabel", wraplength=300)
         self.uncertain_label.grid(row=2, column=0, columnspan=3, sticky="w", pady=(4, 0))
         self.bar_frame = ttk.Frame(result)
         self.bar_frame.grid(row=3, column=0, columnspan=3, sticky="ew", pady=(PAD / 2, 0))
@@ -660,7 +660,12 @@ class ModelWindow:
     def _rewrap(self, event: Any) -> None:
         """Wrap the result's texts at the result panel's width, whatever the window's size."""
         width = max(200, event.width - 2 * PAD - 4)
-        for label in (self.result_label, self.detail_label, self.warning_label):
+        for label in (
+            self.result_label,
+            self.detail_label,
+            self.uncertain_label,
+            self.warning_label,
+        ):
             label.configure(wraplength=width)
 
     # -- validating as you type ------------------------------------------------
@@ -748,7 +753,7 @@ class ModelWindow:
         self.detail_label.configure(text=detail)
         self.uncertain_label.configure(
             text=(
-                f"⚠ uncertain: top probability under {percent(self.threshold)}"
+                f"⚠ uncertain (under {100 * self.threshold:g}%)"
                 if uncertain and self.threshold is not None
                 else ("⚠ uncertain" if uncertain else "")
             )
