@@ -12,8 +12,14 @@ download size, so that is what this measures, for four binaries in one run:
 Times come from hyperfine (``--warmup 2 --runs 15``) when it is installed and
 from a round-robin median-of-N loop otherwise. Before timing, every app scores
 the same record once and the outputs are compared, so a broken or different
-app cannot win. Results go to ``bench/results/startup.json`` with a
-description of the machine.
+app cannot win.
+
+For ours it also measures, in the same run, launch to the first window (no
+arguments, as a double-click starts it) on an Xvfb the bench starts itself:
+to the top-level's MapNotify and to its first drawn pixels, read through
+libX11; and the bytes Tk adds to the onedir and the onefile (``--no-window``
+skips both). Results go to ``bench/results/startup.json`` with a description
+of the machine.
 
 Usage::
 
@@ -24,6 +30,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import datetime as dt
 import hashlib
 import json
@@ -422,6 +430,405 @@ def machine() -> dict[str, Any]:
     return info
 
 
+# -- the window: launch to first paint, and what Tk weighs ----------------------------------
+
+#: Files of a bundle that are Tk's whatever else it holds (onedir paths under ``_internal``,
+#: onefile archive names: the same): Tcl/Tk's scripts, the libraries and the extension.
+TK_PREFIXES = ("_tcl_data/", "_tk_data/", "tcl8/")
+TK_LIBRARIES = ("libtk", "libtcl")
+#: Where the window appears: the Xvfb the bench starts (no window manager, so a mapped
+#: top-level is at once visible).
+SCREEN = "1280x800x24"
+
+
+def is_tk_file(name: str) -> bool:
+    """Whether a bundle's file is Tk's own (its X libraries are found by ``tk_only_libraries``)."""
+    base = name.rsplit("/", 1)[-1]
+    return (
+        name.startswith(TK_PREFIXES)
+        or base.startswith("_tkinter.")
+        or (base.startswith(TK_LIBRARIES) and ".so" in base)
+    )
+
+
+def elf_needed(path: Path, readelf: str) -> list[str]:
+    """The shared libraries ``path`` names as DT_NEEDED (``readelf -d``)."""
+    out = subprocess.run(
+        [readelf, "-d", str(path)], capture_output=True, text=True, check=False
+    ).stdout
+    return [
+        line.split("[", 1)[1].split("]", 1)[0] for line in out.splitlines() if "(NEEDED)" in line
+    ]
+
+
+def system_libraries() -> dict[str, Path]:
+    """The dynamic linker's cache: library name -> file (``ldconfig -p``), this machine's
+    architecture first; empty when there is no ldconfig."""
+    tool = shutil.which("ldconfig") or (
+        "/sbin/ldconfig" if Path("/sbin/ldconfig").exists() else None
+    )
+    if tool is None:
+        return {}
+    out = subprocess.run([tool, "-p"], capture_output=True, text=True, check=False).stdout
+    arch = "x86-64" if platform.machine() == "x86_64" else platform.machine()
+    found: dict[str, Path] = {}
+    for line in sorted(out.splitlines()[1:], key=lambda line: arch not in line):
+        if " => " in line:
+            name, path = line.strip().split(" (", 1)[0], line.rsplit(" => ", 1)[1]
+            found.setdefault(name, Path(path))
+    return found
+
+
+def tk_only_libraries(libraries: dict[str, list[str]]) -> set[str]:
+    """The shared libraries only Tk needs: reachable from ``_tkinter`` and from no other
+    extension module nor libpython. ``libraries``: file name -> the names it needs (the
+    bundle's, and the system's it leads to)."""
+
+    def closure(roots: list[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(roots)
+        while stack:
+            name = stack.pop()
+            if name in seen or name not in libraries:
+                continue
+            seen.add(name)
+            stack += libraries[name]
+        return seen
+
+    tk_roots = [n for n in libraries if n.startswith("_tkinter.")]
+    others = [
+        n
+        for n in libraries
+        if not n.startswith("_tkinter.") and (n.startswith("libpython") or not n.startswith("lib"))
+    ]
+    return closure(tk_roots) - closure(others) - set(tk_roots)
+
+
+def tk_size(onedir: Path, onefile: Path) -> dict[str, Any]:
+    """Bytes Tk adds: in the onedir, the files on disk (Tcl/Tk scripts, libtk/libtcl,
+    ``_tkinter`` and the X libraries only they need) and tkinter's modules in the archive;
+    in the onefile, the same entries as stored (compressed) in its archive."""
+    from PyInstaller.archive.readers import CArchiveReader
+
+    internal = onedir / "_internal"
+    files = {
+        p.relative_to(internal).as_posix(): p
+        for p in sorted(internal.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+    readelf = shutil.which("readelf")
+    extra: set[str] = set()
+    if readelf:
+        shared = {rel.rsplit("/", 1)[-1]: path for rel, path in files.items() if ".so" in rel}
+        needs = {name: elf_needed(path, readelf) for name, path in shared.items()}
+        # through the system's libraries PyInstaller leaves out (libxcb), to those it ships
+        system = system_libraries()
+        missing = [n for deps in needs.values() for n in deps if n not in needs]
+        while missing:
+            name = missing.pop()
+            if name not in needs and name in system:
+                needs[name] = elf_needed(system[name], readelf)
+                missing += needs[name]
+        extra = tk_only_libraries(needs) & set(shared)
+    tk = sorted(rel for rel in files if is_tk_file(rel) or rel.rsplit("/", 1)[-1] in extra)
+
+    def modules(exe: Path) -> int:
+        archive = CArchiveReader(str(exe))
+        pyz = next(n for n, e in archive.toc.items() if e[4] == "z")
+        toc = archive.open_embedded_archive(pyz).toc
+        return sum(
+            length for name, (_, _, length) in toc.items() if name.split(".")[0] == "tkinter"
+        )
+
+    onedir_files = sum(files[rel].stat().st_size for rel in tk)
+    archive = CArchiveReader(str(onefile))
+    names = set(tk)
+    onefile_entries = {n: e for n, e in archive.toc.items() if n in names}
+    return {
+        "onedir_bytes": onedir_files + modules(onedir / onedir.name),
+        "onefile_bytes": sum(e[1] for e in onefile_entries.values()) + modules(onefile),
+        "onedir_files": len(tk),
+        "onefile_entries": len(onefile_entries),
+        "shared_libraries": sorted(extra),
+        "by_part_onedir": {
+            part: sum(files[r].stat().st_size for r in tk if r.startswith(part))
+            for part in ("_tcl_data/", "_tk_data/", "libtk", "libtcl")
+        },
+        "method": (
+            "onedir: sizes on disk of _tcl_data/, _tk_data/, libtk/libtcl, _tkinter and the "
+            "shared libraries only they need (readelf DT_NEEDED closure), plus tkinter's "
+            "modules in the PYZ; onefile: the same entries' stored (compressed) sizes in its "
+            "archive"
+        ),
+    }
+
+
+class _XImage(ctypes.Structure):
+    _fields_ = [
+        ("width", ctypes.c_int),
+        ("height", ctypes.c_int),
+        ("xoffset", ctypes.c_int),
+        ("format", ctypes.c_int),
+        ("data", ctypes.c_void_p),
+        ("byte_order", ctypes.c_int),
+        ("bitmap_unit", ctypes.c_int),
+        ("bitmap_bit_order", ctypes.c_int),
+        ("bitmap_pad", ctypes.c_int),
+        ("depth", ctypes.c_int),
+        ("bytes_per_line", ctypes.c_int),
+        ("bits_per_pixel", ctypes.c_int),
+    ]
+
+
+class _XMapEvent(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("serial", ctypes.c_ulong),
+        ("send_event", ctypes.c_int),
+        ("display", ctypes.c_void_p),
+        ("event", ctypes.c_ulong),
+        ("window", ctypes.c_ulong),
+        ("override_redirect", ctypes.c_int),
+    ]
+
+
+_MAP_NOTIFY = 19
+_SUBSTRUCTURE_NOTIFY_MASK = 1 << 19
+_Z_PIXMAP = 2
+_ALL_PLANES = 2**64 - 1
+_X_ERROR_HANDLER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def uniform(data: bytes, bytes_per_pixel: int) -> bool:
+    """Whether an image's pixels are all alike (a mapped window not yet drawn into)."""
+    first = data[:bytes_per_pixel]
+    return data == first * (len(data) // bytes_per_pixel)
+
+
+class XWatch:
+    """The X server's own account of a window appearing, read through libX11 (ctypes):
+    the bench listens for MapNotify on the root window (the moment the top-level is
+    mapped: visible, with no window manager) and then reads the window's pixels until
+    they are not all the background colour (the first paint). The map is an event, read
+    as it arrives (select on the X connection); the paint is looked for every 2 ms."""
+
+    def __init__(self, display: str) -> None:
+        import ctypes.util
+
+        name = ctypes.util.find_library("X11")
+        if name is None:
+            raise OSError("libX11 not found")
+        x = ctypes.CDLL(name)
+        x.XOpenDisplay.restype = ctypes.c_void_p
+        x.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        x.XDefaultRootWindow.restype = ctypes.c_ulong
+        x.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+        x.XSelectInput.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_long]
+        x.XPending.argtypes = [ctypes.c_void_p]
+        x.XConnectionNumber.argtypes = [ctypes.c_void_p]
+        x.XNextEvent.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        x.XFlush.argtypes = [ctypes.c_void_p]
+        x.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        x.XFetchName.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_char_p)]
+        x.XFree.argtypes = [ctypes.c_void_p]
+        x.XGetGeometry.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_ulong,
+            ctypes.POINTER(ctypes.c_ulong),
+            *[ctypes.POINTER(ctypes.c_int)] * 2,
+            *[ctypes.POINTER(ctypes.c_uint)] * 4,
+        ]
+        x.XGetImage.restype = ctypes.POINTER(_XImage)
+        x.XGetImage.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_ulong,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_ulong,
+            ctypes.c_int,
+        ]
+        x.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        # a window gone between two requests is an X error: ignore it, do not exit
+        self._handler = _X_ERROR_HANDLER(lambda _d, _e: 0)
+        x.XSetErrorHandler(self._handler)
+        self.x = x
+        self.dpy = x.XOpenDisplay(display.encode())
+        if not self.dpy:
+            raise OSError(f"cannot open display {display}")
+        self.root = x.XDefaultRootWindow(self.dpy)
+        x.XSelectInput(self.dpy, self.root, _SUBSTRUCTURE_NOTIFY_MASK)
+        x.XSync(self.dpy, 0)
+        self.fd = x.XConnectionNumber(self.dpy)
+        self._event = ctypes.create_string_buffer(192)  # sizeof(XEvent)
+
+    def close(self) -> None:
+        self.x.XCloseDisplay(self.dpy)
+
+    def drain(self) -> None:
+        """Forget the events so far (the previous run's window going away)."""
+        self.x.XSync(self.dpy, 0)
+        while self.x.XPending(self.dpy):
+            self.x.XNextEvent(self.dpy, self._event)
+
+    def name(self, window: int) -> bytes:
+        out = ctypes.c_char_p()
+        if not self.x.XFetchName(self.dpy, window, ctypes.byref(out)) or not out.value:
+            return b""
+        value = out.value
+        self.x.XFree(out)
+        return value
+
+    def wait_mapped(self, name: str, deadline: float, alive: Any) -> int | None:
+        """The top-level window whose name holds ``name``, when the server maps it; None
+        when ``alive()`` turns false or the deadline passes first."""
+        import select
+
+        event = _XMapEvent.from_buffer(self._event)
+        while time.perf_counter() < deadline and alive():
+            while self.x.XPending(self.dpy):
+                self.x.XNextEvent(self.dpy, self._event)
+                if (
+                    event.type == _MAP_NOTIFY
+                    and not event.override_redirect
+                    and name.encode() in self.name(event.window)
+                ):
+                    return int(event.window)
+            select.select([self.fd], [], [], 0.05)
+        return None
+
+    def wait_painted(self, window: int, deadline: float) -> bool:
+        """Read the window's pixels until they are not all alike (something was drawn)."""
+        root, pos = ctypes.c_ulong(), [ctypes.c_int() for _ in range(2)]
+        dims = [ctypes.c_uint() for _ in range(4)]
+        if not self.x.XGetGeometry(
+            self.dpy, window, ctypes.byref(root), *map(ctypes.byref, pos), *map(ctypes.byref, dims)
+        ):
+            return False
+        width, height = dims[0].value, dims[1].value
+        while time.perf_counter() < deadline:
+            image = self.x.XGetImage(self.dpy, window, 0, 0, width, height, _ALL_PLANES, _Z_PIXMAP)
+            if image:
+                img = image.contents
+                data = ctypes.string_at(img.data, img.bytes_per_line * img.height)
+                self.x.XFree(img.data)
+                self.x.XFree(image)
+                if not uniform(data, max(1, img.bits_per_pixel // 8)):
+                    return True
+            time.sleep(0.002)
+        return False
+
+
+@contextlib.contextmanager
+def xvfb() -> Any:
+    """An Xvfb server of the bench's own (``-displayfd`` picks a free number); its name."""
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        raise OSError("Xvfb is not installed (apt-get install -y xvfb)")
+    read, write = os.pipe()
+    proc = subprocess.Popen(
+        [exe, "-displayfd", str(write), "-screen", "0", SCREEN, "-nolisten", "tcp", "-noreset"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    try:
+        with os.fdopen(read) as f:
+            number = f.readline().strip()
+        if not number:
+            raise OSError(f"Xvfb did not start (exit {proc.wait(5)})")
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@dataclass
+class WindowTimes:
+    """Launch to the window mapped, and to its first paint, for one binary."""
+
+    key: str
+    label: str
+    argv: list[str]
+    name: str  # part of the window's title: the app's name
+    mapped: list[float] = field(default_factory=list)
+    painted: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": self.label, "command": self.argv}
+        for what, times in (("mapped", self.mapped), ("painted", self.painted)):
+            if times:
+                out[what] = {
+                    "median_s": statistics.median(times),
+                    "min_s": min(times),
+                    "max_s": max(times),
+                    "runs": len(times),
+                    "times_s": times,
+                }
+        return out
+
+
+def time_windows(
+    targets: list[WindowTimes], warmup: int, runs: int, scratch: Path, timeout: float = 60
+) -> str:
+    """Start each binary with no arguments on a fresh Xvfb, round-robin, and time launch to
+    MapNotify and to the first pixels drawn; each run's window is closed (SIGTERM) and
+    its process gone before the next starts."""
+    with xvfb() as display:
+        watch = XWatch(display)
+        env = {**run_env(scratch), "DISPLAY": display}
+        try:
+            for i in range(warmup + runs):
+                print(f"window round {i + 1}/{warmup + runs}", file=sys.stderr, end="\r")
+                for target in targets:
+                    watch.drain()
+                    start = time.perf_counter()
+                    proc = subprocess.Popen(
+                        target.argv,
+                        env=env,
+                        cwd=scratch,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                    )
+                    try:
+                        deadline = start + timeout
+                        window = watch.wait_mapped(
+                            target.name, deadline, lambda p=proc: p.poll() is None
+                        )
+                        mapped = time.perf_counter()
+                        painted = window is not None and watch.wait_painted(window, deadline)
+                        drawn = time.perf_counter()
+                    finally:
+                        proc.terminate()
+                        try:
+                            _, err = proc.communicate(timeout=30)
+                        except subprocess.TimeoutExpired:
+                            proc.kill()
+                            _, err = proc.communicate()
+                    if window is None or not painted:
+                        raise SystemExit(
+                            f"{target.label}: no window within {timeout:g} s of launch "
+                            f"(exit {proc.returncode}):\n{err.decode(errors='replace')[-2000:]}"
+                        )
+                    if i >= warmup:
+                        target.mapped.append(mapped - start)
+                        target.painted.append(drawn - start)
+        finally:
+            watch.close()
+            print(file=sys.stderr)
+    return (
+        f"no arguments on Xvfb {SCREEN} (no window manager); launch to MapNotify of the "
+        "top-level (libX11 event on the root window) and to its first non-uniform pixels "
+        f"(XGetImage); round-robin, warmup {warmup}, runs {runs}, median reported"
+    )
+
+
 # -- report --------------------------------------------------------------------------------
 
 
@@ -468,6 +875,30 @@ def print_table(apps: list[App], rat: dict[str, dict[str, float]], method: str) 
     Console().print(table)
 
 
+def print_window_table(
+    by_key: dict[str, App], windows: list[WindowTimes], tk: dict[str, Any], method: str
+) -> None:
+    """Ours side by side: first prediction, window mapped, window painted; size with Tk's share."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"launch to first window ({method})")
+    for col in ("app", "first prediction", "window mapped", "first paint", "size", "of it Tk"):
+        table.add_column(col, justify="left" if col == "app" else "right")
+    for w in windows:
+        app = by_key[w.key]
+        mode = app.mode or ""
+        table.add_row(
+            w.label,
+            f"{statistics.median(app.times) * 1000:.0f} ms",
+            f"{statistics.median(w.mapped) * 1000:.0f} ms",
+            f"{statistics.median(w.painted) * 1000:.0f} ms",
+            "-" if app.size_bytes is None else f"{app.size_bytes / 1e6:.1f} MB",
+            f"{tk[f'{mode}_bytes'] / 1e6:.1f} MB",
+        )
+    Console().print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build the naive baseline if needed, check all outputs agree, time, report."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -488,6 +919,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--no-hyperfine", action="store_true", help="use the Python fallback timer")
     p.add_argument("--rebuild-naive", action="store_true", help="rebuild even if up to date")
+    p.add_argument(
+        "--no-window",
+        action="store_true",
+        help="skip launch-to-first-window (needs Xvfb and libX11) and Tk's size",
+    )
+    p.add_argument(
+        "--window-runs",
+        type=int,
+        default=None,
+        help="runs per binary for the window (default --runs)",
+    )
     p.add_argument("--work", type=Path, default=ROOT / "bench" / "work")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "startup.json")
     args = p.parse_args(argv)
@@ -558,9 +1000,37 @@ def main(argv: list[str] | None = None) -> int:
                 )
             method = time_fallback(apps, args.warmup, args.runs, scratch)
 
+        windows: list[WindowTimes] = []
+        window_method = None
+        if not args.no_window:
+            name = json.loads(
+                subprocess.run(
+                    [str(ours_dir_exe), "about", "--json"],
+                    capture_output=True,
+                    text=True,
+                    env=run_env(scratch),
+                    cwd=scratch,
+                    check=True,
+                ).stdout
+            )["app"]["name"]
+            windows = [
+                WindowTimes("ours_onedir", "ours onedir", [str(ours_dir_exe)], name),
+                WindowTimes("ours_onefile", "ours onefile", [str(ours_file)], name),
+            ]
+            window_method = time_windows(
+                windows,
+                args.warmup,
+                args.runs if args.window_runs is None else args.window_runs,
+                scratch,
+            )
+
     by_key = {a.key: a for a in apps}
     rat = ratios(by_key)
     print_table(apps, rat, method)
+    tk = None
+    if windows:
+        tk = tk_size(ours_dir, ours_file)
+        print_window_table(by_key, windows, tk, window_method or "")
     result = {
         "generated_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "method": method,
@@ -569,6 +1039,13 @@ def main(argv: list[str] | None = None) -> int:
         "outputs": agreement,
         "apps": {a.key: a.summary() for a in apps},
         "ratios_ours_over_naive": rat,
+        "window": None
+        if not windows
+        else {
+            "method": window_method,
+            "apps": {w.key: w.summary() for w in windows},
+            "tk_size": tk,
+        },
         "naive_build": naive_info,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -111,3 +111,59 @@ def test_scoring_bench_smoke(tmp_path: Path) -> None:
     assert f"Targets not met: {len(missed)}" in markdown
     for line in missed:
         assert f"- {line} (measured" in markdown, line
+
+
+# -- bench/startup.py's window figures: the parts that need no build and no display ----------
+
+
+def startup_module() -> ModuleType:
+    """bench/startup.py, imported for its helpers."""
+    spec = importlib.util.spec_from_file_location("_bench_startup", ROOT / "bench" / "startup.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_startup_bench_counts_tk_files() -> None:
+    bench = startup_module()
+    for name in (
+        "_tcl_data/init.tcl",
+        "_tk_data/ttk/ttk.tcl",
+        "python3.11/lib-dynload/_tkinter.cpython-311-x86_64-linux-gnu.so",
+        "libtk8.6.so",
+        "libtcl8.6.so",
+    ):
+        assert bench.is_tk_file(name), name
+    for name in ("libpython3.11.so.1.0", "numpy/core/_multiarray_umath.so", "base_library.zip"):
+        assert not bench.is_tk_file(name), name
+
+
+def test_startup_bench_finds_the_libraries_only_tk_needs() -> None:
+    bench = startup_module()
+    libraries = {
+        "_tkinter.cpython-311-x86_64-linux-gnu.so": ["libtk8.6.so", "libtcl8.6.so", "libc.so.6"],
+        "libtk8.6.so": ["libX11.so.6", "libz.so.1", "libtcl8.6.so"],
+        "libtcl8.6.so": ["libz.so.1"],
+        "libX11.so.6": ["libxcb.so.1"],
+        "libxcb.so.1": ["libXau.so.6"],  # the system's, not shipped: followed all the same
+        "libXau.so.6": [],
+        "libz.so.1": [],
+        "zlib.cpython-311-x86_64-linux-gnu.so": ["libz.so.1"],
+        "libpython3.11.so.1.0": ["libz.so.1"],
+    }
+    assert bench.tk_only_libraries(libraries) == {
+        "libtk8.6.so",
+        "libtcl8.6.so",
+        "libX11.so.6",
+        "libxcb.so.1",
+        "libXau.so.6",
+    }
+
+
+def test_startup_bench_tells_a_drawn_window_from_a_blank_one() -> None:
+    bench = startup_module()
+    grey = bytes([0xD5, 0xDA, 0xDC, 0x00])
+    assert bench.uniform(grey * 1000, 4)
+    assert not bench.uniform(grey * 999 + bytes([0, 0, 0, 0]), 4)
