@@ -41,7 +41,7 @@ from typing import Any
 
 import mlbundle_runtime as _runtime
 from bundler.backends import BACKEND_NAMES, get_backend
-from bundler.backends.base import WINDOW_IMPORTERS, WINDOW_TOOLKIT
+from bundler.backends.base import WINDOW_IMPORTERS, WINDOW_MODULE, WINDOW_TOOLKIT
 from bundler.errors import FreezeError, ImportRefusedError, ToolchainError
 from mlbundle_runtime.bundle import PAYLOAD_PACKAGE
 
@@ -269,6 +269,8 @@ def freeze(
         if exe is not None:
             _check_forbidden(exe, forbidden)
             _check_collected(exe, _collected(backend, hiddenimports))
+            if application is None and entry is None and _opens_window():
+                _check_window(exe)
     return FrozenApp(name=name, backend=backend, onedir=onedir, onefile=onefile)
 
 
@@ -714,6 +716,32 @@ def _check_forbidden(executable: Path, forbidden: Sequence[str]) -> None:
         raise FreezeError(
             f"{executable} ships {', '.join(found)}, which this runtime must not carry; "
             "check what app/ imports (PyInstaller follows lazy imports too)"
+        )
+
+
+def _opens_window() -> bool:
+    """Whether the built-in application (the runtime's CLI) opens the window."""
+    return WINDOW_MODULE in app_imports(_app_root() / _RUNTIME_PACKAGE, skip=("window.py",))
+
+
+def _check_window(executable: Path) -> None:
+    """Refuse a built-in application without Tk: its window would not open on a double-click.
+
+    PyInstaller collects tkinter, ``_tkinter`` and Tcl/Tk's scripts only when the building
+    Python can import tkinter; otherwise it notes tkinter as missing and builds anyway."""
+    names = [n.replace("\\", "/") for n in bundled_names(executable)]
+    have = {
+        "tkinter": "tkinter" in names,
+        "_tkinter": any(n.rsplit("/", 1)[-1].startswith("_tkinter.") for n in names),
+        "Tcl/Tk's scripts": any(n.startswith(("_tcl_data/", "_tk_data/")) for n in names),
+    }
+    missing = [what for what, found in have.items() if not found]
+    if missing:
+        raise FreezeError(
+            f"{executable} lacks {', '.join(missing)}: the application's window could not "
+            f"open. Build with a Python whose `import tkinter` works ({sys.executable}: on "
+            "Debian, apt-get install tk8.6 python3-tk, as scripts/setup does; a Python built "
+            "from source needs tk-dev when it is compiled)"
         )
 
 

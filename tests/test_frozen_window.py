@@ -358,3 +358,24 @@ def test_an_own_application_gets_tk_only_when_it_imports_the_window(
     hooks = write_runtime_hooks(tmp_path / "hooks", excluded)
     window_hook = (hooks / "hook-mlbundle_runtime.window.py").read_text(encoding="utf-8")
     assert ("'tkinter'" in window_hook) is not gets_tk, window_hook
+
+
+def test_a_built_in_app_without_tk_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bundler import freeze as freeze_module
+    from bundler.errors import FreezeError
+
+    assert freeze_module._opens_window()  # the CLI opens the window: the check applies
+    shipped = [
+        "mlbundle_runtime.cli",
+        "tkinter",
+        "tkinter.ttk",
+        "python3.11/lib-dynload/_tkinter.cpython-311-x86_64-linux-gnu.so",
+        "_tcl_data/init.tcl",
+        "_tk_data/tk.tcl",
+    ]
+    monkeypatch.setattr(freeze_module, "bundled_names", lambda _exe: shipped)
+    freeze_module._check_window(Path("penguins"))
+    without = [n for n in shipped if not n.startswith(("_tcl_data", "_tk_data", "tkinter"))]
+    monkeypatch.setattr(freeze_module, "bundled_names", lambda _exe: without)
+    with pytest.raises(FreezeError, match=r"lacks tkinter, Tcl/Tk's scripts: .*window"):
+        freeze_module._check_window(Path("penguins"))
