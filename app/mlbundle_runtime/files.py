@@ -24,12 +24,23 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, BinaryIO, TextIO
 
 import numpy as np
 
-from mlbundle_runtime.inputs import BOM, Chunk, InputError, _check_header
+from mlbundle_runtime.inputs import (
+    BOM,
+    Chunk,
+    CsvReader,
+    InputError,
+    PlainChunk,
+    RawLines,
+    RestOfFile,
+    _check_header,
+)
 
 #: Rows per chunk: as the file scorer's (large enough to amortise a kernel call).
 CHUNK_ROWS = 8192
@@ -83,11 +94,13 @@ def format_of(path: str | os.PathLike[str], given: str | None, option: str) -> s
     return fmt
 
 
-def _sniff(stream: BinaryIO) -> str:
-    """A stream's format from its first bytes: JSON Lines when it starts with ``{``."""
-    peek = getattr(stream, "peek", None)
-    head = peek(64) if peek is not None else b""
-    return "jsonl" if head.lstrip(BOM + b" \t\r\n").startswith(b"{") else "csv"
+def _sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
+    """A stream's format from its first bytes (JSON Lines when it starts with ``{``), and
+    the stream to read, those bytes still in it."""
+    if not hasattr(stream, "peek"):
+        stream = io.BufferedReader(stream)  # type: ignore[arg-type]
+    head = stream.peek(64)  # type: ignore[attr-defined]
+    return ("jsonl" if head.lstrip(BOM + b" \t\r\n").startswith(b"{") else "csv"), stream
 
 
 # -- reading ---------------------------------------------------------------
@@ -97,13 +110,17 @@ class _Lines:
     A byte that is not UTF-8 does not stop the reading: it becomes a lone surrogate
     (``surrogateescape``) that the row's check then names, so only its row fails."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, prefix: bytes = b"", start: bool = True) -> None:
+        """``prefix``: bytes already taken from ``stream``; ``start``: at the file's start
+        (where a byte-order mark may be)."""
         self.stream = stream
+        self.prefix = prefix
+        self.start = start
         self.bytes_read = 0
         self.dirty = False  # some byte so far was not UTF-8
 
     def __iter__(self) -> Iterator[str]:
-        carry, eof, first = b"", False, True
+        carry, eof, first = self.prefix, False, self.start
         while not eof:
             block = self.stream.read(_READ_BYTES)
             eof = not block
@@ -155,18 +172,36 @@ class _Batch:
     columns: list[list[Any]] | None = None  # CSV: texts per input, for the rows read
     records: list[dict[str, Any]] | None = None  # JSON Lines: the rows read
     good: list[int] | None = None  # the rows read (indexes into lines)
+    ws: np.ndarray | None = None  # the rows' inputs already in a workspace (every row read)
 
 
 class _CsvSource:
     """CSV rows in chunks, a bad row (wrong number of cells, not UTF-8, a cell over the
     csv module's size limit) becoming that row's error instead of the file's."""
 
-    def __init__(self, stream: BinaryIO, source: str, names: Sequence[str], keep: Sequence[str]):
+    def __init__(
+        self,
+        stream: BinaryIO,
+        source: str,
+        names: Sequence[str],
+        keep: Sequence[str],
+        handover: RestOfFile | None = None,
+    ) -> None:
+        """``handover``: the rest of a file a ``CsvReader`` began (its header read, or not)."""
         self.source, self.names, self.keep = source, names, keep
-        self.lines = _Lines(stream)
+        prefix, known, line_no = (
+            (b"", None, 1)
+            if handover is None
+            else (handover.prefix, handover.known, handover.line_no)
+        )
+        self.lines = _Lines(stream, prefix, start=handover is None)
         self.reader = csv.reader(self.lines)
-        header = self._header()
-        header, self.index = _check_header(header, names, source)
+        self._offset = line_no - 1  # lines before the reader's first
+        self._ends: list[int] = []
+        if known is None:
+            header, self.index = _check_header(self._header(), names, source)
+        else:
+            header, self.index = known
         missing = [k for k in keep if k not in header]
         if missing:
             raise InputError(
@@ -175,8 +210,11 @@ class _CsvSource:
             )
         self.header = header
         self.keep_index = [header.index(k) for k in keep]
-        used = set(names) | set(keep)
-        self.ignored = tuple(h for h in header if h not in used)
+        self.ignored = _ignored(header, names, keep)
+
+    @property
+    def bytes_read(self) -> int:
+        return self.lines.bytes_read
 
     def _header(self) -> list[str]:
         while True:
@@ -194,45 +232,154 @@ class _CsvSource:
                     raise InputError(f"{self.source}: {bad}")
                 return row
 
-    def batches(self, chunk_rows: int) -> Iterator[_Batch]:
-        width = len(self.header)
-        index, keep_index = self.index, self.keep_index
-        reader, lines = self.reader, self.lines
-        line_end = reader.line_num
+    def _records(self) -> Iterator[list[str] | csv.Error]:
+        """The csv records, and a csv error in place of the record it stopped (csv reads
+        on after one); each one's last line is appended to ``self._ends``."""
+        reader, ends, offset = self.reader, self._ends, self._offset
         while True:
-            batch = _Batch([], [[] for _ in keep_index], {}, [[] for _ in index], None, [])
-            rows = 0
-            while rows < chunk_rows:
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:
-                    line, line_end = line_end + 1, reader.line_num
-                    batch.lines.append(line)
-                    for kept in batch.keep:
-                        kept.append("")
-                    batch.errors[rows] = f"line {line}: {exc}"
-                    rows += 1
-                    continue
-                line, line_end = line_end + 1, reader.line_num
-                if not row:
-                    continue
-                batch.lines.append(line)
-                for kept, k in zip(batch.keep, keep_index, strict=True):
-                    kept.append(row[k] if k < len(row) else "")
-                if len(row) != width:
-                    batch.errors[rows] = f"line {line} has {len(row)} cells, the header has {width}"
-                elif lines.dirty and (bad := _not_utf8(line, row, self.header)):
-                    batch.errors[rows] = bad
-                else:
-                    for cells, i in zip(batch.columns, index, strict=True):  # type: ignore[arg-type]
-                        cells.append(row[i])
-                    batch.good.append(rows)  # type: ignore[union-attr]
-                rows += 1
-            if not rows:
+            try:
+                for row in reader:
+                    ends.append(reader.line_num + offset)
+                    yield row
                 return
-            yield batch
+            except csv.Error as exc:
+                ends.append(reader.line_num + offset)
+                yield exc
+
+    def batches(self, chunk_rows: int) -> Iterator[_Batch]:
+        records = self._records()
+        previous = self.reader.line_num + self._offset  # the header's last line
+        while True:
+            block = list(islice(records, chunk_rows))
+            if not block:
+                return
+            ends = self._ends
+            starts = [previous + 1, *(e + 1 for e in ends[: len(block) - 1])]
+            previous = ends[len(block) - 1]
+            del ends[: len(block)]
+            batch = _rows_batch(
+                block, starts, self.lines.dirty, self.header, self.index, self.keep_index
+            )
+            if batch is not None:
+                yield batch
+
+
+def _rows_batch(
+    block: list[list[str] | csv.Error],
+    starts: list[int],
+    dirty: bool,
+    header: list[str],
+    index: list[int],
+    keep_index: list[int],
+) -> _Batch | None:
+    """The batch of csv records ``block`` (their first lines ``starts``), the inputs at
+    ``index`` of ``header`` and the kept columns at ``keep_index``; ``dirty``: a cell
+    may hold a byte that is not UTF-8. None when every record was empty."""
+    width = len(header)
+    try:
+        plain = not dirty and set(map(len, block)) == {width}
+    except TypeError:  # a csv error in the block
+        plain = False
+    if plain:  # the common case, column by column in C
+        rows: list[list[str]] = block  # type: ignore[assignment]
+        return _Batch(
+            starts,
+            [list(map(itemgetter(k), rows)) for k in keep_index],
+            {},
+            [list(map(itemgetter(i), rows)) for i in index],
+            None,
+            list(range(len(rows))),
+        )
+    batch = _Batch([], [[] for _ in keep_index], {}, [[] for _ in index], None, [])
+    n = 0
+    for row, line in zip(block, starts, strict=True):
+        if isinstance(row, csv.Error):
+            batch.errors[n] = f"line {line}: {row}"
+            row = []
+        elif not row:
+            continue  # an empty line
+        elif len(row) != width:
+            batch.errors[n] = f"line {line} has {len(row)} cells, the header has {width}"
+        elif dirty and (bad := _not_utf8(line, row, header)):
+            batch.errors[n] = bad
+        else:
+            for cells, i in zip(batch.columns, index, strict=True):  # type: ignore[arg-type]
+                cells.append(row[i])
+            batch.good.append(n)  # type: ignore[union-attr]
+        batch.lines.append(line)
+        for kept, k in zip(batch.keep, keep_index, strict=True):
+            kept.append(row[k] if k < len(row) else "")
+        n += 1
+    return batch if n else None
+
+
+class _FastCsvSource:
+    """A CSV file through ``CsvReader`` (cells parsed in bulk with numpy) for a compiled
+    model: a chunk it reads whole comes filled, a chunk with a bad row comes as its
+    bytes and is read line by line here, and a file that needs the csv module from
+    some line on (a quote, a lone CR) is handed over to ``_CsvSource`` there."""
+
+    def __init__(
+        self, stream: BinaryIO, source: str, scorer: Any, keep: Sequence[str], chunk_rows: int
+    ) -> None:
+        self.stream, self.source, self.keep = stream, source, keep
+        self.names = scorer.plan.input_names
+        self.reader = CsvReader(
+            scorer.encoder, stream, source, scorer.plan.width, chunk_rows, True, keep
+        )
+        self.rest: _CsvSource | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        return self.reader.bytes_read + (self.rest.bytes_read if self.rest else 0)
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        if self.rest is not None:
+            return self.rest.ignored
+        header = self.reader.header
+        return _ignored(header, self.names, self.keep) if header else ()
+
+    def batches(self, chunk_rows: int) -> Iterator[_Batch]:
+        for item in self.reader:
+            if isinstance(item, PlainChunk):
+                n = len(item.lines)
+                yield _Batch(item.lines, item.kept, {}, None, None, list(range(n)), item.ws)
+            elif isinstance(item, RawLines):
+                batch = self._raw(item)
+                if batch is not None:
+                    yield batch
+            else:
+                assert isinstance(item, RestOfFile)
+                self.rest = _CsvSource(self.stream, self.source, self.names, self.keep, item)
+                yield from self.rest.batches(chunk_rows)
+                return
+
+    def _raw(self, item: RawLines) -> _Batch | None:
+        """A chunk of whole lines without quotes, one record each, read one by one."""
+        data = item.data
+        try:
+            text, dirty = data.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, dirty = data.decode("utf-8", "surrogateescape"), True
+        lines = io.StringIO(text, newline="").readlines()
+        block: list[list[str] | csv.Error] = []
+        for line in lines:
+            try:
+                block.append(next(csv.reader([line]), []))
+            except csv.Error as exc:
+                block.append(exc)
+        header = self.reader.header
+        assert header is not None
+        starts = list(range(item.line_no, item.line_no + len(lines)))
+        index = [header.index(n) for n in self.names]
+        return _rows_batch(block, starts, dirty, header, index, self.reader.keep_index)
+
+
+def _ignored(header: Sequence[str], names: Sequence[str], keep: Sequence[str]) -> tuple[str, ...]:
+    """The columns (fields) neither an input nor kept: reported, once, as ignored."""
+    used = set(names) | set(keep)
+    return tuple(h for h in header if h not in used)
 
 
 class _JsonLinesSource:
@@ -248,6 +395,10 @@ class _JsonLinesSource:
     @property
     def ignored(self) -> tuple[str, ...]:
         return tuple(self.ignored_set)
+
+    @property
+    def bytes_read(self) -> int:
+        return self.lines.bytes_read
 
     def batches(self, chunk_rows: int) -> Iterator[_Batch]:
         it = iter(self.lines)
@@ -329,10 +480,14 @@ class _Scoring:
             return self._run_rows(batch)
         good = batch.good or []
         lines = batch.lines
-        ws = np.empty((len(good), self.width))
-        where = _Where([lines[r] for r in good])
+        if batch.ws is not None:
+            ws, where = batch.ws, _Where(lines)
+        else:
+            ws = np.empty((len(good), self.width))
+            where = _Where([lines[r] for r in good])
         try:
-            self._fill(ws, batch, where, None)
+            if batch.ws is None:
+                self._fill(ws, batch, where, None)
         except InputError:
             keep = []
             for i, r in enumerate(good):
@@ -506,16 +661,25 @@ def score_file(
     read as a whole (no such file, a header without the inputs) or written, and, with
     ``strict``, for the first bad row; ``Cancelled`` when ``cancel`` is set."""
     src_name, dst_name = str(src), str(dst)
+    if dst_name != "-" and Path(dst_name).is_dir():
+        raise InputError(f"{dst_name}: is a folder; give a file name for the scores")
     given_in = format_of(src_name, input_format, "--input-format")
     given_out = format_of(dst_name, output_format, "--format")
     if src_name != "-" and dst_name != "-" and _same_file(src_name, dst_name):
         raise InputError(f"{dst_name}: is the input file; write the scores to another file")
     with _open_input(src_name) as fin:
         source = "stdin" if src_name == "-" else src_name
-        fmt_in = given_in or _sniff(fin)
+        fmt_in = given_in
+        if fmt_in is None:
+            fmt_in, fin = _sniff(fin)
         fmt_out = given_out or fmt_in
-        kind = _CsvSource if fmt_in == "csv" else _JsonLinesSource
-        reader = kind(fin, source, scorer.plan.input_names, tuple(keep))
+        reader: _CsvSource | _FastCsvSource | _JsonLinesSource
+        if fmt_in == "jsonl":
+            reader = _JsonLinesSource(fin, source, scorer.plan.input_names, tuple(keep))
+        elif hasattr(scorer, "encoder"):
+            reader = _FastCsvSource(fin, source, scorer, tuple(keep), chunk_rows)
+        else:
+            reader = _CsvSource(fin, source, scorer.plan.input_names, tuple(keep))
         with _output(dst_name, buffered=strict) as out:
             writer_kind = _CsvWriter if fmt_out == "csv" else _JsonLinesWriter
             writer = writer_kind(out, tuple(keep), scorer.empty_header())
@@ -539,7 +703,7 @@ def score_file(
                 if scores.warnings is not None:
                     warned += sum(1 for w in scores.warnings if w)
                 if progress is not None:
-                    progress(rows, reader.lines.bytes_read)
+                    progress(rows, reader.bytes_read)
             if cancel is not None and cancel.is_set():
                 raise Cancelled(f"scoring {source} was cancelled; nothing was written")
     return FileResult(

@@ -532,16 +532,43 @@ class CsvReader:
     """
 
     def __init__(
-        self, encoder: Encoder, stream: BinaryIO, source: str, width: int, chunk_rows: int
+        self,
+        encoder: Encoder,
+        stream: BinaryIO,
+        source: str,
+        width: int,
+        chunk_rows: int,
+        tolerant: bool = False,
+        keep: Sequence[str] = (),
     ) -> None:
+        """``tolerant``: instead of raising for a chunk with a bad row, yield it as
+        ``RawLines`` (its bytes) for a reader that fails single rows, and hand a file
+        that needs the csv module over as ``RestOfFile``; plain chunks are then
+        ``PlainChunk``s, which also carry the cells of the ``keep`` columns."""
         self.encoder = encoder
         self.stream = stream
         self.source = source
         self.width = width
         self.chunk_rows = chunk_rows
+        self.tolerant = tolerant
+        self.keep = tuple(keep)
         #: Bytes of the file taken into chunks so far (for progress reports).
         self.bytes_read = 0
+        #: The header's cells, once read, and where each ``keep`` column is among them.
+        self.header: list[str] | None = None
+        self.keep_index: list[int] = []
         self._tables = [_category_table(codes) for codes in encoder.codes]
+
+    def _known(self, known: tuple[list[str], list[int]]) -> None:
+        header = known[0]
+        missing = [k for k in self.keep if k not in header]
+        if missing:
+            raise InputError(
+                f"{self.source}: line 1: --keep {', '.join(missing)}: no such column "
+                f"(columns: {', '.join(header)})"
+            )
+        self.header = header
+        self.keep_index = [header.index(k) for k in self.keep]
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, Callable[[int], str]]]:
         line = self.stream.readline()
@@ -557,6 +584,7 @@ class CsvReader:
             yield from self._text(line, None, 0, 1)
             return
         known = _check_header(header, self.encoder.names, self.source)
+        self._known(known)
         self.bytes_read += len(line)
         buf, eof = b"", False
         first, line_no = 0, 2
@@ -600,16 +628,31 @@ class CsvReader:
                 ws = np.empty((n, self.width))
                 row_starts = starts[: k + 1][keep]
                 row_ends = row_starts + filled[: k + 1][keep]
-                plain = (
-                    _utf8(data)
-                    and b"\0" not in data
-                    and int((row_ends - row_starts).max()) <= csv.field_size_limit()
-                    and self._fill_plain(ws, arr[:cut], row_starts, row_ends, known, first, lines)
-                )
-                if not plain:
-                    self._fill_csv(ws, data, known, first, line_no)
-                self.bytes_read += cut
-                yield ws, Where(self.source, first, lines.tolist())
+                kept: list[list[str]] = []
+                try:
+                    plain = (
+                        _utf8(data)
+                        and b"\0" not in data
+                        and int((row_ends - row_starts).max()) <= csv.field_size_limit()
+                        and self._fill_plain(
+                            ws, arr[:cut], row_starts, row_ends, known, first, lines, kept
+                        )
+                    )
+                    if not plain:
+                        if self.tolerant:  # a line with another number of cells, say
+                            raise InputError("not plain")
+                        self._fill_csv(ws, data, known, first, line_no)
+                except InputError:
+                    if not self.tolerant:
+                        raise
+                    self.bytes_read += cut
+                    yield RawLines(data, line_no)  # type: ignore[misc]
+                else:
+                    self.bytes_read += cut
+                    if self.tolerant:
+                        yield PlainChunk(ws, lines.tolist(), kept)  # type: ignore[misc]
+                    else:
+                        yield ws, Where(self.source, first, lines.tolist())
             else:
                 self.bytes_read += cut
             first += n
@@ -625,9 +668,11 @@ class CsvReader:
         known: tuple[list[str], list[int]],
         first: int,
         lines: np.ndarray,
+        kept: list[list[str]] | None = None,
     ) -> bool:
         """Fill ``ws`` from plain lines ``[starts, ends)`` of ``arr``; False if a line has
-        another number of cells than the header (the csv path then names it)."""
+        another number of cells than the header (the csv path then names it). ``kept``
+        gets the cells of the ``keep`` columns, one list per column."""
         header, index = known
         n = len(starts)
         seps = len(header) - 1
@@ -658,6 +703,16 @@ class CsvReader:
                     for a, b in zip(s[at].tolist(), e[at].tolist(), strict=True)
                 ]
                 col[at] = self.encoder._text_column(cells, j, where, at)
+        if kept is not None:
+            for i in self.keep_index:
+                s = starts if i == 0 else commas[:, i - 1] + 1
+                e = ends if i == seps else commas[:, i]
+                kept.append(
+                    [
+                        data[a:b].decode("utf-8")
+                        for a, b in zip(s.tolist(), e.tolist(), strict=True)
+                    ]
+                )
         return True
 
     def _fill_csv(
@@ -686,6 +741,9 @@ class CsvReader:
     ) -> Iterator[tuple[np.ndarray, Callable[[int], str]]]:
         """The rest of the file (``prefix``, then the stream, from line ``line_no`` on)
         read by ``csv``."""
+        if self.tolerant:
+            yield RestOfFile(prefix, known, line_no)  # type: ignore[misc]
+            return
         base = self.bytes_read
         raw = _Lines(prefix, self.stream, self.source, line_no)
         raw.header = None if known is None else known[0]
@@ -700,6 +758,36 @@ class CsvReader:
             self.encoder.fill_text(ws, chunk)
             self.bytes_read = base + raw.delivered
             yield ws, Where(self.source, chunk.first_row, chunk.lines)
+
+
+@dataclass(frozen=True)
+class PlainChunk:
+    """A tolerant ``CsvReader``'s chunk whose every row was read: the filled workspace,
+    each row's line, and the ``keep`` columns' cells."""
+
+    ws: np.ndarray
+    lines: list[int]
+    kept: list[list[str]]
+
+
+@dataclass(frozen=True)
+class RawLines:
+    """A tolerant ``CsvReader``'s chunk with a row it could not read: its bytes (whole
+    lines, no quote, so one record per line) and the first one's line number."""
+
+    data: bytes
+    line_no: int
+
+
+@dataclass(frozen=True)
+class RestOfFile:
+    """What a tolerant ``CsvReader`` hands over when the file needs the csv module (a
+    quote, a lone CR): ``prefix`` then the rest of the stream, from line ``line_no``;
+    ``known``: the header and the inputs' places in it, once read (else None)."""
+
+    prefix: bytes
+    known: tuple[list[str], list[int]] | None
+    line_no: int
 
 
 def _noting_header(rows: Iterator[list[str]], lines: _Lines) -> Iterator[list[str]]:
