@@ -198,6 +198,11 @@ def read_table(data: bytes, source: str, inputs: Sequence[str]) -> GateTable:
     return table
 
 
+#: The columns the app's ``predict`` writes after the outputs: an e2e set made from its
+#: output may keep them (a row that failed has empty outputs, so it fails the gate).
+APP_COLUMNS = ("warnings", "error")
+
+
 def e2e_columns(
     table: GateTable, inputs: Sequence[str], outputs: Sequence[str], compare: Sequence[str] | None
 ) -> list[str]:
@@ -211,7 +216,7 @@ def e2e_columns(
     source = table.source
     allowed = [*inputs, *outputs]
     for name in table.header:
-        if name not in allowed:
+        if name not in allowed and name not in APP_COLUMNS:
             close = difflib.get_close_matches(name, allowed, 1, 0.6) or difflib.get_close_matches(
                 name.lower(), [a.lower() for a in allowed], 1, 0.6
             )
