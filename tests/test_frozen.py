@@ -85,10 +85,11 @@ def test_predict_csv_writes_full_precision_file(built: Built, mode: str, tmp_pat
         got = list(csv.DictReader(f))
     want = e2e_rows()
     assert len(got) == len(want)
-    assert list(got[0]) == ["prediction", "proba_Adelie", "proba_Chinstrap", "proba_Gentoo"]
+    outputs = ["prediction", "proba_Adelie", "proba_Chinstrap", "proba_Gentoo"]
+    assert list(got[0]) == [*outputs, "warnings", "error"]
     for g, w in zip(got, want, strict=True):
-        assert g["prediction"] == w["prediction"]
-        for col in list(g)[1:]:
+        assert g["prediction"] == w["prediction"] and g["error"] == ""
+        for col in outputs[1:]:
             assert abs(float(g[col]) - float(w[col])) <= 1e-9
     assert not list(tmp_path.glob(".*tmp"))  # written via a temporary file, then renamed
 
@@ -170,11 +171,18 @@ def test_bad_csv_cell_names_row_and_column(built: Built, tmp_path: Path) -> None
         "Dream,46.5,seventeen,192,3500,female\n"
     )
     dst = tmp_path / "out.csv"
-    proc = run_frozen(built.onedir, "predict", "--input", str(src), "--output", str(dst))
+    proc = run_frozen(
+        built.onedir, "predict", "--input", str(src), "--output", str(dst), "--strict"
+    )
     assert proc.returncode == 3
-    assert "row 2 (line 3), column 'bill_depth_mm': 'seventeen' is not a number" in proc.stderr
+    assert "rows.csv: line 3, column 'bill_depth_mm': 'seventeen' is not a number" in proc.stderr
     assert not dst.exists()  # nothing half-written
     assert list(tmp_path.iterdir()) == [src]
+    proc = run_frozen(built.onedir, "predict", "--input", str(src), "--output", str(dst))
+    assert proc.returncode == 5  # the other row is scored; the bad one carries its reason
+    rows = list(csv.DictReader(dst.open()))
+    assert rows[0]["error"] == "" and rows[1]["error"].startswith("line 3, column 'bill_depth_mm'")
+    dst.unlink()
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"\xff\xfe\x00garbage")
     proc = run_frozen(built.onedir, "predict", "--input", str(binary))
