@@ -88,8 +88,11 @@ class Encoder:
             self.fill_records(row[None, :], (record,))
             return
         if self.numeric_only and set(map(type, values)) <= _NUMBER_CELLS:  # None: NaN
-            row[: len(values)] = values
-            return
+            try:
+                row[: len(values)] = values
+                return
+            except OverflowError:  # an integer beyond float: the cell rule names it
+                pass
         for j, value in enumerate(values):
             row[j] = self._value(value, j, 1)
 
@@ -130,8 +133,11 @@ class Encoder:
         codes = self.codes[j]
         if codes is None:
             if set(map(type, cells)) <= _NUMBER_CELLS:
-                ws[:, j] = cells  # None becomes NaN
-                return
+                try:
+                    ws[:, j] = cells  # None becomes NaN
+                    return
+                except OverflowError:  # an integer beyond float: the cell rule names it
+                    pass
         else:
             try:
                 looked_up = list(map(codes.get, cells, repeat(_NOT_FOUND)))
@@ -204,7 +210,13 @@ class Encoder:
                     f"{what} {r}, field {self.names[j]!r}: expected a number or "
                     f"null, got {_describe(value)}"
                 )
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise InputError(
+                    f"{what} {r}, field {self.names[j]!r}: {str(value)[:20]}… is too large "
+                    "for a number (at most about 1.8e308)"
+                ) from None
         if not isinstance(value, str):
             raise InputError(
                 f"{what} {r}, field {self.names[j]!r}: expected one of "
