@@ -87,7 +87,8 @@ def test_json_lines_both_ways_and_through_stdin_and_stdout(
     records = [RECORD | {"id": f"p{i}", "body_mass_g": 3000 + 100 * i} for i in range(5)]
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in records) + "\n")  # a blank line too
-    expected = [p.to_dict() for p in model.predict_many([_inputs(r) for r in records])]
+    predictions = model.predict_many([_inputs(r) for r in records])
+    expected = [p.to_dict() for p in predictions]
     # JSON Lines in, JSON Lines out (by extension), the id kept first
     code, out, err = run(payload, monkeypatch, capsys, "predict", "--input", str(src),
                          "--output", str(tmp_path / "out.jsonl"), "--keep", "id")  # fmt: skip
@@ -107,7 +108,8 @@ def test_json_lines_both_ways_and_through_stdin_and_stdout(
     code, out, err = run(payload, monkeypatch, capsys, "predict", "--input", str(src),
                          "--format", "csv", "--keep", "id")  # fmt: skip
     table = list(csv.DictReader(io.StringIO(out)))
-    assert list(table[0]) == ["id", *model.outputs.columns, "warnings", "error"]
+    assert list(table[0]) == ["id", *model.outputs.columns, "uncertain", "warnings", "error"]
+    assert [t["uncertain"] for t in table] == [str(p.uncertain).lower() for p in predictions]
     assert [t["prediction"] for t in table] == [e["prediction"] for e in expected]
     assert float(table[2]["proba_Chinstrap"]) == expected[2]["probabilities"]["Chinstrap"]
     csv_src = tmp_path / "in.csv"

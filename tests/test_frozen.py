@@ -86,7 +86,7 @@ def test_predict_csv_writes_full_precision_file(built: Built, mode: str, tmp_pat
     want = e2e_rows()
     assert len(got) == len(want)
     outputs = ["prediction", "proba_Adelie", "proba_Chinstrap", "proba_Gentoo"]
-    assert list(got[0]) == [*outputs, "warnings", "error"]
+    assert list(got[0]) == [*outputs, "uncertain", "warnings", "error"]
     for g, w in zip(got, want, strict=True):
         assert g["prediction"] == w["prediction"] and g["error"] == ""
         for col in outputs[1:]:

@@ -138,11 +138,11 @@ def test_an_e2e_set_made_from_the_apps_output_may_keep_its_warnings_and_error_co
     tmp_path: Path,
 ) -> None:
     lines = FILES["e2e"].read_text().splitlines()
-    made = [lines[0] + ",warnings,error"] + [line + ",," for line in lines[1:]]
+    made = [lines[0] + ",uncertain,warnings,error"] + [line + ",false,," for line in lines[1:]]
     assert run_checks(tmp_path, {"e2e": ("\n".join(made) + "\n").encode()}).result.passed
     # a row the app could not score has empty outputs: the gate names it
     cells = made[3].split(",")
-    failed = ",".join(cells[:6] + [""] * 4) + ",,line 4: a reason"
+    failed = ",".join(cells[:6] + [""] * 4) + ",,,line 4: a reason"
     broken = "\n".join([*made[:3], failed, *made[4:]]) + "\n"
     err = refusal(tmp_path, {"e2e": broken.encode()})
     assert "row 3 (line 4): prediction 'Adelie', expected ''" in str(err)

@@ -407,7 +407,8 @@ def test_predict_file_scores_good_rows_and_names_bad_ones(
     csv_out = tmp_path / "scores.csv"
     model.predict_file(src, csv_out)
     table = list(csv_module.reader(csv_out.open()))
-    assert table[0][-2:] == ["warnings", "error"] and table[2][-1].startswith("line 3, column")
+    assert table[0][-3:] == ["uncertain", "warnings", "error"]
+    assert table[2][-1].startswith("line 3, column")
     # cancel: raised at the next chunk, and nothing is left behind
     stop = threading.Event()
     stop.set()

@@ -52,7 +52,7 @@ FORMAT_NAMES = ("csv", "jsonl")
 #: Lone surrogates: where ``surrogateescape`` put a byte that is not UTF-8.
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 #: The columns every CSV output ends with (JSON Lines: keys).
-WARNINGS, ERROR = "warnings", "error"
+WARNINGS, ERROR, UNCERTAIN = "warnings", "error", "uncertain"
 
 
 class Cancelled(Exception):
@@ -593,16 +593,22 @@ def _csv_cell(value: Any) -> str:
 
 
 class _CsvWriter:
-    def __init__(self, out: TextIO, keep: Sequence[str], outputs: Sequence[str]) -> None:
+    def __init__(
+        self, out: TextIO, keep: Sequence[str], outputs: Sequence[str], uncertain_below: Any
+    ) -> None:
         self.out = out
         self.keep = keep
-        self.empty_outputs = "," * (len(outputs) - 1)
-        header = [*keep, *outputs, WARNINGS, ERROR]
+        flags = [UNCERTAIN] if uncertain_below is not None else []
+        self.empty_outputs = "," * (len(outputs) + len(flags) - 1)
+        header = [*keep, *outputs, *flags, WARNINGS, ERROR]
         self.out.write(",".join(_csv_cell(h) for h in header) + "\n")
 
     def write(self, batch: _Batch, scores: Any, good: list[int], uncertain_below: Any) -> None:
         n = len(batch.lines)
         texts = scores.csv_texts() if len(good) else []
+        if uncertain_below is not None and len(good):  # the uncertain column, after outputs
+            flags = np.where(scores.proba.max(axis=1) < uncertain_below, ",true", ",false")
+            texts = [t + f for t, f in zip(texts, flags.tolist(), strict=True)]
         warned = scores.warnings
         body: list[str] = [""] * n
         for i, r in enumerate(good):
@@ -617,7 +623,9 @@ class _CsvWriter:
 
 
 class _JsonLinesWriter:
-    def __init__(self, out: TextIO, keep: Sequence[str], outputs: Sequence[str]) -> None:
+    def __init__(
+        self, out: TextIO, keep: Sequence[str], outputs: Sequence[str], uncertain_below: Any
+    ) -> None:
         self.out = out
         self.keep = keep
 
@@ -682,7 +690,7 @@ def score_file(
             reader = _CsvSource(fin, source, scorer.plan.input_names, tuple(keep))
         with _output(dst_name, buffered=strict) as out:
             writer_kind = _CsvWriter if fmt_out == "csv" else _JsonLinesWriter
-            writer = writer_kind(out, tuple(keep), scorer.empty_header())
+            writer = writer_kind(out, tuple(keep), scorer.empty_header(), uncertain_below)
             scoring = _Scoring(scorer)
             rows = scored = failed = warned = 0
             first_error: str | None = None

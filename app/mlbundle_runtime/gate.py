@@ -200,7 +200,7 @@ def read_table(data: bytes, source: str, inputs: Sequence[str]) -> GateTable:
 
 #: The columns the app's ``predict`` writes after the outputs: an e2e set made from its
 #: output may keep them (a row that failed has empty outputs, so it fails the gate).
-APP_COLUMNS = ("warnings", "error")
+APP_COLUMNS = ("uncertain", "warnings", "error")
 
 
 def e2e_columns(
