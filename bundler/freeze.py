@@ -79,6 +79,7 @@ THIRD_PARTY_EXCLUDES = (
     "jinja2",
     "pydantic",
     "cloudpickle",
+    "yaml",  # PyYAML (a build and test dependency): optional imports reach it
 )
 
 #: Environment variables passed through to PyInstaller; everything else is dropped

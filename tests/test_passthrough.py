@@ -559,7 +559,12 @@ def test_predict_csv_equals_scikit_learn(frozen: Frozen, tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     with open(dst, newline="") as f:
         got = list(csv.DictReader(f))
-    assert list(got[0]) == ["prediction", *(f"proba_{c}" for c in model.classes_)]
+    assert list(got[0]) == [
+        "prediction",
+        *(f"proba_{c}" for c in model.classes_),
+        "warnings",
+        "error",
+    ]
     assert [g["prediction"] for g in got] == model.predict(X).tolist()
     proba = np.array([[float(g[f"proba_{c}"]) for c in model.classes_] for g in got])
     np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=1e-12)
