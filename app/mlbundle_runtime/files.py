@@ -40,12 +40,11 @@ from mlbundle_runtime.inputs import (
     RawLines,
     RestOfFile,
     _check_header,
+    _Lines,
 )
 
 #: Rows per chunk: as the file scorer's (large enough to amortise a kernel call).
 CHUNK_ROWS = 8192
-#: Bytes read at a time while splitting a file into lines.
-_READ_BYTES = 1 << 18
 #: Extensions of the two formats (anything else needs ``--format``).
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 FORMAT_NAMES = ("csv", "jsonl")
@@ -104,46 +103,13 @@ def _sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
 
 
 # -- reading ---------------------------------------------------------------
-class _Lines:
-    """The lines of a binary stream as text, with the bytes taken (for progress).
-
-    A byte that is not UTF-8 does not stop the reading: it becomes a lone surrogate
-    (``surrogateescape``) that the row's check then names, so only its row fails."""
-
-    def __init__(self, stream: BinaryIO, prefix: bytes = b"", start: bool = True) -> None:
-        """``prefix``: bytes already taken from ``stream``; ``start``: at the file's start
-        (where a byte-order mark may be)."""
-        self.stream = stream
-        self.prefix = prefix
-        self.start = start
-        self.bytes_read = 0
-        self.dirty = False  # some byte so far was not UTF-8
-
-    def __iter__(self) -> Iterator[str]:
-        carry, eof, first = self.prefix, False, self.start
-        while not eof:
-            block = self.stream.read(_READ_BYTES)
-            eof = not block
-            data = carry + block
-            if first and len(data) >= len(BOM) or eof:
-                if first and data.startswith(BOM):
-                    data = data[len(BOM) :]
-                    self.bytes_read += len(BOM)
-                first = False
-            elif first:
-                carry = data
-                continue
-            cut = len(data) if eof else data.rfind(b"\n") + 1
-            part, carry = data[:cut], data[cut:]
-            if not part:
-                continue
-            try:
-                text = part.decode("utf-8")
-            except UnicodeDecodeError:
-                text = part.decode("utf-8", "surrogateescape")
-                self.dirty = True
-            self.bytes_read += len(part)
-            yield from io.StringIO(text, newline="")
+def _lines(stream: BinaryIO, prefix: bytes = b"", start: bool = True) -> _Lines:
+    """The lines of ``stream`` (``prefix`` first) as text, a byte that is not UTF-8 left
+    for its row to name; ``start``: at the file's start, where a byte-order mark may be."""
+    if start:
+        head = stream.read(len(BOM))
+        prefix = b"" if head == BOM else head
+    return _Lines(prefix, stream, "", 1, tolerant=True)
 
 
 def _not_utf8(line: int, cells: Sequence[str], header: Sequence[str] | None) -> str | None:
@@ -194,7 +160,7 @@ class _CsvSource:
             if handover is None
             else (handover.prefix, handover.known, handover.line_no)
         )
-        self.lines = _Lines(stream, prefix, start=handover is None)
+        self.lines = _lines(stream, prefix, start=handover is None)
         self.reader = csv.reader(self.lines)
         self._offset = line_no - 1  # lines before the reader's first
         self._ends: list[int] = []
@@ -214,7 +180,7 @@ class _CsvSource:
 
     @property
     def bytes_read(self) -> int:
-        return self.lines.bytes_read
+        return self.lines.delivered
 
     def _header(self) -> list[str]:
         while True:
@@ -388,7 +354,7 @@ class _JsonLinesSource:
 
     def __init__(self, stream: BinaryIO, source: str, names: Sequence[str], keep: Sequence[str]):
         self.source, self.names, self.keep = source, names, keep
-        self.lines = _Lines(stream)
+        self.lines = _lines(stream)
         self.ignored_set: dict[str, None] = {}
         self._names = set(names) | set(keep)
 
@@ -398,7 +364,7 @@ class _JsonLinesSource:
 
     @property
     def bytes_read(self) -> int:
-        return self.lines.bytes_read
+        return self.lines.delivered
 
     def batches(self, chunk_rows: int) -> Iterator[_Batch]:
         it = iter(self.lines)

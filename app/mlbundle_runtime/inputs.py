@@ -493,11 +493,18 @@ class _Lines:
     as text for ``csv``: decoded whole lines at a time, so a byte that is not UTF-8 is
     reported by its line, and counting the bytes taken for progress reports."""
 
-    def __init__(self, prefix: bytes, stream: BinaryIO, source: str, line_no: int) -> None:
+    def __init__(
+        self, prefix: bytes, stream: BinaryIO, source: str, line_no: int, tolerant: bool = False
+    ) -> None:
+        """``tolerant``: a byte that is not UTF-8 does not stop the reading; it becomes a
+        lone surrogate (``surrogateescape``), ``dirty`` is set, and the reader of the rows
+        names the row (so only that row fails)."""
         self.prefix, self.stream, self.source, self.line_no = prefix, stream, source, line_no
+        self.tolerant = tolerant
         #: The header's cells once read (for naming a column in errors).
         self.header: Sequence[str] | None = None
         self.delivered = 0
+        self.dirty = False
 
     def __iter__(self) -> Iterator[str]:
         carry, eof = self.prefix, False
@@ -512,7 +519,10 @@ class _Lines:
             try:
                 text = part.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise not_utf8(self.source, part, exc.start, self.line_no, self.header) from None
+                if not self.tolerant:
+                    where = (self.source, part, exc.start, self.line_no, self.header)
+                    raise not_utf8(*where) from None
+                text, self.dirty = part.decode("utf-8", "surrogateescape"), True
             self.line_no += part.count(b"\n")
             self.delivered += len(part)
             yield from io.StringIO(text, newline="")
