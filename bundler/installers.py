@@ -1,4 +1,4 @@
-"""Installers made from the onedir build: a portable ``.tar.gz`` and a Debian ``.deb``.
+"""Installers made from the onedir build: a portable ``.tar.gz``, a Debian ``.deb`` and an RPM.
 
 Both are byte-reproducible: members are sorted, owned by root, and stamped
 with ``SOURCE_DATE_EPOCH`` (or 0), so two builds of the same inputs give the
@@ -13,13 +13,18 @@ unmistakable placeholder and a warning, never an address that looks real.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
+import re
 import shutil
 import stat
+import struct
 import subprocess
 import tarfile
+import textwrap
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +33,7 @@ import jinja2
 from bundler.errors import ToolchainError
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "dist_templates"
-KINDS = ("tar.gz", "deb")
+KINDS = ("tar.gz", "deb", "rpm")
 #: The .deb's Maintainer when the spec names none (development builds only): ``.invalid``
 #: is a domain reserved never to exist (RFC 2606), so no mail can reach a stranger.
 MAINTAINER_PLACEHOLDER = "Unset Maintainer <maintainer-unset@example.invalid>"
@@ -99,9 +104,233 @@ def make_tarball(onedir: Path, target: Path, top: str) -> Installer:
     return Installer("tar.gz", target, target.stat().st_size)
 
 
+# ---------------------------------------------------------------------------
+# ELF: the glibc floor and what kind of file it is, read from the file itself
+
+_SHT_GNU_VERNEED = 0x6FFFFFFE
+_PT_INTERP = 3
+_ET_DYN = 3
+_GLIBC_VERSION = re.compile(r"GLIBC_(\d+(?:\.\d+)+)")
+#: ELF e_machine to the Debian architecture and the RPM one.
+_MACHINES = {62: ("amd64", "x86_64"), 183: ("arm64", "aarch64"), 3: ("i386", "i686")}
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    """What packaging needs of one ELF file."""
+
+    machine: int
+    shared_library: bool  # ET_DYN without a program interpreter: loaded, never run
+    glibc: tuple[int, ...] | None  # highest GLIBC_x.y it requires, None if none
+
+
+def read_elf(path: Path) -> ElfInfo | None:
+    """Parse ``path``'s ELF header, program headers and ``.gnu.version_r`` (the versions
+    it needs from each shared library, as ``readelf -V`` prints them); None if not ELF."""
+    with open(path, "rb") as f:
+        data = f.read(64)
+        if len(data) < 52 or data[:4] != b"\x7fELF":
+            return None
+        f.seek(0)
+        data = f.read()
+    wide = data[4] == 2
+    end = "<" if data[5] == 1 else ">"
+    if wide:
+        e_type, machine = struct.unpack_from(end + "HH", data, 16)
+        phoff, shoff = struct.unpack_from(end + "QQ", data, 32)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 54)
+    else:
+        e_type, machine = struct.unpack_from(end + "HH", data, 16)
+        phoff, shoff = struct.unpack_from(end + "II", data, 28)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 42)
+    interp = any(
+        struct.unpack_from(end + "I", data, phoff + i * phentsize)[0] == _PT_INTERP
+        for i in range(phnum)
+    )
+    sections = []
+    for i in range(shnum):
+        at = shoff + i * shentsize
+        if wide:
+            _, sh_type, _, _, off, size, link, info = struct.unpack_from(end + "IIQQQQII", data, at)
+        else:
+            _, sh_type, _, _, off, size, link, info = struct.unpack_from(end + "IIIIIIII", data, at)
+        sections.append((sh_type, off, size, link, info))
+    found: list[tuple[int, ...]] = []
+    for sh_type, off, _size, link, count in sections:
+        if sh_type != _SHT_GNU_VERNEED:
+            continue
+        strtab = sections[link][1]
+
+        def name(at: int, strtab: int = strtab) -> str:
+            stop = data.index(b"\0", strtab + at)
+            return data[strtab + at : stop].decode("ascii", "replace")
+
+        need = off
+        for _ in range(count):  # sh_info: the number of Verneed entries
+            _ver, cnt, _file, aux, nxt = struct.unpack_from(end + "HHIII", data, need)
+            at = need + aux
+            for _ in range(cnt):
+                _hash, _flags, _other, vname, anext = struct.unpack_from(end + "IHHII", data, at)
+                match = _GLIBC_VERSION.fullmatch(name(vname))
+                if match:
+                    found.append(tuple(int(p) for p in match.group(1).split(".")))
+                at += anext
+            if nxt == 0:
+                break
+            need += nxt
+    return ElfInfo(
+        machine=machine,
+        shared_library=e_type == _ET_DYN and not interp,
+        glibc=max(found) if found else None,
+    )
+
+
+def glibc_floor(tree: Path) -> str | None:
+    """The highest ``GLIBC_x.y`` symbol version any ELF file under ``tree`` requires, as
+    ``"x.y"`` (the ``libc6 (>= x.y)`` a package of the tree depends on); None without ELF."""
+    floors = []
+    for path in sorted(tree.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            info = read_elf(path)
+            if info is not None and info.glibc is not None:
+                floors.append(info.glibc)
+    return ".".join(str(p) for p in max(floors)) if floors else None
+
+
+def architecture(executable: Path) -> tuple[str, str]:
+    """The Debian and RPM architecture names of the app's executable (x86-64 if not ELF)."""
+    info = read_elf(executable) if executable.is_file() else None
+    return _MACHINES.get(info.machine if info else 62, _MACHINES[62])
+
+
+# ---------------------------------------------------------------------------
+# Linux packages: the tree the .deb and the .rpm share
+
+#: Licences whose full text Debian ships in /usr/share/common-licenses (SPDX id to file).
+_COMMON_LICENSES = {
+    "Apache-2.0": "Apache-2.0",
+    "Artistic-2.0": "Artistic-2.0",
+    "BSD-3-Clause": "BSD",
+    "CC0-1.0": "CC0-1.0",
+    "GPL-2.0-only": "GPL-2",
+    "GPL-2.0-or-later": "GPL-2",
+    "GPL-3.0-only": "GPL-3",
+    "GPL-3.0-or-later": "GPL-3",
+    "LGPL-2.1-only": "LGPL-2.1",
+    "LGPL-2.1-or-later": "LGPL-2.1",
+    "LGPL-3.0-only": "LGPL-3",
+    "LGPL-3.0-or-later": "LGPL-3",
+    "MPL-2.0": "MPL-2.0",
+}
+#: What lintian says of a PyInstaller folder under /opt that no packaging can change
+#: (docs/installers.md, "Debian package", gives each one's reason); shipped as the
+#: package's lintian overrides.
+LINTIAN_OVERRIDES = (
+    "dir-or-file-in-opt",
+    "custom-library-search-path",
+    "embedded-library",
+    "unstripped-binary-or-object",
+    "library-not-linked-against-libc",
+)
+
+
 def debian_version(version: str) -> str:
     """A Debian-valid version from the app's (dashes are not allowed in an upstream version)."""
     return version.replace("-", "~")
+
+
+def rpm_version(version: str) -> str:
+    """An RPM-valid Version from the app's (a dash separates Version from Release)."""
+    return version.replace("-", "~")
+
+
+def render_desktop_entry(
+    *, name: str, title: str, description: str, exec: str, icon: str | None, version: str
+) -> str:
+    """The menu entry (``dist_templates/desktop/app.desktop.j2``): opens the window."""
+    return _render(
+        "desktop/app.desktop.j2",
+        name=name, title=title, description=description, exec=exec, icon=icon, version=version,
+    )  # fmt: skip
+
+
+def _gzip_bytes(data: bytes) -> bytes:
+    """``gzip -9n``: no name, no time, so the same text gives the same bytes."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+        gz.write(data)
+    return buf.getvalue()
+
+
+def _date(fmt: str) -> str:
+    return datetime.fromtimestamp(_epoch(), tz=UTC).strftime(fmt)
+
+
+def _linux_tree(
+    onedir: Path,
+    root: Path,
+    *,
+    name: str,
+    version: str,
+    title: str,
+    description: str,
+    icon: Path | None,
+) -> None:
+    """``root`` as installed: ``/opt/<name>``, ``/usr/bin/<name>``, the menu entry, the
+    icon and the manual page. Shared libraries lose their execute bit (they are loaded,
+    never run)."""
+    opt = root / "opt" / name
+    shutil.copytree(onedir, opt, symlinks=True)
+    for path in opt.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            info = read_elf(path)
+            if info is not None and info.shared_library:
+                path.chmod(0o644)
+    launcher = root / "usr" / "bin" / name
+    launcher.parent.mkdir(parents=True)
+    launcher.write_text(_render("deb/launcher.sh.j2", name=name, title=title, package=name))
+    launcher.chmod(0o755)
+    share = root / "usr" / "share"
+    (share / "applications").mkdir(parents=True)
+    (share / "applications" / f"{name}.desktop").write_text(
+        render_desktop_entry(
+            name=name,
+            title=title,
+            description=description,
+            exec=f"{name} window",
+            icon=name if icon is not None else None,
+            version=version,
+        )  # fmt: skip
+    )
+    if icon is not None:
+        icons = share / "icons" / "hicolor" / "256x256" / "apps"
+        icons.mkdir(parents=True)
+        shutil.copyfile(icon, icons / f"{name}.png")
+    man = share / "man" / "man1"
+    man.mkdir(parents=True)
+    page = _render(
+        "deb/app.1.j2", name=name, version=version, title=title,
+        description=description or title, date=_date("%Y-%m-%d"),
+    )  # fmt: skip
+    (man / f"{name}.1.gz").write_bytes(_gzip_bytes(page.encode()))
+
+
+def _stamp(root: Path) -> None:
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_dir():
+            path.chmod(0o755)
+        elif path.is_file() and not path.is_symlink():
+            path.chmod(0o755 if path.stat().st_mode & stat.S_IXUSR else 0o644)
+        os.utime(path, (_epoch(), _epoch()), follow_symlinks=False)
+    os.utime(root, (_epoch(), _epoch()))
+
+
+def _wrap(text: str, width: int = 79) -> list[str]:
+    """Description paragraphs as lines of at most ``width`` (lintian's limit is 80)."""
+    lines: list[str] = []
+    for para in text.splitlines():
+        lines.extend(textwrap.wrap(para, width) or [""])
+    return lines
 
 
 def make_deb(
@@ -114,11 +343,14 @@ def make_deb(
     description: str,
     record: dict[str, Any],
     work: Path,
+    icon: Path | None = None,
 ) -> Installer:
-    """``/opt/<name>`` (the onedir tree) and ``/usr/bin/<name>``, built with dpkg-deb.
+    """``/opt/<name>`` (the onedir tree), ``/usr/bin/<name>``, a menu entry and icon, a
+    manual page, a DEP-5 copyright and a changelog, built with dpkg-deb.
 
-    Maintainer, Homepage and licence are read from the record's ``mlbundle_runtime`` section, so the
-    package says exactly what the bundle's record says.
+    Maintainer, Homepage and licence are read from the record's ``app`` section, so the
+    package says exactly what the bundle's record says. ``Depends: libc6 (>= x.y)`` is the
+    highest glibc symbol version the bundled ELF files require.
     """
     dpkg = shutil.which("dpkg-deb")
     if dpkg is None:
@@ -128,36 +360,77 @@ def make_deb(
             "build.installers"
         )
     root = work / "deb-root"
-    shutil.copytree(onedir, root / "opt" / name, symlinks=True)
-    launcher = root / "usr" / "bin" / name
-    launcher.parent.mkdir(parents=True)
-    launcher.write_text(_render("deb/launcher.sh.j2", name=name, title=title, package=name))
-    launcher.chmod(0o755)
-    size_kb = sum(p.lstat().st_size for p in root.rglob("*") if not p.is_dir()) // 1024 + 1
+    _linux_tree(
+        onedir, root, name=name, version=version, title=title, description=description,
+        icon=icon,
+    )  # fmt: skip
     model = record["model"]
     app = record["app"]
+    maintainer = app.get("maintainer") or MAINTAINER_PLACEHOLDER
+    license_ = app.get("license")
+    tool_version = record["build"]["tool_version"]
+    doc = root / "usr" / "share" / "doc" / name
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(
+        _render(
+            "deb/copyright.j2",
+            name=name,
+            maintainer=maintainer,
+            homepage=app.get("homepage"),
+            license=license_ or "LicenseRef-unset",
+            common_license=_COMMON_LICENSES.get(license_ or ""),
+            license_known=license_ is not None,
+            year=_date("%Y"),
+            tool_version=tool_version,
+        )
+    )
+    changelog = _render(
+        "deb/changelog.j2",
+        package=name,
+        version=debian_version(version),
+        tool_version=tool_version,
+        model_algorithm=model["algorithm"],
+        model_version=model["version"],
+        model_sha256=model["sha256"],
+        maintainer=maintainer,
+        date=_date("%a, %d %b %Y %H:%M:%S +0000"),
+    )
+    (doc / "changelog.gz").write_bytes(_gzip_bytes(changelog.encode()))
+    overrides = root / "usr" / "share" / "lintian" / "overrides"
+    overrides.mkdir(parents=True)
+    (overrides / name).write_text(
+        _render("deb/lintian-overrides.j2", name=name, tags=LINTIAN_OVERRIDES)
+    )
+    size_kb = sum(p.lstat().st_size for p in root.rglob("*") if not p.is_dir()) // 1024 + 1
+    arch, _ = architecture(root / "opt" / name / name)
     (root / "DEBIAN").mkdir()
     (root / "DEBIAN" / "control").write_text(
         _render(
             "deb/control.j2",
             package=name,
             version=debian_version(version),
-            architecture="amd64",
-            maintainer=app.get("maintainer") or MAINTAINER_PLACEHOLDER,
+            architecture=arch,
+            maintainer=maintainer,
             homepage=app.get("homepage"),
-            license=app.get("license"),
+            license=license_,
+            glibc=glibc_floor(root / "opt" / name),
             installed_kb=size_kb,
             title=title,
-            description_lines=(description or title).splitlines(),
+            description_lines=_wrap(description or title),
             model_algorithm=model["algorithm"],
             model_version=model["version"],
             model_sha256=model["sha256"],
-            tool_version=record["build"]["tool_version"],
+            tool_version=tool_version,
         )
     )
-    for path in [root, *root.rglob("*")]:
-        os.utime(path, (_epoch(), _epoch()), follow_symlinks=False)
-    target = target_dir / f"{name}_{debian_version(version)}_amd64.deb"
+    sums = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink() and path.parts[len(root.parts)] != "DEBIAN":
+            digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+            sums.append(f"{digest}  {path.relative_to(root).as_posix()}\n")
+    (root / "DEBIAN" / "md5sums").write_text("".join(sums))
+    _stamp(root)
+    target = target_dir / f"{name}_{debian_version(version)}_{arch}.deb"
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(_epoch()))
     proc = subprocess.run(
         [dpkg, "--root-owner-group", "-Zgzip", "--build", str(root), str(target)],
@@ -168,6 +441,78 @@ def make_deb(
     if proc.returncode != 0:
         raise ToolchainError(f"dpkg-deb failed: {proc.stderr.strip()}")
     return Installer("deb", target, target.stat().st_size)
+
+
+def make_rpm(
+    onedir: Path,
+    target_dir: Path,
+    *,
+    name: str,
+    version: str,
+    title: str,
+    description: str,
+    record: dict[str, Any],
+    work: Path,
+    icon: Path | None = None,
+) -> Installer:
+    """The .deb's layout as an RPM, built by ``rpmbuild -bb`` from the onedir tree as is:
+    nothing stripped, byte-compiled or given build-id links; no automatic Requires or
+    Provides (the bundled libraries are private), ``Requires: glibc >= x.y`` instead."""
+    rpmbuild = shutil.which("rpmbuild")
+    if rpmbuild is None:
+        raise ToolchainError(
+            "rpmbuild is needed to build the .rpm installer: "
+            'install it (`apt-get install rpm`) or drop "rpm" from build.installers'
+        )
+    work.mkdir(parents=True, exist_ok=True)
+    root = work / "rpm-root"
+    _linux_tree(
+        onedir, root, name=name, version=version, title=title, description=description,
+        icon=icon,
+    )  # fmt: skip
+    _stamp(root)
+    model = record["model"]
+    app = record["app"]
+    _, arch = architecture(root / "opt" / name / name)
+    topdir = work / "rpmbuild"
+    (topdir / "SPECS").mkdir(parents=True, exist_ok=True)
+    spec = topdir / "SPECS" / f"{name}.spec"
+    spec.write_text(
+        _render(
+            "rpm/app.spec.j2",
+            name=name,
+            version=rpm_version(version),
+            release="1",
+            title=title,
+            license=app.get("license") or "LicenseRef-unset",
+            homepage=app.get("homepage"),
+            arch=arch,
+            glibc=glibc_floor(root / "opt" / name),
+            description_lines=_wrap(description or title),
+            model_algorithm=model["algorithm"],
+            model_version=model["version"],
+            model_sha256=model["sha256"],
+            tool_version=record["build"]["tool_version"],
+            root=str(root),
+            icon=icon is not None,
+        )
+    )
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(_epoch()), LC_ALL="C", TZ="UTC")
+    proc = subprocess.run(
+        [
+            rpmbuild, "-bb", "--nodeps", "--target", arch,
+            "--define", f"_topdir {topdir}",
+            "--define", "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
+            str(spec),
+        ],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise ToolchainError(f"rpmbuild failed: {proc.stderr.strip()[-2000:]}")
+    built = topdir / "RPMS" / f"{name}-{rpm_version(version)}-1.{arch}.rpm"
+    target = target_dir / built.name
+    os.replace(built, target)
+    return Installer("rpm", target, target.stat().st_size)
 
 
 def make_installers(
@@ -181,6 +526,7 @@ def make_installers(
     description: str,
     record: dict[str, Any],
     work: Path,
+    icon: Path | None = None,
 ) -> list[Installer]:
     """Stage entry: every requested installer kind, from the finished onedir folder."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -192,9 +538,10 @@ def make_installers(
                     onedir, out_dir / f"{name}-{version}-linux-x86_64.tar.gz", f"{name}-{version}"
                 )
             )
-        elif kind == "deb":
+        elif kind in ("deb", "rpm"):
+            make = make_deb if kind == "deb" else make_rpm
             made.append(
-                make_deb(
+                make(
                     onedir,
                     out_dir,
                     name=name,
@@ -202,7 +549,8 @@ def make_installers(
                     title=title,
                     description=description,
                     record=record,
-                    work=work,
+                    work=work / kind,
+                    icon=icon,
                 )
             )
     return made
