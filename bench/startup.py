@@ -773,6 +773,25 @@ class WindowTimes:
         return out
 
 
+def stop_group(proc: subprocess.Popen[Any], grace: float = 5) -> None:
+    """SIGTERM to the binary's process group (a onefile's parent and child), then SIGKILL
+    after ``grace`` seconds: the figure is taken, how the window quits is not measured."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(grace)
+            # the group may outlive its leader (a onefile's child): make sure it is gone
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait()
+
+
 def time_windows(
     targets: list[WindowTimes], warmup: int, runs: int, scratch: Path, timeout: float = 60
 ) -> str:
@@ -788,14 +807,18 @@ def time_windows(
                 for target in targets:
                     watch.drain()
                     start = time.perf_counter()
-                    proc = subprocess.Popen(
-                        target.argv,
-                        env=env,
-                        cwd=scratch,
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.PIPE,
-                    )
+                    log = scratch / "window-stderr.txt"
+                    with open(log, "wb") as err_file:
+                        # a session of its own: a onefile binary's child goes with it
+                        proc = subprocess.Popen(
+                            target.argv,
+                            env=env,
+                            cwd=scratch,
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=err_file,
+                            start_new_session=True,
+                        )
                     try:
                         deadline = start + timeout
                         window = watch.wait_mapped(
@@ -805,16 +828,12 @@ def time_windows(
                         painted = window is not None and watch.wait_painted(window, deadline)
                         drawn = time.perf_counter()
                     finally:
-                        proc.terminate()
-                        try:
-                            _, err = proc.communicate(timeout=30)
-                        except subprocess.TimeoutExpired:
-                            proc.kill()
-                            _, err = proc.communicate()
+                        stop_group(proc)
                     if window is None or not painted:
+                        err = log.read_text(errors="replace")[-2000:]
                         raise SystemExit(
                             f"{target.label}: no window within {timeout:g} s of launch "
-                            f"(exit {proc.returncode}):\n{err.decode(errors='replace')[-2000:]}"
+                            f"(exit {proc.returncode}):\n{err}"
                         )
                     if i >= warmup:
                         target.mapped.append(mapped - start)
@@ -876,13 +895,13 @@ def print_table(apps: list[App], rat: dict[str, dict[str, float]], method: str) 
 
 
 def print_window_table(
-    by_key: dict[str, App], windows: list[WindowTimes], tk: dict[str, Any], method: str
+    by_key: dict[str, App], windows: list[WindowTimes], tk: dict[str, Any]
 ) -> None:
     """Ours side by side: first prediction, window mapped, window painted; size with Tk's share."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"launch to first window ({method})")
+    table = Table(title="launch to first window (no arguments, on Xvfb; medians)")
     for col in ("app", "first prediction", "window mapped", "first paint", "size", "of it Tk"):
         table.add_column(col, justify="left" if col == "app" else "right")
     for w in windows:
@@ -1030,7 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
     tk = None
     if windows:
         tk = tk_size(ours_dir, ours_file)
-        print_window_table(by_key, windows, tk, window_method or "")
+        print_window_table(by_key, windows, tk)
     result = {
         "generated_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "method": method,
