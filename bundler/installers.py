@@ -443,6 +443,11 @@ def make_deb(
     return Installer("deb", target, target.stat().st_size)
 
 
+def _rpm_text(text: str | None) -> str | None:
+    """``text`` as an RPM spec value: ``%`` starts a macro there, ``%%`` is a percent sign."""
+    return None if text is None else text.replace("%", "%%")
+
+
 def make_rpm(
     onedir: Path,
     target_dir: Path,
@@ -483,12 +488,12 @@ def make_rpm(
             name=name,
             version=rpm_version(version),
             release="1",
-            title=title,
-            license=app.get("license") or "LicenseRef-unset",
-            homepage=app.get("homepage"),
+            title=_rpm_text(title),
+            license=_rpm_text(app.get("license") or "LicenseRef-unset"),
+            homepage=_rpm_text(app.get("homepage")),
             arch=arch,
             glibc=glibc_floor(root / "opt" / name),
-            description_lines=_wrap(description or title),
+            description_lines=[_rpm_text(line) for line in _wrap(description or title)],
             model_algorithm=model["algorithm"],
             model_version=model["version"],
             model_sha256=model["sha256"],

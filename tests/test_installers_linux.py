@@ -219,6 +219,18 @@ def test_deb_and_rpm_are_byte_reproducible(packages: Path, tmp_path: Path) -> No
         assert (again / name).read_bytes() == (packages / name).read_bytes(), name
 
 
+def test_rpm_keeps_a_percent_sign_in_the_description(tmp_path: Path) -> None:
+    _need("rpmbuild")
+    text = "Right 95% of the time, %{name} and %(true) stay text."
+    out = tmp_path / "installers"
+    make_installers(
+        _onedir(tmp_path), out, kinds=("rpm",), name="penguins", version="1.0.0",
+        title="100% offline", description=text, record=RECORD, work=tmp_path / "work",
+    )  # fmt: skip
+    info = _run("rpm", "-qip", out / RPM)
+    assert "Summary     : 100% offline\n" in info and text in info
+
+
 def test_without_icon_or_maintainer_the_entry_has_no_icon_line(tmp_path: Path) -> None:
     _need("dpkg-deb")
     out = _build(tmp_path, ("deb",), icon=False, maintainer=None, license=None)
