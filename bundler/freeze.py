@@ -43,6 +43,7 @@ import mlbundle_runtime as _runtime
 from bundler.backends import BACKEND_NAMES, get_backend
 from bundler.backends.base import WINDOW_IMPORTERS, WINDOW_MODULE, WINDOW_TOOLKIT
 from bundler.errors import FreezeError, ImportRefusedError, ToolchainError
+from bundler.templates import template_dir
 from mlbundle_runtime.bundle import PAYLOAD_PACKAGE
 
 #: The runtime's import name: the application reaches the model through it.
@@ -52,8 +53,8 @@ REFUSALS_FILE = "refused-imports.json"
 REFUSED_EXIT = 3
 MODES = ("onedir", "onefile")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_DIR = REPO_ROOT / "dist_templates"
+#: ``dist_templates/``: the source tree's, or the installed package's (``bundler.templates``).
+TEMPLATE_DIR = template_dir()
 SPEC_TEMPLATE = "app.spec.j2"
 LAUNCHER = TEMPLATE_DIR / "launcher.py"
 #: Runtime hook of every bundle: ``MLBUNDLE_SELFTEST=1`` runs the gate, not the app.
@@ -609,7 +610,8 @@ def _app_root() -> Path:
     spec = importlib.util.find_spec("mlbundle_runtime")
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations))).resolve().parent
-    return REPO_ROOT / "app"
+    # the package imported above, wherever it was installed from
+    return Path(_runtime.__file__).resolve().parents[1]
 
 
 def _pylist(items: Sequence[object], indent: int = 8) -> str:
