@@ -1,8 +1,8 @@
 """Installers made from the onedir build: a portable ``.tar.gz``, a Debian ``.deb`` and an RPM.
 
-Both are byte-reproducible: members are sorted, owned by root, and stamped
+All are byte-reproducible: members are sorted, owned by root, and stamped
 with ``SOURCE_DATE_EPOCH`` (or 0), so two builds of the same inputs give the
-same installer and its hash can be published.
+same installer and its hash can be published. The tarball is made by ``bundler.tarball``.
 
 The package's Maintainer, Homepage and licence come from the spec's ``[app]``
 table. A release build must name its maintainer (a .deb's Maintainer is who
@@ -21,7 +21,6 @@ import shutil
 import stat
 import struct
 import subprocess
-import tarfile
 import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,35 +72,6 @@ def _render(template: str, **values: Any) -> str:
         autoescape=False,
     )
     return env.get_template(template).render(**values)
-
-
-def _tar_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
-    info.mtime = _epoch()
-    if info.isfile():
-        info.mode = 0o755 if info.mode & stat.S_IXUSR else 0o644
-    elif info.isdir():
-        info.mode = 0o755
-    return info
-
-
-def make_tarball(onedir: Path, target: Path, top: str) -> Installer:
-    """``top/`` holding the onedir folder, deterministic (sorted, fixed owner and times)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        paths = [onedir, *sorted(onedir.rglob("*"))]
-        for path in paths:
-            arcname = top if path == onedir else f"{top}/{path.relative_to(onedir).as_posix()}"
-            tar.add(path, arcname=arcname, recursive=False, filter=_tar_filter)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with (
-        open(tmp, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=_epoch(), compresslevel=9) as gz,
-    ):
-        gz.write(buf.getvalue())
-    os.replace(tmp, target)
-    return Installer("tar.gz", target, target.stat().st_size)
 
 
 # ---------------------------------------------------------------------------
@@ -538,9 +508,18 @@ def make_installers(
     made = []
     for kind in kinds:
         if kind == "tar.gz":
+            from bundler.tarball import make_tarball  # it imports Installer from here
+
             made.append(
                 make_tarball(
-                    onedir, out_dir / f"{name}-{version}-linux-x86_64.tar.gz", f"{name}-{version}"
+                    onedir,
+                    out_dir,
+                    name=name,
+                    version=version,
+                    title=title,
+                    description=description,
+                    record=record,
+                    icon=icon,
                 )
             )
         elif kind in ("deb", "rpm"):

@@ -273,7 +273,7 @@ def test_installers_unpack_to_a_working_app(built: Built, tmp_path: Path) -> Non
         assert names[0] == "penguins-1.0.0"
         assert all(m.uid == 0 and m.uname == "root" for m in tar.getmembers())
         tar.extractall(tmp_path / "tgz", filter="data")
-    proc = run_frozen(tmp_path / "tgz" / "penguins-1.0.0" / "penguins", "selftest")
+    proc = run_frozen(tmp_path / "tgz" / "penguins-1.0.0" / "app" / "penguins", "selftest")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     deb = installers / "penguins_1.0.0_amd64.deb"

@@ -271,3 +271,24 @@ def test_the_example_deb_installs_runs_its_selftest_and_passes_lintian(
         for name, size in sizes.items():
             print(f"installer {name}: {size} bytes ({size / 1e6:.1f} MB)")
         print("lintian:\n" + lint.stdout.strip())
+
+
+def test_make_installers_makes_every_kind_with_one_menu_entry(tmp_path: Path) -> None:
+    import tarfile
+
+    _need("dpkg-deb", "rpmbuild")
+    out = _build(tmp_path, ("tar.gz", "deb", "rpm"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["penguins-1.0.0-linux-x86_64.tar.gz", DEB, RPM]
+    )
+    with tarfile.open(out / "penguins-1.0.0-linux-x86_64.tar.gz") as tar:
+        member = tar.extractfile("penguins-1.0.0/penguins.desktop.in")
+        assert member is not None
+        entry = member.read().decode()
+    root = tmp_path / "root"
+    _run("dpkg-deb", "-x", out / DEB, root)
+    deb_entry = (root / "usr/share/applications/penguins.desktop").read_text()
+    same = {"Exec", "Icon"}  # the tarball's install.sh fills in its own paths
+    assert [ln for ln in entry.splitlines() if ln.split("=")[0] not in same] == [
+        ln for ln in deb_entry.splitlines() if ln.split("=")[0] not in same
+    ]
