@@ -542,6 +542,46 @@ def test_run_opens_the_window_and_ctrl_q_exits_0(payload: Path, display: Display
     assert err == ""
 
 
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(2, 130, "interrupted"), (15, 143, "terminated")]
+)
+def test_ctrl_c_or_sigterm_closes_the_window_with_one_line(
+    payload: Path, display: Display, large: Path, tmp_path: Path, sig: int, code: int, word: str
+) -> None:
+    """The app started with no arguments opens the window; a signal while it scores a file
+    (its poll loop running callbacks) ends it as the CLI ends: one line, 130 or 143, and
+    the file job's temporary output gone. Never an error dialog that keeps it open."""
+    env = display.env(dict(os.environ, PYTHONPATH=str(ROOT / "app"), MLBUNDLE_PAYLOAD=str(payload)))
+    code_text = (
+        "import sys, threading\n"
+        "import mlbundle_runtime.window as w\n"
+        "real = w.ModelWindow.__init__\n"
+        "def init(self, root, model):\n"
+        "    real(self, root, model)\n"
+        f"    src, dst = {str(large)!r}, {str(tmp_path / 'o.csv')!r}\n"
+        "    root.after(500, lambda: self.score_file(src, dst))\n"
+        "w.ModelWindow.__init__ = init\n"
+        "from mlbundle_runtime.cli import main\n"
+        "sys.exit(main([]))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code_text], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith(".o.csv.") for p in tmp_path.iterdir()):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code, err
+    assert err.strip() == f"{word}: stopped; no output file was changed"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_run_without_a_display_says_so() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["PYTHONPATH"] = str(ROOT / "app")

@@ -406,6 +406,8 @@ class ModelWindow:
         self.bars: list[Bar] = []
 
         root.report_callback_exception = self._report_error  # type: ignore[method-assign]
+        #: Ctrl-C or SIGTERM that arrived inside a callback: ``run`` raises it after the loop.
+        self.stopped: BaseException | None = None
         title = f"{model.info.get('title') or model.name} — {model.name} {model.version}"
         root.title(title if model.approved else f"{title} — UNAPPROVED")
         root.protocol("WM_DELETE_WINDOW", self.close)
@@ -1016,6 +1018,13 @@ class ModelWindow:
         traceback (set MLBUNDLE_DEBUG=1 to also print the traceback on stderr)."""
         from tkinter import messagebox
 
+        if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: stop, as outside a callback
+            self.stopped = exc
+            job = self.job
+            if job is not None and job.running:
+                job.cancel.set()
+            self.root.quit()
+            return
         if os.environ.get("MLBUNDLE_DEBUG"):
             import traceback
 
@@ -1062,8 +1071,16 @@ def run(model: Model | None = None) -> int:
                 messagebox.showerror("The model cannot be loaded", one_line(exc), parent=root)
                 _say(f"this application's model is damaged or missing: {exc}")
                 return 4
-        ModelWindow(root, model)
-        root.mainloop()
+        window = ModelWindow(root, model)
+        try:
+            root.mainloop()
+            if window.stopped is not None:  # the CLI turns it into its exit code and one line
+                raise window.stopped
+        finally:  # Ctrl-C or SIGTERM in or out of a callback: a file job's output goes too
+            job = window.job
+            if job is not None and job.thread is not None and job.thread.is_alive():
+                job.cancel.set()
+                job.thread.join(timeout=10)
     finally:
         with contextlib.suppress(tk.TclError):  # already closed by the window
             root.destroy()
