@@ -275,7 +275,7 @@ def _linux_tree(
     if icon is not None:
         icons = share / "icons" / "hicolor" / "256x256" / "apps"
         icons.mkdir(parents=True)
-        shutil.copyfile(icon, icons / f"{name}.png")
+        _icon_256(icon, icons / f"{name}.png")
     man = share / "man" / "man1"
     man.mkdir(parents=True)
     page = _render(
@@ -283,6 +283,19 @@ def _linux_tree(
         description=description or title, date=_date("%Y-%m-%d"),
     )  # fmt: skip
     (man / f"{name}.1.gz").write_bytes(_gzip_bytes(page.encode()))
+
+
+def _icon_256(icon: Path, target: Path) -> None:
+    """The icon as the 256x256 PNG its folder promises: copied as is when it is one, else
+    scaled (deterministically: the same PNG gives the same bytes)."""
+    data = icon.read_bytes()
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (256, 256):
+        target.write_bytes(data)
+        return
+    from PIL import Image
+
+    with Image.open(icon) as image:
+        image.convert("RGBA").resize((256, 256), Image.Resampling.LANCZOS).save(target, "PNG")
 
 
 def _stamp(root: Path) -> None:

@@ -273,6 +273,22 @@ def test_the_example_deb_installs_runs_its_selftest_and_passes_lintian(
         print("lintian:\n" + lint.stdout.strip())
 
 
+def test_a_larger_icon_is_installed_at_256_pixels(tmp_path: Path) -> None:
+    from PIL import Image
+
+    _need("dpkg-deb")
+    big = tmp_path / "big.png"
+    Image.new("RGBA", (512, 512), (200, 40, 40, 255)).save(big)
+    out = tmp_path / "installers"
+    make_installers(
+        _onedir(tmp_path), out, kinds=("deb",), name="penguins", version="1.0.0", title=TITLE,
+        description=DESCRIPTION, record=RECORD, work=tmp_path / "work", icon=big,
+    )  # fmt: skip
+    _run("dpkg-deb", "-x", out / DEB, tmp_path / "root")
+    with Image.open(tmp_path / "root/usr/share/icons/hicolor/256x256/apps/penguins.png") as icon:
+        assert icon.size == (256, 256)
+
+
 def test_make_installers_makes_every_kind_with_one_menu_entry(tmp_path: Path) -> None:
     import tarfile
 
