@@ -217,6 +217,26 @@ def test_bad_rows_get_their_reason_and_the_rest_are_scored(
     assert (code, out) == (3, "")
 
 
+def test_rows_a_step_of_the_model_refuses_fail_alone_among_many(
+    payload: Path, model: Model, tmp_path: Path
+) -> None:
+    refused = {2, 5000, 5001, 9999}  # the imputer refuses an infinite value
+    rows = [GOOD.replace("3500", "inf") if r in refused else GOOD for r in range(10_000)]
+    (tmp_path / "in.csv").write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    result = model.predict_file(tmp_path / "in.csv", tmp_path / "out.csv")
+    assert (result.scored, result.failed) == (10_000 - len(refused), len(refused))
+    table = list(csv.DictReader((tmp_path / "out.csv").open()))
+    failed = {r for r, t in enumerate(table) if t["error"]}
+    assert failed == refused
+    assert table[2]["error"] == (
+        "line 4, field 'body_mass_g': an infinite value (inf) is not accepted by SimpleImputer "
+        "(extractor/num/impute)"
+    )
+    assert {t["prediction"] for r, t in enumerate(table) if r not in refused} == {
+        model.predict(RECORD).label
+    }
+
+
 def test_json_lines_bad_records_wrong_types_missing_fields_and_not_json(
     payload: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any, tmp_path: Path
 ) -> None:

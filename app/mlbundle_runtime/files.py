@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -447,44 +448,45 @@ class _Scoring:
         good = batch.good or []
         lines = batch.lines
         if batch.ws is not None:
-            ws, where = batch.ws, _Where(lines)
+            ws = batch.ws
         else:
             ws = np.empty((len(good), self.width))
-            where = _Where([lines[r] for r in good])
-        try:
-            if batch.ws is None:
-                self._fill(ws, batch, where, None)
-        except InputError:
-            keep = []
-            for i, r in enumerate(good):
-                try:
-                    self._fill(ws[i : i + 1], batch, _Where([lines[r]]), i)
-                except InputError as exc:
-                    batch.errors[r] = str(exc)
-                else:
-                    keep.append(i)
-            ws = ws[keep]
-            good = [good[i] for i in keep]
-            where = _Where([lines[r] for r in good])
-        inputs = ws[:, : self.k].copy()
+            bad = self._fill(ws, batch, _Where([lines[r] for r in good]))
+            if bad:
+                for i, reason in bad.items():
+                    batch.errors[good[i]] = reason
+                kept = [i for i in range(len(good)) if i not in bad]
+                ws, good = ws[kept], [good[i] for i in kept]
+        where = _Where([lines[r] for r in good])
+        inputs = ws[:, : self.k].copy()  # the kernels may reuse these columns
         try:
             return self.scorer.run(ws, where), good
         except InputError:
             pass
-        keep = []
-        for i, r in enumerate(good):
-            one = np.empty((1, self.width))
-            one[:, : self.k] = inputs[i]
-            try:
-                self.scorer.run(one, _Where([lines[r]]))
-            except InputError as exc:
-                batch.errors[r] = str(exc)
-            else:
-                keep.append(i)
-        ws = np.empty((len(keep), self.width))
-        ws[:, : self.k] = inputs[keep]
-        good = [good[i] for i in keep]
+        kept = self._runnable(inputs, [lines[r] for r in good], range(len(good)), batch, good)
+        ws = np.empty((len(kept), self.width))
+        ws[:, : self.k] = inputs[kept]
+        good = [good[i] for i in kept]
         return self.scorer.run(ws, _Where([lines[r] for r in good])), good
+
+    def _runnable(
+        self, inputs: np.ndarray, lines: list[int], rows: range, batch: _Batch, good: list[int]
+    ) -> list[int]:
+        """Which of ``rows`` a step of the model accepts, found by halving: a block that
+        runs is kept whole, so a few refused rows cost a few runs, not one per row."""
+        ws = np.empty((len(rows), self.width))
+        ws[:, : self.k] = inputs[rows.start : rows.stop]
+        try:
+            self.scorer.run(ws, _Where(lines[rows.start : rows.stop]))
+            return list(rows)
+        except InputError as exc:
+            if len(rows) == 1:
+                batch.errors[good[rows.start]] = str(exc)
+                return []
+        half = rows.start + len(rows) // 2
+        return self._runnable(inputs, lines, range(rows.start, half), batch, good) + (
+            self._runnable(inputs, lines, range(half, rows.stop), batch, good)
+        )
 
     def _run_rows(self, batch: _Batch) -> tuple[Any, list[int]]:
         """``run`` for a scorer without a workspace (passthrough: scikit-learn itself),
@@ -516,23 +518,37 @@ class _Scoring:
                 kept.append(r)
         return score(kept), kept
 
-    def _fill(self, ws: np.ndarray, batch: _Batch, where: _Where, one: int | None) -> None:
+    def _fill(self, ws: np.ndarray, batch: _Batch, where: _Where) -> dict[int, str]:
+        """Fill ``ws`` with the batch's good rows; return the reason of each row (by index
+        into them) that cannot be read. A column goes in bulk and, only if one of its
+        cells is bad, cell by cell, so a bad row costs its column a slower pass."""
+        encoder = self.encoder
+        bad: dict[int, str] = {}
         if batch.columns is not None:
-            columns = batch.columns if one is None else [[c[one]] for c in batch.columns]
-            chunk = Chunk("", [], 0, where.lines, columns, [])
-            self.encoder.fill_text(ws, chunk, where)
-            return
-        records = batch.records or []
-        names = self.encoder.names
-        if one is None:
-            for r, record in enumerate(records):
-                row = ws[r]
+            for j, cells in enumerate(batch.columns):
+                try:
+                    ws[:, j] = encoder._text_column(cells, j, where)
+                    continue
+                except InputError:
+                    pass
+                column = ws[:, j]
+                for i, cell in enumerate(cells):
+                    try:
+                        column[i] = encoder._text_value(cell, j, i, where)
+                    except InputError as exc:
+                        bad.setdefault(i, str(exc))  # the first column's, as row by row
+                        column[i] = math.nan
+            return bad
+        names = encoder.names
+        for i, record in enumerate(batch.records or []):
+            row = ws[i]
+            line = where.lines[i]
+            try:
                 for j, name in enumerate(names):
-                    row[j] = self.encoder._value(record[name], j, where.lines[r], "line")
-            return
-        record = records[one]
-        for j, name in enumerate(names):
-            ws[0, j] = self.encoder._value(record[name], j, where.lines[0], "line")
+                    row[j] = encoder._value(record[name], j, line, "line")
+            except InputError as exc:
+                bad[i] = str(exc)
+        return bad
 
 
 class _Where:
