@@ -37,7 +37,7 @@ from bundler.artifacts import Artifacts, load_artifacts
 from bundler.backends import get_backend
 from bundler.compiler import compile_estimators
 from bundler.data import DataCheck, check_data, check_release, check_versions
-from bundler.errors import FreezeError, InputError, Interrupted, SpecError
+from bundler.errors import FreezeError, InputError, Interrupted, SpecError, ToolchainError
 from bundler.gate import GateReport, read_gate_sets, run_gate_stage
 from bundler.installers import check_maintainer, make_installers
 from bundler.manifest import (
@@ -52,7 +52,7 @@ from bundler.payload import dump_json, plan_digest, write_payload
 from bundler.record import build_record, requirements_text
 from bundler.report import RUNTIME_DISTRIBUTIONS, BuildReport, added_distributions, folder_size
 from bundler.sbom import build_sbom, frozen_distributions
-from bundler.spec import Spec, load_spec
+from bundler.spec import INSTALLERS, Spec, load_spec
 from mlbundle_runtime.inputs import InputError as RowError
 from mlbundle_runtime.scorer import Scorer, output_columns
 
@@ -184,6 +184,7 @@ def build(
     out_root = (output_dir or spec.build.output_dir).resolve()
     target = out_root / spec.app.name
     freeze_stage.require_pyinstaller()
+    check_installer_tools(spec)
     untouched = (
         f"{shown(target)} was left as it was"
         if target.exists()
@@ -439,7 +440,24 @@ def shown(path: Path) -> str:
 
 
 #: What ``package`` can make: PyInstaller layouts, then installers of the onedir one.
-TARGETS = (*freeze_stage.MODES, "tar.gz", "deb")
+TARGETS = (*freeze_stage.MODES, *INSTALLERS)
+
+#: The program each installer kind is built with, and the Debian package that has it.
+INSTALLER_TOOLS = {"deb": ("dpkg-deb", "dpkg"), "rpm": ("rpmbuild", "rpm")}
+
+
+def check_installer_tools(spec: Spec) -> None:
+    """Refuse at the start a build whose installers need a program this machine lacks."""
+    for kind in spec.build.installers:
+        if kind not in INSTALLER_TOOLS:
+            continue
+        program, package = INSTALLER_TOOLS[kind]
+        if shutil.which(program) is None:
+            raise ToolchainError(
+                f"{spec.path}: build.installers: {program} is needed to build the {kind!r} "
+                f"installer and is not on PATH: install it (`apt-get install {package}`) or "
+                f'drop "{kind}" from build.installers'
+            )
 
 
 def package(

@@ -47,7 +47,7 @@ from bundler.errors import SpecError
 Metric = Literal["accuracy", "balanced_accuracy", "f1", "roc_auc", "r2", "mae", "rmse"]
 Average = Literal["macro", "weighted"]
 Mode = Literal["onedir", "onefile"]
-Installer = Literal["tar.gz", "deb"]
+Installer = Literal["tar.gz", "deb", "rpm"]
 
 #: Metric names ``gate.confidence.metric`` accepts (``mlbundle_runtime.metrics`` implements each).
 METRICS: tuple[str, ...] = get_args(Metric)
@@ -56,6 +56,8 @@ MODES: tuple[str, ...] = get_args(Mode)
 #: Backend names ``build.backend`` accepts: the registry's (``bundler.backends``).
 BACKENDS: tuple[str, ...] = BACKEND_NAMES
 INSTALLERS: tuple[str, ...] = get_args(Installer)
+#: What a spec without ``build.installers`` gets: the RPM only when asked for (rpmbuild).
+DEFAULT_INSTALLERS: tuple[str, ...] = ("tar.gz", "deb")
 #: Top-level tables of a spec, in the order the documentation lists them.
 TABLES: tuple[str, ...] = (
     "app",
@@ -69,8 +71,17 @@ TABLES: tuple[str, ...] = (
     "build",
 )
 
-#: The app name becomes the executable's (and its folder's) name on every OS.
-APP_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+#: The app name becomes the executable's (and its folder's) name on every OS, and the
+#: package name of the .deb and the RPM: Debian's rule (lowercase letters, digits, ``+ - .``,
+#: at least 2 characters), starting with a letter as a command should.
+APP_NAME_PATTERN = r"^[a-z][a-z0-9+.-]{1,63}$"
+#: The app version is the .deb's upstream version and the RPM's Version, unchanged: what
+#: both accept (a digit first; letters, digits, ``.``, ``+``, ``~``; no ``-``, which RPM
+#: reserves for the Release and Debian for the revision).
+APP_VERSION_PATTERN = r"^[0-9][A-Za-z0-9.+~]{0,63}$"
+_APP_VERSION = re.compile(APP_VERSION_PATTERN)
+#: The smallest icon a desktop shows sharply (the hicolor theme's 256x256 folder).
+ICON_MIN_SIZE = 256
 _APP_NAME = re.compile(APP_NAME_PATTERN)
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
@@ -197,6 +208,21 @@ _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def _png_size(path: Path, value: Any, expected: str) -> tuple[int, int]:
+    """The PNG's width and height, read (and its data checked) by Pillow."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            kind, size = image.format, image.size
+            image.load()  # a truncated or corrupt image fails here, not in the installer
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise _problem(f"{value} is not a readable PNG image ({exc}); {expected}") from None
+    if kind != "PNG":
+        raise _problem(f"{value} is not a PNG file (Pillow reads it as {kind}); {expected}")
+    return size
+
+
 def _existing_folder(value: Any, info: ValidationInfo) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise _problem(f"expected a folder path (a string), found {_found(value)}")
@@ -306,9 +332,17 @@ class App(_Table):
     @classmethod
     def _icon(cls, value: Any, info: ValidationInfo) -> Any:
         path = _existing_file(value, info)
+        expected = (
+            f"expected a square PNG image at least {ICON_MIN_SIZE}x{ICON_MIN_SIZE} pixels "
+            "(e.g. 256x256 or 512x512)"
+        )
         with open(path, "rb") as f:
             if f.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
-                raise _problem(f"{value} is not a PNG file; expected a PNG image")
+                raise _problem(f"{value} is not a PNG file; {expected}")
+        width, height = _png_size(path, value, expected)
+        if width != height or width < ICON_MIN_SIZE:
+            what = "not square" if width != height else "too small"
+            raise _problem(f"{value} is {width}x{height} pixels ({what}); {expected}")
         return path
 
     @field_validator("maintainer", mode="before")
@@ -353,13 +387,31 @@ class App(_Table):
     def _name(cls, value: Any) -> Any:
         if isinstance(value, str) and not _APP_NAME.fullmatch(value):
             raise _problem(
-                f"{_show(value)} is not valid; expected 1-64 characters matching "
+                f"{_show(value)} is not valid; expected 2-64 characters matching "
                 f"{APP_NAME_PATTERN}: a lowercase letter, then lowercase letters, digits, "
-                "'_' or '-' (it becomes the executable's name)"
+                "'+', '-' or '.', no spaces or capitals (it becomes the executable's name "
+                "and the .deb's and RPM's package name)"
             )
         return value
 
-    @field_validator("version", "title", mode="before")
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        value = _non_empty(value)
+        if isinstance(value, str) and not _APP_VERSION.fullmatch(value):
+            hint = ""
+            if "-" in value:
+                hint = "; no '-' (RPM keeps it for the release): for a pre-release write " + (
+                    f"{value.replace('-', '~')!r}, which sorts before the release"
+                )
+            raise _problem(
+                f"{_show(value)} is not valid; expected what a .deb and an RPM both accept "
+                "as written: a digit, then letters, digits, '.', '+' or '~', e.g. \"1.0.0\" or "
+                f"\"2.1~rc1\"{hint}"
+            )
+        return value
+
+    @field_validator("title", mode="before")
     @classmethod
     def _required_text(cls, value: Any) -> Any:
         return _non_empty(value)
@@ -608,7 +660,7 @@ class Build(_Table):
 
     modes: tuple[Mode, ...] = MODES
     backend: str = BACKENDS[0]
-    installers: tuple[Installer, ...] = INSTALLERS
+    installers: tuple[Installer, ...] = DEFAULT_INSTALLERS
     output_dir: Path = Field(default=Path(DEFAULT_OUTPUT_DIR), validate_default=True)
     #: Modules the bundle may ship although the backend forbids them (e.g. scipy, for an
     #: application that needs it): a several times larger, slower-starting bundle.

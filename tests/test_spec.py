@@ -373,10 +373,32 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
     (
         "app-name-uppercase",
         put("app.name", "Penguins"),
-        ["app.name: 'Penguins' is not valid; expected", "^[a-z][a-z0-9_-]{0,63}$"],
+        ["app.name: 'Penguins' is not valid; expected", "^[a-z][a-z0-9+.-]{1,63}$"],
     ),
+    ("app-name-space", put("app.name", "pen guins"), ["app.name: 'pen guins' is not valid"]),
+    ("app-name-underscore", put("app.name", "pen_guins"), ["no spaces or capitals"]),
+    ("app-name-one-char", put("app.name", "p"), ["app.name: 'p' is not valid; expected 2-64"]),
     ("app-name-digit", put("app.name", "1app"), ["app.name: '1app' is not valid"]),
-    ("app-name-long", put("app.name", "a" * 65), ["app.name: 'aaaa", "1-64 characters"]),
+    ("app-name-long", put("app.name", "a" * 65), ["app.name: 'aaaa", "2-64 characters"]),
+    (
+        "version-dash",
+        put("app.version", "1.0-rc1"),
+        [
+            "app.version: '1.0-rc1' is not valid; expected what a .deb and an RPM both accept",
+            "for a pre-release write '1.0~rc1'",
+        ],
+    ),
+    ("version-letter-first", put("app.version", "v1.0"), ["app.version: 'v1.0' is not valid"]),
+    ("version-space", put("app.version", "1.0 beta"), ["app.version: '1.0 beta' is not valid"]),
+    ("version-epoch", put("app.version", "1:2.0"), ["app.version: '1:2.0' is not valid"]),
+    (
+        "installer-unknown",
+        put("build.installers", ["msi"]),
+        [
+            "build.installers: 'msi' is not valid; expected an array of distinct values from "
+            "tar.gz, deb, rpm"
+        ],
+    ),
     ("app-title-empty", put("app.title", " "), ["app.title: empty; expected a non-empty string"]),
     (
         "version-float",
@@ -603,3 +625,117 @@ def test_unreadable_file(project: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_spec_error_exit_code() -> None:
     assert SpecError.exit_code == 2
+
+
+# --------------------------------------------------------------------------- package names, icon
+
+
+@pytest.mark.parametrize("name", ["pg", "penguins", "pen-guins", "pen.guins", "g++", "app2"])
+def test_package_names_debian_and_rpm_accept_load(project: Path, name: str) -> None:
+    assert load_spec(write(project, mutate(put("app.name", name)))).app.name == name
+
+
+@pytest.mark.parametrize("version", ["1", "1.0.0", "2.1~rc1", "1.0+git20261203", "10.4a"])
+def test_versions_debian_and_rpm_accept_load(project: Path, version: str) -> None:
+    assert load_spec(write(project, mutate(put("app.version", version)))).app.version == version
+
+
+def test_rpm_is_an_installer_and_not_a_default(project: Path) -> None:
+    spec = load_spec(write(project, mutate(put("build.installers", ["deb", "rpm", "tar.gz"]))))
+    assert spec.build.installers == ("deb", "rpm", "tar.gz")
+    assert "rpm" not in load_spec(write(project, BASE)).build.installers
+
+
+def _png(path: Path, size: tuple[int, int], mode: str = "RGBA") -> Path:
+    from PIL import Image
+
+    Image.new(mode, size, "teal").save(path, format="PNG")
+    return path
+
+
+def _icon_error(project: Path, icon: str) -> str:
+    with pytest.raises(SpecError) as info:
+        load_spec(write(project, mutate(put("app.icon", icon))))
+    message = str(info.value)
+    assert_clean(message)
+    return message
+
+
+@pytest.mark.parametrize("size", [(256, 256), (512, 512)])
+def test_a_square_png_of_256_or_more_loads(project: Path, size: tuple[int, int]) -> None:
+    icon = _png(project / "icon.png", size)
+    assert load_spec(write(project, mutate(put("app.icon", "../icon.png")))).app.icon == icon
+
+
+@pytest.mark.parametrize(
+    ("size", "what"),
+    [((128, 128), "too small"), ((300, 256), "not square"), ((64, 32), "not square")],
+)
+def test_a_small_or_oblong_icon_is_refused_with_its_size(
+    project: Path, size: tuple[int, int], what: str
+) -> None:
+    _png(project / "icon.png", size)
+    message = _icon_error(project, "../icon.png")
+    assert message == (
+        f"{LABEL}: app.icon: ../icon.png is {size[0]}x{size[1]} pixels ({what}); "
+        "expected a square PNG image at least 256x256 pixels (e.g. 256x256 or 512x512)"
+    )
+
+
+def test_an_icon_that_is_not_a_png_is_refused(project: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (256, 256)).save(project / "icon.png", format="JPEG")  # named .png
+    assert "app.icon: ../icon.png is not a PNG file; expected a square PNG" in _icon_error(
+        project, "../icon.png"
+    )
+    (project / "icon.txt").write_text("not an image")
+    assert "app.icon: ../icon.txt is not a PNG file" in _icon_error(project, "../icon.txt")
+
+
+def test_a_truncated_png_is_refused(project: Path) -> None:
+    data = _png(project / "full.png", (256, 256)).read_bytes()
+    (project / "icon.png").write_bytes(data[: len(data) // 2])
+    message = _icon_error(project, "../icon.png")
+    assert "app.icon: ../icon.png is not a readable PNG image (" in message, message
+
+
+def test_a_missing_icon_names_the_file(project: Path) -> None:
+    assert "app.icon: file nope.png not found" in _icon_error(project, "nope.png")
+
+
+# --------------------------------------------------------------------------- installer tools
+
+
+def test_rpm_without_rpmbuild_is_refused_when_the_build_starts(tmp_path: Path) -> None:
+    """Exit 7 (a missing tool) before any stage: nothing verified, compiled or written."""
+    from tests.conftest import run_bundle
+    from tests.test_build_failures import assert_refused, write_spec
+
+    spec = write_spec(tmp_path, extra='installers = ["tar.gz", "rpm"]')
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    proc = run_bundle("build", str(spec), env={"PATH": str(empty)})
+    assert_refused(
+        proc,
+        7,
+        f"{spec}: build.installers: rpmbuild is needed to build the 'rpm' installer and is "
+        'not on PATH: install it (`apt-get install rpm`) or drop "rpm" from build.installers',
+    )
+    assert "verify and load artifacts" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "dist").exists()
+
+
+def test_deb_without_dpkg_deb_names_the_dpkg_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bundler.build import check_installer_tools
+    from bundler.errors import ToolchainError
+    from tests.test_build_failures import write_spec
+
+    spec = load_spec(write_spec(tmp_path, extra='installers = ["deb"]'))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolchainError, match=r"dpkg-deb is needed .*`apt-get install dpkg`"):
+        check_installer_tools(spec)
+    monkeypatch.setenv("PATH", "")
+    check_installer_tools(load_spec(write_spec(tmp_path, extra='installers = ["tar.gz"]')))
