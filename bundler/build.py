@@ -39,6 +39,7 @@ from bundler.compiler import compile_estimators
 from bundler.data import DataCheck, check_data, check_release, check_versions
 from bundler.errors import FreezeError, InputError, Interrupted, SpecError, ToolchainError
 from bundler.gate import GateReport, read_gate_sets, run_gate_stage
+from bundler.icon import app_icon
 from bundler.installers import check_maintainer, make_installers
 from bundler.manifest import (
     load_private_key,
@@ -49,6 +50,7 @@ from bundler.manifest import (
 from bundler.parity import ParityReport, check_parity
 from bundler.passthrough import PassthroughModel, describe_passthrough
 from bundler.payload import dump_json, plan_digest, write_payload
+from bundler.recipes import render_recipes
 from bundler.record import build_record, requirements_text
 from bundler.report import RUNTIME_DISTRIBUTIONS, BuildReport, added_distributions, folder_size
 from bundler.sbom import build_sbom, frozen_distributions
@@ -500,10 +502,15 @@ def package(
         result = _assemble(staging, spec, frozen, prepared.payload, record)
     with clock.stage("manifest, SBOM and signature", progress):
         _seal(staging / "out", spec, record, result, key)
+    onedir = staging / "out" / "onedir" / spec.app.name
+    icon = app_icon(spec, staging / "work" / "icon") if "onedir" in modes else None
+    if "onedir" in modes:  # Windows and macOS recipes list the onedir tree's files
+        with clock.stage("recipes", progress):
+            render_recipes(onedir, staging / "out" / "recipes", spec=spec, record=record, icon=icon)
     if installers:
         with clock.stage("installers", progress):
             for inst in make_installers(
-                staging / "out" / "onedir" / spec.app.name,
+                onedir,
                 staging / "out" / "installers",
                 kinds=tuple(installers),
                 name=spec.app.name,
@@ -512,6 +519,7 @@ def package(
                 description=spec.app.description,
                 record=record,
                 work=staging / "work" / "installers",
+                icon=icon,
             ):
                 result[inst.kind] = {
                     "path": inst.path.relative_to(staging / "out").as_posix(),
