@@ -5,8 +5,8 @@ environment; its dependencies come from the development venv's site-packages thr
 ``.pth`` line (a folder on ``sys.path``, whose own ``.pth`` files, the editable install's
 finder among them, are not run), so nothing is downloaded and ``bundler``,
 ``mlbundle_runtime`` and the templates are the wheel's. The example's spec and the files it
-names are copied into a folder outside the repository, built onedir only, no installers
-(one freeze: about 25 s with the kernels cached), and the binary's own ``selftest`` must pass.
+names are copied into a folder outside the repository, built onedir only with the tarball
+(one freeze: about 30 s with the kernels cached), and the binary's own ``selftest`` must pass.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _run(*args: str | Path, cwd: Path, timeout: float = 600) -> subprocess.Compl
 
 def _copy_example(dest: Path) -> Path:
     """specs/penguins.toml and every file it names, in the same relative layout, under
-    ``dest``; built onedir only, without installers, into ``dest/dist``."""
+    ``dest``; built onedir only, with the tarball as its one installer, into ``dest/dist``."""
     text = SPEC.read_text(encoding="utf-8")
     document = tomllib.loads(text)
     paths = [
@@ -61,7 +61,10 @@ def _copy_example(dest: Path) -> Path:
         assert dest in target.parents, raw  # the copy stays inside dest
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
-    build = '[build]\nmodes = ["onedir"]\ninstallers = []\nbackend = "aot"\noutput_dir = "../dist"'
+    build = "\n".join(
+        ["[build]", 'modes = ["onedir"]', 'installers = ["tar.gz"]', 'backend = "aot"',
+         'output_dir = "../dist"'],
+    )  # fmt: skip
     text = re.sub(r"(?ms)^\[build\]\n.*?(?=^\[|\Z)", build + "\n", text)
     spec.write_text(text, encoding="utf-8")
     return spec
@@ -112,3 +115,5 @@ def test_the_wheel_builds_the_example_outside_the_source_tree(tmp_path: Path) ->
     selftest = _run(exe, "selftest", cwd=tmp_path, timeout=120)
     assert "pass" in selftest.stdout.lower(), selftest.stdout
     assert "recipes" in build.stdout  # rendered from the wheel's templates too
+    tarball = work / "dist" / "penguins" / "installers" / "penguins-1.0.0-linux-x86_64.tar.gz"
+    assert tarball.is_file()  # install.sh and the menu entry, from the wheel's templates
