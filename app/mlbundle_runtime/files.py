@@ -323,19 +323,24 @@ class _FastCsvSource:
                 return
 
     def _raw(self, item: RawLines) -> _Batch | None:
-        """A chunk of whole lines without quotes, one record each, read one by one."""
+        """A chunk of whole lines without quotes, one record each (a line apiece only when
+        csv refuses one)."""
         data = item.data
         try:
             text, dirty = data.decode("utf-8"), False
         except UnicodeDecodeError:
             text, dirty = data.decode("utf-8", "surrogateescape"), True
         lines = io.StringIO(text, newline="").readlines()
-        block: list[list[str] | csv.Error] = []
-        for line in lines:
-            try:
-                block.append(next(csv.reader([line]), []))
-            except csv.Error as exc:
-                block.append(exc)
+        block: list[list[str] | csv.Error]
+        try:  # no quote: a record per line, an empty one for a blank line
+            block = list(csv.reader(lines))  # type: ignore[arg-type]
+        except csv.Error:  # a cell over the size limit: its line alone fails
+            block = []
+            for line in lines:
+                try:
+                    block.append(next(csv.reader([line]), []))
+                except csv.Error as exc:
+                    block.append(exc)
         header = self.reader.header
         assert header is not None
         starts = list(range(item.line_no, item.line_no + len(lines)))
