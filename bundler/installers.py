@@ -30,8 +30,9 @@ from typing import Any
 import jinja2
 
 from bundler.errors import ToolchainError
+from bundler.templates import template_dir
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "dist_templates"
+TEMPLATES = template_dir()
 KINDS = ("tar.gz", "deb", "rpm")
 #: The .deb's Maintainer when the spec names none (development builds only): ``.invalid``
 #: is a domain reserved never to exist (RFC 2606), so no mail can reach a stranger.

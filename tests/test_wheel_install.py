@@ -62,7 +62,7 @@ def _copy_example(dest: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
     build = "\n".join(
-        ["[build]", 'modes = ["onedir"]', 'installers = ["tar.gz"]', 'backend = "aot"',
+        ["[build]", 'modes = ["onedir"]', 'installers = ["tar.gz", "deb"]', 'backend = "aot"',
          'output_dir = "../dist"'],
     )  # fmt: skip
     text = re.sub(r"(?ms)^\[build\]\n.*?(?=^\[|\Z)", build + "\n", text)
@@ -117,3 +117,4 @@ def test_the_wheel_builds_the_example_outside_the_source_tree(tmp_path: Path) ->
     assert "recipes" in build.stdout  # rendered from the wheel's templates too
     tarball = work / "dist" / "penguins" / "installers" / "penguins-1.0.0-linux-x86_64.tar.gz"
     assert tarball.is_file()  # install.sh and the menu entry, from the wheel's templates
+    assert (tarball.parent / "penguins_1.0.0_amd64.deb").is_file()  # the .deb's templates too
