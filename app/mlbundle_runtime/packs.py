@@ -236,7 +236,9 @@ def read_installed(folder: Path, public_key: bytes) -> Pack:
             if path.is_file() and "__pycache__" not in path.parts
         }
     except OSError as exc:
-        raise PackError(f"{source}: the installed pack cannot be read ({exc.strerror or exc})") from None
+        raise PackError(
+            f"{source}: the installed pack cannot be read ({exc.strerror or exc})"
+        ) from None
     return _checked(meta_bytes, sig_text, members, source, public_key)
 
 
