@@ -22,6 +22,7 @@ import numpy as np
 from bundler.compiler import converters  # noqa: F401  (registers every converter)
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import convert, require_checked_sklearn, supported
+from bundler.compiler.converters.search import require_refit
 from bundler.errors import UnsupportedEstimatorError
 from mlbundle_runtime.plan import ARRAYS_FILE, PLAN_FILE, Plan, parse_plan
 
@@ -66,6 +67,7 @@ def write_plan_files(plan: CompiledPlan, folder: Path) -> None:
 
 def input_names(est: object) -> list[str]:
     """The input names a plan exposes: ``feature_names_in_``, else ``x0 .. x{n-1}``."""
+    require_refit(est)  # a search without best_estimator_ knows no inputs: say why
     names = getattr(est, "feature_names_in_", None)
     if names is not None:
         return [str(n) for n in names]

@@ -3,7 +3,9 @@
 from bundler.compiler.converters import (
     compose,
     discretize,
+    discriminant,
     function,
+    glm,
     gradient_boosting,
     hist_gradient_boosting,
     iforest,
@@ -16,6 +18,7 @@ from bundler.compiler.converters import (
     ordinal,
     polynomial,
     scalers,
+    search,
     sgd,
     svm,
     svm_linear,
@@ -27,3 +30,4 @@ __all__ += ["gradient_boosting", "hist_gradient_boosting", "iforest"]
 __all__ += ["naive_bayes", "sgd", "svm_linear"]
 __all__ += ["discretize", "function", "ordinal", "polynomial"]
 __all__ += ["mlp", "neighbors", "svm"]
+__all__ += ["discriminant", "glm", "search"]

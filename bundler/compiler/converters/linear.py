@@ -12,6 +12,13 @@ first argmax; ``decision_function`` is exposed as an extra output.
 scikit-learn 1.9 removed ``LogisticRegression(multi_class=...)``: binary
 models give ``[1 - expit(d), expit(d)]`` (``_predict_proba_lr``), multiclass
 ones the softmax; liblinear refuses more than two classes at fit time.
+
+The rest of the family predicts with the same ``LinearModel._decision_function`` (the
+CV variants, the Lars and OMP families, the Bayesian ridges' posterior mean, Huber,
+quantile and Theil-Sen regression, the SGD-based passive-aggressive regressor), so it
+shares ``regression``; ``RANSACRegressor`` compiles its fitted ``estimator_``.
+``SGDOneClassSVM`` is an outlier detector: ``decision_function = X @ coef_.T - offset_``,
+``predict`` is ``1`` where that is ``>= 0``, else ``-1``.
 """
 
 from __future__ import annotations
@@ -21,16 +28,36 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import (
+    ARDRegression,
+    BayesianRidge,
     ElasticNet,
+    ElasticNetCV,
+    HuberRegressor,
+    Lars,
+    LarsCV,
     Lasso,
+    LassoCV,
+    LassoLars,
+    LassoLarsCV,
+    LassoLarsIC,
     LinearRegression,
     LogisticRegression,
+    LogisticRegressionCV,
+    OrthogonalMatchingPursuit,
+    OrthogonalMatchingPursuitCV,
+    PassiveAggressiveRegressor,
+    QuantileRegressor,
+    RANSACRegressor,
     Ridge,
     RidgeClassifier,
+    RidgeClassifierCV,
+    RidgeCV,
+    SGDOneClassSVM,
+    TheilSenRegressor,
 )
 
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
-from bundler.compiler._registry import register_converter
+from bundler.compiler._registry import convert, register_converter
 from bundler.errors import UnsupportedEstimatorError
 
 
@@ -57,8 +84,11 @@ def emit_linear(
     return out
 
 
-def linear_params(builder: PlanBuilder, est: Any, cols: Cols) -> tuple[np.ndarray, np.ndarray]:
-    """``coef_`` as a dense float64 (outputs x inputs) array and ``intercept_`` per output."""
+def linear_params(
+    builder: PlanBuilder, est: Any, cols: Cols, intercept: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``coef_`` as a dense float64 (outputs x inputs) array and ``intercept_`` (or the
+    given ``intercept``) per output."""
     if cols.float32:
         # scikit-learn would multiply float32 features in float32: not reproducible to 1e-9
         raise UnsupportedEstimatorError(
@@ -73,7 +103,9 @@ def linear_params(builder: PlanBuilder, est: Any, cols: Cols) -> tuple[np.ndarra
             f"{builder.origin(est)} has coefficients of shape {np.shape(est.coef_)} but "
             f"receives {len(cols)} features"
         )
-    intercept = np.broadcast_to(np.asarray(est.intercept_, dtype=np.float64), (coef.shape[0],))
+    if intercept is None:
+        intercept = est.intercept_
+    intercept = np.broadcast_to(np.asarray(intercept, dtype=np.float64), (coef.shape[0],))
     return coef, np.ascontiguousarray(intercept)
 
 
@@ -147,6 +179,11 @@ def regression(builder: PlanBuilder, est: Any, cols: Cols) -> Prediction:
     "binary ([1 - expit, expit]) and multinomial (softmax), every solver (liblinear is "
     "binary-only in scikit-learn 1.9); predict_proba, decision_function",
 )
+@register_converter(
+    LogisticRegressionCV,
+    "as LogisticRegression (the refitted coef_ of the best C / l1_ratio); predict_proba, "
+    "decision_function",
+)
 def convert_logistic_regression(
     est: LogisticRegression, builder: PlanBuilder, cols: Cols
 ) -> Prediction:
@@ -171,15 +208,82 @@ def convert_logistic_regression(
 @register_converter(Ridge, "single target; every solver")
 @register_converter(Lasso, "single target")
 @register_converter(ElasticNet, "single target; any l1_ratio")
+@register_converter(RidgeCV, "single target; every alpha grid, GCV or cv folds")
+@register_converter(LassoCV, "single target")
+@register_converter(ElasticNetCV, "single target; any l1_ratio grid")
+@register_converter(Lars, "single target")
+@register_converter(LarsCV, "single target")
+@register_converter(LassoLars, "single target")
+@register_converter(LassoLarsCV, "single target")
+@register_converter(LassoLarsIC, "single target; criterion 'aic' or 'bic'")
+@register_converter(OrthogonalMatchingPursuit, "single target")
+@register_converter(OrthogonalMatchingPursuitCV, "single target")
+@register_converter(BayesianRidge, "predict (the posterior mean; return_std is not compiled)")
+@register_converter(ARDRegression, "predict (the posterior mean; return_std is not compiled)")
+@register_converter(HuberRegressor, "any epsilon")
+@register_converter(QuantileRegressor, "any quantile, every solver")
+@register_converter(TheilSenRegressor, "single target")
+@register_converter(PassiveAggressiveRegressor, "both losses, average")
 def convert_linear_regressor(est: Any, builder: PlanBuilder, cols: Cols) -> Prediction:
     return regression(builder, est, cols)
 
 
 @register_converter(RidgeClassifier, "binary and multiclass (not multilabel); decision_function")
-def convert_ridge_classifier(est: RidgeClassifier, builder: PlanBuilder, cols: Cols) -> Prediction:
+@register_converter(RidgeClassifierCV, "binary and multiclass (not multilabel); decision_function")
+def convert_ridge_classifier(est: Any, builder: PlanBuilder, cols: Cols) -> Prediction:
     if est._label_binarizer.y_type_.startswith("multilabel"):
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)} was fitted on multilabel targets; only binary and "
             "multiclass RidgeClassifier is supported"
         )
     return classification(est, linear_decision(builder, est, cols))
+
+
+@register_converter(
+    RANSACRegressor,
+    "its fitted estimator_ when that compiles (the default LinearRegression, or any "
+    "registered single-target regressor)",
+)
+def convert_ransac(est: RANSACRegressor, builder: PlanBuilder, cols: Cols) -> Prediction:
+    # predict validates with ensure_all_finite=False, then estimator_.predict validates again:
+    # the inner estimator's checks are the ones that refuse rows.
+    builder.push("estimator_")
+    try:
+        result = convert(est.estimator_, builder, cols)
+    finally:
+        builder.pop()
+    if not isinstance(result, Prediction) or result.task != "regression":
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)} wraps {type(est.estimator_).__name__}, which is not a "
+            "regressor; only a regressor's predictions can be compiled"
+        )
+    return result
+
+
+@register_converter(
+    SGDOneClassSVM,
+    "predict (1 inlier, -1 outlier: decision >= 0), decision_function, score_samples",
+)
+def convert_sgd_one_class_svm(est: SGDOneClassSVM, builder: PlanBuilder, cols: Cols) -> Prediction:
+    offset = float(np.asarray(est.offset_, dtype=np.float64).reshape(-1)[0])
+    coef, _ = linear_params(builder, est, cols, intercept=0.0)
+    # decision_function = X @ coef_.T - offset_ (subtracting is adding the negation, exactly);
+    # score_samples = decision_function + offset_, rounded again as scikit-learn does.
+    decision = emit_dot2(builder, est, cols, coef, np.array([-offset]), ["decision_function"])
+    score = builder.new_cols(["score_samples"])
+    builder.emit(
+        "mul_add",
+        est,
+        builder.idx(decision),
+        builder.idx(score),
+        builder.array([1.0], np.float64),
+        builder.array([offset], np.float64),
+    )
+    return Prediction(
+        "classification",
+        decision,
+        "nonnegative",
+        (-1, 1),
+        None,
+        extras=(("score_samples", score, ()), ("decision_function", decision, ())),
+    )
