@@ -26,7 +26,9 @@ from mlbundle_runtime.backend import kernel_source_hash
 
 SCHEMA = "mlbundle.record"
 #: 1.2 adds app.maintainer, app.homepage and app.license; 1.0 and 1.1 records stay valid.
-SCHEMA_VERSION = "1.3"
+#: 1.3 adds outputs.uncertain_below; 1.4 adds model.search / extractor.search (optional:
+#: present when the artifact is, or ends in, a hyperparameter search).
+SCHEMA_VERSION = "1.4"
 APPROVED = "APPROVED"
 UNAPPROVED = "UNAPPROVED"
 #: The build environment's distributions, pinned, as a file inside the bundle.
@@ -62,8 +64,67 @@ def json_safe(value: Any, depth: int = 0) -> Any:
     return repr(value)
 
 
+def describe_parameters(value: Any, depth: int = 0) -> Any:
+    """A search's grid or distributions as JSON; a distribution (anything with ``rvs``) as
+    text naming it and its arguments, since it has no JSON form of its own."""
+    if depth > 8:
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): describe_parameters(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [describe_parameters(v, depth + 1) for v in value]
+    if hasattr(value, "rvs") and not hasattr(value, "get_params"):
+        dist = getattr(value, "dist", None)  # a frozen scipy.stats distribution
+        if dist is not None and hasattr(dist, "name"):
+            args = [repr(json_safe(a)) for a in getattr(value, "args", ())]
+            kwds = getattr(value, "kwds", {}) or {}
+            args += [f"{k}={json_safe(v)!r}" for k, v in sorted(kwds.items())]
+            return f"scipy.stats.{dist.name}({', '.join(args)})"
+        return f"distribution {type(value).__module__}.{type(value).__qualname__}"
+    return json_safe(value, depth + 1)
+
+
+def _final_search(est: Any) -> Any | None:
+    """The hyperparameter search ``est`` is, or ends in (a Pipeline's last step), if any."""
+    from bundler.compiler.converters.search import is_search
+
+    while not is_search(est):
+        steps = getattr(est, "steps", None)
+        if not steps:
+            return None
+        est = steps[-1][1]
+    return est
+
+
+def search_record(est: Any) -> dict[str, Any] | None:
+    """What the search tried and what it chose: grid or distributions, best parameters and
+    score (the plan compiles ``best_estimator_``; this says where it came from)."""
+    search = _final_search(est)
+    if search is None:
+        return None
+    grid = getattr(search, "param_grid", None)
+    kind = "param_grid" if grid is not None else "param_distributions"
+    space = grid if grid is not None else getattr(search, "param_distributions", None)
+    score = getattr(search, "best_score_", None)  # absent when refit is a callable
+    score = float(score) if score is not None else None
+    results = getattr(search, "cv_results_", {}) or {}
+    return {
+        "class": f"{type(search).__module__}.{type(search).__qualname__}",
+        "space_kind": kind,
+        "space": describe_parameters(space),
+        "best_params": describe_parameters(getattr(search, "best_params_", {})),
+        "best_score": score if score is None or math.isfinite(score) else repr(score),
+        "best_index": int(search.best_index_) if hasattr(search, "best_index_") else None,
+        "candidates": len(results.get("params", [])),
+        "scoring": json_safe(search.scoring),
+        "refit": json_safe(search.refit),
+    }
+
+
 def _artifact(art: LoadedArtifact) -> dict[str, Any]:
     est = art.estimator
+    search = search_record(est)
+    extra = {"search": search} if search is not None else {}
     return {
         "algorithm": art.algorithm,
         "class": f"{type(est).__module__}.{type(est).__qualname__}",
@@ -73,6 +134,7 @@ def _artifact(art: LoadedArtifact) -> dict[str, Any]:
         "size": art.size,
         "pickled_by": {"scikit-learn": art.sklearn_version},
         "hyperparameters": json_safe(est.get_params(deep=False)),
+        **extra,
     }
 
 
