@@ -26,7 +26,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +46,18 @@ if TYPE_CHECKING:
     import tkinter as tk
     from tkinter import ttk
 
-__all__ = ["Bar", "Field", "FileJob", "ModelWindow", "about_lines", "result_text", "run"]
+__all__ = [
+    "Bar",
+    "Field",
+    "FileJob",
+    "InstallJob",
+    "ModelWindow",
+    "about_lines",
+    "model_lines",
+    "result_text",
+    "run",
+    "version_line",
+]
 
 NO_DISPLAY = "cannot open a window (no display): use a subcommand, e.g. predict --help"
 
@@ -150,6 +161,49 @@ def result_text(prediction: Prediction) -> str:
     return text
 
 
+def model_version(model: Model) -> str:
+    """The version of the model being served (the bundled one's, or an installed pack's)."""
+    return str(model.info.get("model_version") or model.version or "?")
+
+
+def app_version(model: Model) -> str:
+    """The application's own version (the title's), whichever model it serves."""
+    return str(model.info.get("version") or "")
+
+
+def model_origin(model: Model) -> str:
+    """Where the served model comes from, in a few words, for the heading and About."""
+    if getattr(model, "origin", "bundled") == "pack":
+        return "installed pack"
+    return "bundled with the application"
+
+
+def version_line(model: Model) -> str:
+    """The heading's small print: "model 1.1.0 (installed pack) · app 1.0.0 · trial 1.2.0"."""
+    origin = " (installed pack)" if getattr(model, "origin", "bundled") == "pack" else ""
+    line = f"model {model_version(model)}{origin} · app {app_version(model)}"
+    trial = getattr(model, "trial", None)
+    return f"{line} · trial of {trial} running" if trial else line
+
+
+def model_lines(model: Model) -> list[tuple[str, str]]:
+    """About's "Model in use" rows: which version answers, from where, and a trial's."""
+    rows = [("version", model_version(model)), ("from", model_origin(model))]
+    source = getattr(model, "source", None)
+    if source:
+        rows.append(("source", str(source)))
+    trial = getattr(model, "trial", None)
+    if trial:
+        rows.append(
+            (
+                "trial",
+                f"{trial} scores beside it on every prediction; its answers are logged in "
+                "the app's data folder, never shown",
+            )
+        )
+    return rows
+
+
 def about_key_width(model: Model) -> int:
     """The About text's key column, wide enough for every input's name."""
     return max(17, *(len(i.name) + 2 for i in model.inputs))
@@ -162,10 +216,12 @@ def about_lines(model: Model) -> list[tuple[str, str]]:
     info = model.info
     audit = record.get("audit") or {}
     lines: list[tuple[str, str]] = [
-        ("title", f"{info.get('title') or model.name} — {model.name} {model.version}")
+        ("title", f"{info.get('title') or model.name} — {model.name} {app_version(model)}")
     ]
     if not model.approved:
         lines.append(("alert", "UNAPPROVED: a development build, not approved for release"))
+    for warning in getattr(model, "warnings", None) or ():
+        lines.append(("alert", f"⚠ {warning}"))
     description = (record.get("app") or {}).get("description")
     if description:
         lines.append(("body", description))
@@ -178,6 +234,7 @@ def about_lines(model: Model) -> list[tuple[str, str]]:
             lines.append(("heading", title))
             lines.extend(("body", f"{k:<{width}}{v}") for k, v in rows)
 
+    section("Model in use", model_lines(model))
     m = record.get("model") or {}
     ex = record.get("extractor") or {}
     libs = (record.get("training") or {}).get("libraries") or {}
@@ -356,6 +413,46 @@ def scored_name(src: str | os.PathLike[str]) -> str:
     return f"{path.stem}.scored{path.suffix or '.csv'}"
 
 
+# -- installing a model pack on a worker thread ------------------------------------------
+@dataclass
+class InstallJob:
+    """A model pack being installed: as ``FileJob``, the worker only reports on ``messages``
+    ("progress" with a line of text, then "done" with the new model, or "failed")."""
+
+    src: Path
+    messages: queue.Queue[tuple[str, Any]] = field(default_factory=queue.Queue)
+    thread: threading.Thread | None = None
+    step: str = ""
+    outcome: str = "running"  # "running" | "done" | "failed"
+    entry: Any = None  # the store's Entry for the installed pack
+    model: Model | None = None  # the model now active, loaded on the worker
+    error: BaseException | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.outcome == "running"
+
+
+def _install_pack(store: Any, loader: Callable[[], Model], job: InstallJob) -> None:
+    """The worker: verify, gate and activate the pack, then load the model now active, so
+    Tk's thread only swaps the form (a load reads and checks the plan: not for Tk)."""
+    try:
+        entry = store.install(job.src, progress=lambda line: job.messages.put(("progress", line)))
+        job.messages.put(("progress", "loading the new model"))
+        model = loader()
+    except Exception as exc:  # a refusal, or anything else: a one-line dialog on Tk's thread
+        job.messages.put(("failed", exc))
+    else:
+        job.messages.put(("done", (entry, model)))
+
+
+def pack_filetypes() -> list[tuple[str, str]]:
+    """The file dialog's filter: model packs first, so other files are not offered."""
+    from mlbundle_runtime.packs import PACK_SUFFIX
+
+    return [("Model packs", f"*{PACK_SUFFIX}"), ("All files", "*")]
+
+
 # -- the window ---------------------------------------------------------------------------
 @dataclass
 class Bar:
@@ -390,7 +487,17 @@ class ModelWindow:
     ``score_file(src, dst)`` (no file dialogs), ``cancel_file()``.
     """
 
-    def __init__(self, root: tk.Tk, model: Model) -> None:
+    def __init__(
+        self,
+        root: tk.Tk,
+        model: Model,
+        *,
+        store: Any = None,
+        loader: Callable[[], Model] | None = None,
+    ) -> None:
+        """``store``: the app's ``ModelStore`` that "Update model…" installs into (default:
+        the frozen app's, opened on first use); ``loader``: what gives the active model
+        after an install (default ``api.load``). Tests pass both for a payload folder."""
         import tkinter as tk
         from tkinter import ttk
 
@@ -400,6 +507,9 @@ class ModelWindow:
         self.prediction: Prediction | None = None
         self.shown = ""  # the result as one line, what "Copy result" copies
         self.job: FileJob | None = None
+        self.install_job: InstallJob | None = None
+        self.store = store
+        self.loader: Callable[[], Model] = loader or api.load
         self.about: tk.Toplevel | None = None
         self.about_text: tk.Text | None = None
         self.fields: dict[str, Field] = {}
@@ -408,8 +518,6 @@ class ModelWindow:
         root.report_callback_exception = self._report_error  # type: ignore[method-assign]
         #: Ctrl-C or SIGTERM that arrived inside a callback: ``run`` raises it after the loop.
         self.stopped: BaseException | None = None
-        title = f"{model.info.get('title') or model.name} — {model.name} {model.version}"
-        root.title(title if model.approved else f"{title} — UNAPPROVED")
         root.protocol("WM_DELETE_WINDOW", self.close)
         self._style(ttk)
 
@@ -418,7 +526,70 @@ class ModelWindow:
         root.columnconfigure(0, weight=1)
         root.rowconfigure(0, weight=1)
         outer.columnconfigure(0, weight=1)
+        outer.rowconfigure(2, weight=1)
+        self.outer = outer
+        self._model_view(tk, ttk)
 
+        files = ttk.LabelFrame(outer, text=" Score a file ", padding=PAD)
+        files.grid(row=3, column=0, sticky="ew", padx=PAD * 2, pady=(PAD, 0))
+        files.columnconfigure(1, weight=1)
+        self.file_button = ttk.Button(files, text="Score a file…", command=self.choose_file)
+        self.file_button.grid(row=0, column=0, rowspan=2, padx=(0, PAD))
+        self.progress = ttk.Progressbar(files, maximum=1.0, style="File.Horizontal.TProgressbar")
+        self.progress.grid(row=0, column=1, sticky="ew")
+        self.progress_label = ttk.Label(
+            files,
+            text="A CSV or JSON Lines file with a column per input.",
+            style="Sub.TLabel",
+            wraplength=620,  # a long reason wraps rather than widening the window
+        )
+        self.progress_label.grid(row=1, column=1, sticky="w", pady=(4, 0))
+        self.cancel_button = ttk.Button(
+            files, text="Cancel", command=self.cancel_file, state="disabled"
+        )
+        self.cancel_button.grid(row=0, column=2, rowspan=2, padx=(PAD, 0))
+
+        foot = ttk.Frame(outer, padding=(PAD * 2, PAD, PAD * 2, PAD * 1.5))
+        foot.grid(row=4, column=0, sticky="ew")
+        self.about_button = ttk.Button(foot, text="About this model (F1)", command=self.open_about)
+        self.about_button.grid(row=0, column=0, sticky="w")
+        self.update_button = ttk.Button(foot, text="Update model…", command=self.choose_pack)
+        self.update_button.grid(row=0, column=1, sticky="w", padx=(PAD / 2, 0))
+        ttk.Label(
+            foot,
+            text="Enter: predict · Ctrl+Shift+C: copy result · Ctrl+O: score a file · "
+            "Ctrl+U: update model · Esc: cancel",
+            style="Sub.TLabel",
+        ).grid(row=0, column=2, sticky="e")
+        foot.columnconfigure(1, weight=0)
+        foot.columnconfigure(2, weight=1)
+        self.install_progress = ttk.Progressbar(
+            foot, mode="indeterminate", length=160, style="File.Horizontal.TProgressbar"
+        )
+        self.install_label = ttk.Label(foot, text="", style="Sub.TLabel", wraplength=560)
+
+        self._menu(tk)
+        for seq in ("<Return>", "<KP_Enter>"):
+            root.bind(seq, lambda _e: self.predict())
+        root.bind("<Escape>", lambda _e: self.cancel_file())
+        root.bind("<F1>", lambda _e: self.open_about())
+        for seq in ("<Control-Shift-C>", "<Control-Shift-c>"):
+            root.bind(seq, lambda _e: self.copy_result())
+        root.bind("<Control-o>", lambda _e: self.choose_file())
+        root.bind("<Control-u>", lambda _e: self.choose_pack())
+        root.bind("<Control-q>", lambda _e: self.close())
+        root.minsize(760, 0)
+        self.focus_first()
+        # Once drawn, take the keyboard: the user (or xdotool) types into the first field
+        # without a click, even where no window manager hands out the focus.
+        root.after_idle(lambda: self.focus_first(force=True))
+
+    def _model_view(self, tk: Any, ttk: Any) -> None:
+        """What depends on the model: the title, banner, heading, form and result panel.
+        Built again (``set_model``) when another model becomes active."""
+        model, outer = self.model, self.outer
+        title = f"{model.info.get('title') or model.name} — {model.name} {app_version(model)}"
+        self.root.title(title if model.approved else f"{title} — UNAPPROVED")
         self.banner = ttk.Label(outer, style="Banner.TLabel", anchor="center")
         if not model.approved:
             self.banner.configure(text="UNAPPROVED — a development build, not approved for release")
@@ -430,20 +601,30 @@ class ModelWindow:
             sticky="w"
         )
         sub = (model.record.get("app") or {}).get("description") or ""
-        version = f"model {model.info.get('model_version', '?')} · app {model.version}"
-        ttk.Label(
+        version = version_line(model)
+        self.version_label = ttk.Label(
             head, text=f"{sub}  ({version})" if sub else version, style="Sub.TLabel", wraplength=820
-        ).grid(sticky="w", pady=(2, 0))
+        )
+        self.version_label.grid(sticky="w", pady=(2, 0))
+        warned = list(getattr(model, "warnings", None) or [])
+        self.notice_label = ttk.Label(
+            head,
+            text=f"⚠ {warned[0]}" if warned else "",
+            style="Warn.TLabel" if warned else "Notice.TLabel",
+            wraplength=820,
+        )
+        self.notice_label.grid(sticky="w", pady=(2, 0))
 
         body = ttk.Frame(outer, padding=(PAD * 2, PAD, PAD * 2, 0))
         body.grid(row=2, column=0, sticky="nsew")
         body.columnconfigure(0, weight=3, uniform="cols")
         body.columnconfigure(1, weight=2, uniform="cols")
-        outer.rowconfigure(2, weight=1)
+        self._view = (self.banner, head, body)
 
         form = ttk.LabelFrame(body, text=" Inputs ", padding=PAD)
         form.grid(row=0, column=0, sticky="nsew", padx=(0, PAD))
         form.columnconfigure(1, weight=1)
+        self.fields = {}
         for row, item in enumerate(model.inputs):
             self._add_field(tk, ttk, form, row, item)
         buttons = ttk.Frame(form)
@@ -476,6 +657,7 @@ class ModelWindow:
         self.bar_frame.grid(row=3, column=0, columnspan=3, sticky="ew", pady=(PAD / 2, 0))
         self.bar_frame.columnconfigure(1, weight=1)
         self._bar_widgets: dict[Any, Bar] = {}
+        self.bars = []
         if model.outputs.task == "classification":
             for cls in model.outputs.classes:
                 self._bar_widgets[cls] = Bar(
@@ -500,50 +682,30 @@ class ModelWindow:
         )
         self.copy_button.grid(row=6, column=0, columnspan=3, sticky="e", pady=(PAD, 0))
 
-        files = ttk.LabelFrame(outer, text=" Score a file ", padding=PAD)
-        files.grid(row=3, column=0, sticky="ew", padx=PAD * 2, pady=(PAD, 0))
-        files.columnconfigure(1, weight=1)
-        self.file_button = ttk.Button(files, text="Score a file…", command=self.choose_file)
-        self.file_button.grid(row=0, column=0, rowspan=2, padx=(0, PAD))
-        self.progress = ttk.Progressbar(files, maximum=1.0, style="File.Horizontal.TProgressbar")
-        self.progress.grid(row=0, column=1, sticky="ew")
-        self.progress_label = ttk.Label(
-            files,
-            text="A CSV or JSON Lines file with a column per input.",
-            style="Sub.TLabel",
-            wraplength=620,  # a long reason wraps rather than widening the window
-        )
-        self.progress_label.grid(row=1, column=1, sticky="w", pady=(4, 0))
-        self.cancel_button = ttk.Button(
-            files, text="Cancel", command=self.cancel_file, state="disabled"
-        )
-        self.cancel_button.grid(row=0, column=2, rowspan=2, padx=(PAD, 0))
+    def set_model(self, model: Model) -> None:
+        """Serve ``model`` from now on: the form, result panel, title and About are built
+        again from it (another version may have other inputs, classes or threshold)."""
+        import tkinter as tk
+        from tkinter import ttk
 
-        foot = ttk.Frame(outer, padding=(PAD * 2, PAD, PAD * 2, PAD * 1.5))
-        foot.grid(row=4, column=0, sticky="ew")
-        foot.columnconfigure(1, weight=1)
-        self.about_button = ttk.Button(foot, text="About this model (F1)", command=self.open_about)
-        self.about_button.grid(row=0, column=0, sticky="w")
-        ttk.Label(
-            foot,
-            text="Enter: predict · Ctrl+Shift+C: copy result · Ctrl+O: score a file · Esc: cancel",
-            style="Sub.TLabel",
-        ).grid(row=0, column=1, sticky="e")
+        if self.about is not None and self.about.winfo_exists():
+            self.about.destroy()
+        self.about = self.about_text = None
+        for widget in self._view:
+            widget.destroy()
+        self.model = model
+        self.threshold = model.outputs.uncertain_below
+        self.prediction = None
+        self.shown = ""
+        self._model_view(tk, ttk)
+        self._order_focus()
+        self.focus_first(force=True)
 
-        self._menu(tk)
-        for seq in ("<Return>", "<KP_Enter>"):
-            root.bind(seq, lambda _e: self.predict())
-        root.bind("<Escape>", lambda _e: self.cancel_file())
-        root.bind("<F1>", lambda _e: self.open_about())
-        for seq in ("<Control-Shift-C>", "<Control-Shift-c>"):
-            root.bind(seq, lambda _e: self.copy_result())
-        root.bind("<Control-o>", lambda _e: self.choose_file())
-        root.bind("<Control-q>", lambda _e: self.close())
-        root.minsize(760, 0)
-        self.focus_first()
-        # Once drawn, take the keyboard: the user (or xdotool) types into the first field
-        # without a click, even where no window manager hands out the focus.
-        root.after_idle(lambda: self.focus_first(force=True))
+    def _order_focus(self) -> None:
+        """Tab order as the eye reads: the form (rebuilt ones too) comes before the file
+        panel and the footer, which were made earlier."""
+        for widget in reversed(self._view):
+            widget.lower()
 
     def focus_first(self, force: bool = False) -> None:
         """Put the keyboard on the first input (``force``: also take it from other windows)."""
@@ -568,6 +730,7 @@ class ModelWindow:
         bg = style.lookup("TFrame", "background") or "#dcdad5"
         style.configure("Title.TLabel", font=(family, 16, "bold"))
         style.configure("Sub.TLabel", foreground=GREY)
+        style.configure("Notice.TLabel", foreground=GREEN, font=(family, 10, "bold"))
         style.configure("Hint.TLabel", foreground=GREY, font=(family, 9))
         style.configure("Invalid.TLabel", foreground=RED, font=(family, 9, "bold"))
         style.configure("Warn.TLabel", foreground=AMBER, font=(family, 9, "bold"))
@@ -627,6 +790,8 @@ class ModelWindow:
         file.add_separator()
         file.add_command(label="Score a file…", accelerator="Ctrl+O", command=self.choose_file)
         file.add_command(label="Cancel scoring", accelerator="Esc", command=self.cancel_file)
+        file.add_separator()
+        file.add_command(label="Update model…", accelerator="Ctrl+U", command=self.choose_pack)
         file.add_separator()
         file.add_command(label="Quit", accelerator="Ctrl+Q", command=self.close)
         bar.add_cascade(label="File", menu=file, underline=0)
@@ -884,6 +1049,127 @@ class ModelWindow:
         self.about = self.about_text = None
         self.focus_first(force=True)
 
+    # -- updating the model ---------------------------------------------------
+    def _open_store(self) -> Any:
+        """The app's model store (raises ``PackError`` for an app built without
+        ``[updates]``: the dialog says so)."""
+        if self.store is None:
+            from mlbundle_runtime.bundle import open_bundle
+            from mlbundle_runtime.store import ModelStore
+
+            self.store = ModelStore.for_bundle(open_bundle())
+        return self.store
+
+    def choose_pack(self) -> InstallJob | None:
+        """Ask for a model pack (``*.mlpack``) and install it (Ctrl+U, "Update model…")."""
+        from tkinter import filedialog
+
+        if self.install_job is not None and self.install_job.running:
+            return self.install_job
+        src = filedialog.askopenfilename(
+            parent=self.root, title="Update the model from a model pack", filetypes=pack_filetypes()
+        )
+        if not src:
+            return None
+        return self.install_pack(src)
+
+    def offer_pack(self, src: str | os.PathLike[str]) -> InstallJob | None:
+        """A pack the app was opened with (a double-click on a ``.mlpack``): ask first,
+        naming the file and the model now active, then install it."""
+        from tkinter import messagebox
+
+        path = Path(src)
+        yes = messagebox.askyesno(
+            "Update the model?",
+            f"Install the model in {path.name}? It replaces model {model_version(self.model)} "
+            "once its signature and the release gate pass inside this app.",
+            parent=self.root,
+        )
+        return self.install_pack(path) if yes else None
+
+    def install_pack(self, src: str | os.PathLike[str]) -> InstallJob | None:
+        """Install the pack ``src`` on a worker thread (no file dialog): the window stays
+        responsive and shows each step; on success the form is rebuilt for the new model
+        and a line says which version is active. A refusal is a one-line dialog and the
+        model in use stays. Returns the job (``.running``, ``.outcome``), or None when it
+        could not start."""
+        from tkinter import messagebox
+
+        title = "Cannot update the model"
+        if self.install_job is not None and self.install_job.running:
+            messagebox.showerror(title, "a model pack is being installed already", parent=self.root)
+            return None
+        if self.job is not None and self.job.running:
+            messagebox.showerror(
+                title,
+                f"{self.job.src.name} is being scored: wait for it, or cancel it (Esc), first",
+                parent=self.root,
+            )
+            return None
+        path = Path(src)
+        try:
+            store = self._open_store()
+        except Exception as exc:  # no [updates], a damaged app: its one line
+            messagebox.showerror(title, one_line(exc), parent=self.root)
+            return None
+        job = InstallJob(src=path)
+        self.install_job = job
+        self.update_button.configure(state="disabled")
+        self.install_progress.grid(row=1, column=0, columnspan=2, sticky="w", pady=(PAD / 2, 0))
+        self.install_label.grid(row=1, column=2, sticky="w", padx=(PAD / 2, 0), pady=(PAD / 2, 0))
+        self.install_label.configure(text=f"Installing {path.name}…")
+        self.install_progress.start(POLL_MS)
+        job.thread = threading.Thread(
+            target=_install_pack,
+            args=(store, self.loader, job),
+            name="mlbundle-install-pack",
+            daemon=True,
+        )
+        job.thread.start()
+        self.root.after(POLL_MS, self._poll_install)
+        return job
+
+    def _poll_install(self) -> None:
+        """On Tk's thread: show the worker's last step; at the end, swap the model in."""
+        from tkinter import messagebox
+
+        job = self.install_job
+        if job is None:
+            return
+        end: tuple[str, Any] | None = None
+        while True:
+            try:
+                kind, payload = job.messages.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "progress":
+                job.step = str(payload)
+            else:
+                end = (kind, payload)
+        if end is None:
+            if job.step:
+                self.install_label.configure(text=f"Installing {job.src.name}: {job.step}…")
+            self.root.after(POLL_MS, self._poll_install)
+            return
+        self.install_progress.stop()
+        self.install_progress.grid_remove()
+        self.install_label.grid_remove()
+        self.update_button.configure(state="normal")
+        kind, payload = end
+        if kind == "done":
+            job.entry, job.model = payload
+            job.outcome = "done"
+            assert job.model is not None
+            self.set_model(job.model)
+            self.notice_label.configure(
+                text=f"✓ Model {model_version(job.model)} is now active "
+                f"({model_origin(job.model)}, from {job.src.name}).",
+                style="Notice.TLabel",
+            )
+        else:
+            job.outcome, job.error = "failed", payload
+            messagebox.showerror("Cannot update the model", one_line(payload), parent=self.root)
+
     # -- scoring a file -----------------------------------------------------
     def choose_file(self) -> FileJob | None:
         """Ask for a CSV or JSON Lines file and where to save its scores, then score it."""
@@ -1033,11 +1319,15 @@ class ModelWindow:
         messagebox.showerror(title, one_line(exc), parent=self.root)
 
     def close(self) -> None:
-        """Quit: a running file job is cancelled first, so no partial output is left."""
+        """Quit: a running file job is cancelled first, so no partial output is left; an
+        install is left to finish (it is atomic, but a half-checked pack helps nobody)."""
         job = self.job
         if job is not None and job.running and job.thread is not None:
             job.cancel.set()
             job.thread.join(timeout=10)
+        install = self.install_job
+        if install is not None and install.running and install.thread is not None:
+            install.thread.join(timeout=60)
         self.root.destroy()
 
 
@@ -1047,10 +1337,11 @@ def _say(line: str) -> None:
         print(f"error: {line}", file=sys.stderr)
 
 
-def run(model: Model | None = None) -> int:
-    """Open the application's window on ``model`` (default: the bundled one) and return the
+def run(model: Model | None = None, pack: str | os.PathLike[str] | None = None) -> int:
+    """Open the application's window on ``model`` (default: the active one) and return the
     exit code when it is closed: 0; 2 (and one line on stderr) when no window can be opened,
-    so a headless user is pointed at the subcommands; 4 when the model cannot be loaded."""
+    so a headless user is pointed at the subcommands; 4 when the model cannot be loaded.
+    ``pack``: a model pack the app was opened with; the window offers to install it."""
     try:
         import tkinter as tk
         from tkinter import messagebox
@@ -1072,6 +1363,8 @@ def run(model: Model | None = None) -> int:
                 _say(f"this application's model is damaged or missing: {exc}")
                 return 4
         window = ModelWindow(root, model)
+        if pack is not None:
+            root.after_idle(lambda: window.offer_pack(pack))
         try:
             root.mainloop()
             if window.stopped is not None:  # the CLI turns it into its exit code and one line
@@ -1081,6 +1374,9 @@ def run(model: Model | None = None) -> int:
             if job is not None and job.thread is not None and job.thread.is_alive():
                 job.cancel.set()
                 job.thread.join(timeout=10)
+            install = window.install_job
+            if install is not None and install.thread is not None and install.thread.is_alive():
+                install.thread.join(timeout=60)
     finally:
         with contextlib.suppress(tk.TclError):  # already closed by the window
             root.destroy()
