@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from mlbundle_runtime.bundle import Bundle, open_bundle
+from mlbundle_runtime.bundle import UPDATES_FILE, Bundle, open_bundle
 from mlbundle_runtime.errors import BundleError
 from mlbundle_runtime.files import Cancelled, FileResult
 from mlbundle_runtime.gate import GateResult
@@ -169,6 +169,13 @@ class Model:
         self._bundle = bundle
         self._scorer = scorer
         self._record: dict[str, Any] | None = None
+        # which model this is (``load()`` sets them for an app that takes model packs)
+        self._app = bundle
+        self._origin = "bundled"
+        self._served = str(bundle.info.get("model_version", ""))
+        self._folder: Path | None = None
+        self._warnings: tuple[str, ...] = ()
+        self._trial: Any = None  # mlbundle_runtime.trial.Trial while a trial runs
         plan = bundle.plan
         if hasattr(scorer, "ranges"):
             from mlbundle_runtime.ranges import RangeCheck
@@ -189,24 +196,73 @@ class Model:
             f"<Model {self.name} {self.version} ({'approved' if self.approved else 'UNAPPROVED'})>"
         )
 
+    def _set_origin(
+        self,
+        origin: str,
+        app: Bundle,
+        version: str,
+        folder: Path | None,
+        warnings: Sequence[str],
+    ) -> None:
+        """Where this model comes from (the store's ``resolve``): the app it serves, the
+        model version, the installed pack's folder, and what was skipped on the way."""
+        self._origin, self._app, self._served = origin, app, version
+        self._folder, self._warnings = folder, tuple(warnings)
+
+    def _set_trial(self, trial: Any) -> None:
+        self._trial = trial
+
     # -- what the model is ------------------------------------------------
     @property
     def info(self) -> dict[str, Any]:
-        """The bundle's identity: name, version, title, model_version, backend, approval."""
-        return {k: v for k, v in self._bundle.info.items() if k != "files"}
+        """The app's identity: name, version (the app's), title, backend; and the served
+        model's ``model_version`` and ``approval`` (an installed pack's, if one is active)."""
+        info = {k: v for k, v in self._app.info.items() if k != "files"}
+        info["model_version"] = self._served
+        info["approval"] = self._bundle.info.get("approval", info.get("approval"))
+        return info
 
     @property
     def name(self) -> str:
-        return self._bundle.name
+        return self._app.name
 
     @property
     def version(self) -> str:
-        """The application's version (the model's own is ``info["model_version"]``)."""
-        return str(self._bundle.info.get("version", ""))
+        """The version of the model actually served: the bundled model's, or the installed
+        pack's (the application's own version is ``info["version"]``)."""
+        return self._served
+
+    @property
+    def origin(self) -> str:
+        """``"bundled"`` (the model frozen into the app) or ``"pack"`` (an installed pack)."""
+        return self._origin
+
+    @property
+    def trial(self) -> str | None:
+        """The version of the model in a silent trial beside this one, or None."""
+        return None if self._trial is None else str(self._trial.version)
+
+    @property
+    def source(self) -> str:
+        """One sentence: which model is served and where it comes from."""
+        if self._origin == "pack":
+            text = f"model {self._served} from the installed pack in {self._folder}"
+        else:
+            text = f"model {self._served} bundled with {self.name} {self._app.info.get('version')}"
+        if self._trial is not None:
+            text += f"; model {self._trial.version} in trial beside it (only logged)"
+        return text
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What ``load()`` skipped on the way to this model (a damaged installed pack, a
+        damaged state file), one sentence each; empty when nothing was skipped."""
+        return self._warnings
 
     @property
     def approved(self) -> bool:
-        """True for a release build whose model was approved; False for a development one."""
+        """True when the served model was approved for release (the bundled model: a
+        release build's; an installed pack: its own approval)."""
         return self._bundle.approved
 
     @property
@@ -257,8 +313,28 @@ class Model:
         ``InputError`` naming the field when a value cannot be used."""
         if not isinstance(record, Mapping):
             return self.predict_many([record])[0]  # the records' own message
+        if self._trial is not None:
+            return self._predict_trial(record)
         score_record = getattr(self._scorer, "score_record", None)
         scores = score_record(record) if score_record else self._scorer.score_records([record])
+        return _prediction(scores, 0, self._uncertain_below)
+
+    def _score_one(self, record: Mapping[str, object]) -> Scores:
+        score_record = getattr(self._scorer, "score_record", None)
+        return score_record(record) if score_record else self._scorer.score_records([record])
+
+    def _predict_trial(self, record: Mapping[str, object]) -> Prediction:
+        """``predict`` with a trial running: the candidate scores the same record after the
+        active model, and only the active model's answer is returned."""
+        from time import perf_counter
+
+        start = perf_counter()
+        scores = self._score_one(record)
+        seconds = perf_counter() - start
+        candidate = self._trial.candidate
+        self._trial.compare(
+            "predict", scores, seconds, lambda: candidate._score_one(record), lambda: [record]
+        )
         return _prediction(scores, 0, self._uncertain_below)
 
     def predict_many(self, data: Any) -> Predictions:
@@ -267,6 +343,24 @@ class Model:
 
         Errors name the record or row counted from 1, and the field.
         """
+        if self._trial is None:
+            return _predictions(self._score_many(data), self._uncertain_below)
+        from time import perf_counter
+
+        start = perf_counter()
+        scores = self._score_many(data)
+        seconds = perf_counter() - start
+        candidate = self._trial.candidate
+        self._trial.compare(
+            "predict_many",
+            scores,
+            seconds,
+            lambda: candidate._score_many(data),
+            lambda: _as_records(data, self._names()),
+        )
+        return _predictions(scores, self._uncertain_below)
+
+    def _score_many(self, data: Any) -> Scores:
         scorer = self._scorer
         if _is_dataframe(data) or isinstance(data, Mapping):
             if hasattr(scorer, "score_columns"):
@@ -285,7 +379,7 @@ class Model:
                 "expected records (a list of dicts), columns (a dict or DataFrame) or a 2-D "
                 f"array, got {type(data).__name__}"
             )
-        return _predictions(scores, self._uncertain_below)
+        return scores
 
     def predict_csv(
         self,
@@ -325,8 +419,13 @@ class Model:
         """
         from mlbundle_runtime.files import score_file
 
+        scorer = self._scorer
+        if self._trial is not None and hasattr(scorer, "run"):
+            from mlbundle_runtime.trial import TrialScorer
+
+            scorer = TrialScorer(scorer, self._trial)
         return score_file(
-            self._scorer,
+            scorer,
             src,
             dst,
             input_format=input_format,
@@ -379,6 +478,11 @@ def load(path: str | os.PathLike[str] | None = None) -> Model:
     >>> model = mlbundle_runtime.load("dist/penguins/payload")  # doctest: +SKIP
     """
     bundle = open_bundle(path)
+    if UPDATES_FILE in bundle.info.get("files", {}):
+        # an app that takes model packs: the active installed pack, if one still verifies
+        from mlbundle_runtime.store import resolve
+
+        return resolve(bundle)
     return Model(bundle, bundle.scorer())
 
 
@@ -441,6 +545,15 @@ def _is_dataframe(data: Any) -> bool:
     """A pandas DataFrame, recognised without importing pandas (the caller has, if so)."""
     pandas = sys.modules.get("pandas")
     return pandas is not None and isinstance(data, pandas.DataFrame)
+
+
+def _as_records(data: Any, names: Sequence[str]) -> list[Any]:
+    """The rows of ``predict_many``'s data as records, for a trial's log of inputs."""
+    if _is_dataframe(data) or isinstance(data, Mapping):
+        return _columns_to_records(data, names)
+    if isinstance(data, np.ndarray):
+        return _rows_to_records(data, names)
+    return list(data)
 
 
 def _columns_to_records(data: Any, names: Sequence[str]) -> list[dict[str, object]]:

@@ -27,6 +27,8 @@ AOT_MODULE = "_mlbundle_kernels"
 BUNDLE_FILE = "bundle.json"
 RECORD_FILE = "record.json"
 GATE_FILE = "gate.json"
+#: The payload file of an app that accepts model packs (``packs.UPDATES_FILE``).
+UPDATES_FILE = "updates.json"
 
 
 @dataclass(frozen=True)
@@ -85,18 +87,30 @@ class Bundle:
             from mlbundle_runtime.passthrough import load_scorer
 
             return load_scorer(self)
-        from mlbundle_runtime.backend import BackendError, load_kernels
         from mlbundle_runtime.scorer import Scorer
+
+        return Scorer(self.plan, self.kernels())
+
+    def kernels(self) -> Any:
+        """The compiled kernels this bundle was built with: what its own plan runs on, and
+        what an installed model pack's plan is scored with (a pack carries no code)."""
+        from mlbundle_runtime.backend import BackendError, load_kernels
 
         path = self.kernels_file() if self.backend == "aot" else None
         try:
-            kernels = load_kernels(self.backend, path)
+            return load_kernels(self.backend, path)
         except (BackendError, ImportError, OSError) as exc:
             where = f" (from {path})" if path else ""
             raise BundleError(
                 f"the {self.backend} scoring kernels of this bundle cannot be loaded{where}: {exc}"
             ) from exc
-        return Scorer(self.plan, kernels)
+
+    def updates(self) -> dict[str, Any] | None:
+        """The app's ``updates.json`` (its release key and where packs come from), hash-checked
+        like every payload file; None for an app built without ``[updates]``."""
+        if UPDATES_FILE not in self.info.get("files", {}):
+            return None
+        return self.read_json(UPDATES_FILE)
 
 
 def payload_root(folder: str | os.PathLike[str] | None = None) -> Traversable:

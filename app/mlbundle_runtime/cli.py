@@ -26,6 +26,9 @@ EXIT_BAD_INPUT = 3
 EXIT_DAMAGED = 4
 #: Some rows could not be scored: the output holds them with their reasons (``error``).
 EXIT_SOME_ROWS_FAILED = 5
+#: A model pack was refused (signature, another app, compatibility, version, expiry, its
+#: gate inside the app, an app built without [updates]), or a models command cannot apply.
+EXIT_PACK_REFUSED = 6
 #: Stopped by Ctrl-C (SIGINT) or SIGTERM: 128 + the signal's number, as shells report it.
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -36,7 +39,13 @@ class Terminated(BaseException):
 
 
 def _parser(name: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=name, description="Score inputs with the bundled model.")
+    p = argparse.ArgumentParser(
+        prog=name,
+        description="Score inputs with the bundled model.",
+        epilog=f"{name} FILE.mlpack installs a model pack (with a display: the window offers to). "
+        f"Exit codes: 0 ok, 1 selftest failed, 2 usage, 3 bad input, 4 damaged app, 5 some "
+        f"rows could not be scored, {EXIT_PACK_REFUSED} model pack refused, 130/143 interrupted.",
+    )
     p.add_argument("--version", action="store_true", help="print versions and exit")
     sub = p.add_subparsers(dest="command")
     pr = sub.add_parser(
@@ -92,7 +101,55 @@ def _parser(name: str) -> argparse.ArgumentParser:
     ab = sub.add_parser("about", help="show the model's metadata")
     ab.add_argument("--json", action="store_true", help="print the full record as JSON")
     sub.add_parser("selftest", help="run the release gate inside this binary")
+    _models_parser(sub)
     return p
+
+
+def _models_parser(sub: Any) -> None:
+    refused = (
+        f"exit code {EXIT_PACK_REFUSED}: the pack was refused (damaged or not signed by this "
+        "app's release key, for another app, inputs or kernels this app cannot serve, not "
+        "newer than the active model, expired, UNAPPROVED in a release build, its e2e set or "
+        "metric failing inside the app, or an app built without [updates]); the active model "
+        "is unchanged"
+    )
+    mp = sub.add_parser(
+        "models",
+        help="install, list, trial and roll back model packs",
+        description="Model packs: signed models installed into this app without reinstalling "
+        f"it. {refused}.",
+    )
+    ms = mp.add_subparsers(dest="models_command", metavar="COMMAND")
+    ins = ms.add_parser(
+        "install",
+        help="verify, gate and activate a .mlpack file",
+        description="Verify the pack's signature and hashes, check it suits this app, run its "
+        f"e2e set and confidence range inside the app, then make it active. {refused}.",
+    )
+    ins.add_argument("file", metavar="FILE", help="the .mlpack file")
+    ins.add_argument(
+        "--trial",
+        action="store_true",
+        help="install as a silent trial: it scores beside the active model and is only logged",
+    )
+    ins.add_argument(
+        "--allow-downgrade",
+        action="store_true",
+        help="accept a model version not newer than the active one",
+    )
+    ins.add_argument(
+        "--log-inputs",
+        action="store_true",
+        help="with --trial: also log the inputs (they are not logged otherwise)",
+    )
+    ls = ms.add_parser("list", help="the bundled model and installed packs")
+    ls.add_argument("--json", action="store_true", help="as JSON")
+    ms.add_parser("rollback", help="return to the previous model (at last, the bundled one)")
+    ms.add_parser("promote", help="make the model in trial the active one")
+    ms.add_parser("drop", help="end the trial and remove its pack")
+    tr = ms.add_parser("trial-report", help="how the trial's model compares with the active one")
+    tr.add_argument("--json", action="store_true", help="as JSON")
+    ms.add_parser("check", help="look for a newer pack at the app's update source")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,8 +209,15 @@ def _main(argv: list[str]) -> int:
     except BundleError as exc:
         print(f"error: this application's model is damaged or missing: {exc}", file=sys.stderr)
         return EXIT_DAMAGED
-    args = _parser(model.name).parse_args(argv)
+    from mlbundle_runtime.packs import PACK_SUFFIX, PackError
+
+    pack_file = argv[0] if len(argv) == 1 and argv[0].lower().endswith(PACK_SUFFIX) else None
+    if pack_file is not None and not _has_display():  # a double-click's file, or a shell's
+        argv = ["models", "install", pack_file]
+    args = _parser(model.name).parse_args([] if pack_file and _has_display() else argv)
     try:
+        if pack_file is not None and _has_display():
+            return _window_with_pack(model, pack_file)
         if not argv and _has_display() or args.command == "window":
             from mlbundle_runtime.window import run
 
@@ -172,8 +236,13 @@ def _main(argv: list[str]) -> int:
             return _about(model, args.json)
         if args.command == "selftest":
             return _selftest(model)
+        if args.command == "models":
+            return _models(model, args)
         _parser(model.name).print_help()
         return EXIT_USAGE
+    except PackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_PACK_REFUSED
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -182,6 +251,74 @@ def _main(argv: list[str]) -> int:
         return EXIT_DAMAGED
     except BrokenPipeError:
         return EXIT_OK
+
+
+def _window_with_pack(model: Model, pack_file: str) -> int:
+    """The window, offering to install the pack it was opened with (if it can)."""
+    import inspect
+
+    from mlbundle_runtime.window import run
+
+    if "pack" in inspect.signature(run).parameters:
+        return int(run(model, pack=pack_file))  # type: ignore[call-arg]
+    return run(model)
+
+
+def _models(model: Model, args: argparse.Namespace) -> int:
+    import time
+
+    from mlbundle_runtime.store import ModelStore
+
+    command = args.models_command
+    if command is None:
+        _parser(model.name).parse_args(["models", "--help"])
+        return EXIT_USAGE
+    store = ModelStore.for_model(model)
+    if command == "install":
+        start = time.perf_counter()
+        entry = store.install(
+            args.file,
+            trial=args.trial,
+            allow_downgrade=args.allow_downgrade,
+            log_inputs=args.log_inputs,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
+        role = "in trial beside the active model" if entry.trial else "now active"
+        print(
+            f"installed model {entry.version} from {args.file}: {role} "
+            f"(signature, hashes and its gate checked in {time.perf_counter() - start:.2f}s)"
+        )
+        return EXIT_OK
+    if command == "list":
+        entries = store.entries()
+        if args.json:
+            print(json.dumps([e.to_json() for e in entries], indent=2))
+            return EXIT_OK
+        for e in entries:
+            marks = [m for m, on in (("active", e.active), ("trial", e.trial)) if on]
+            status = "approved" if e.approved else "UNAPPROVED"
+            where = "bundled" if e.folder is None else str(e.folder)
+            line = f"{'*' if e.active else ' '} {e.version:<12} {e.origin:<8} {status:<10} {where}"
+            if marks:
+                line += f"  [{', '.join(marks)}]"
+            if e.problem:
+                line += f"  (unusable: {e.problem})"
+            print(line)
+        return EXIT_OK
+    if command in ("rollback", "promote", "drop"):
+        entry = getattr(store, command)()
+        print(f"active model: {entry.version} ({entry.origin})")
+        return EXIT_OK
+    if command == "trial-report":
+        report = store.trial_report()
+        if args.json:
+            print(json.dumps(report.to_json(), indent=2))
+        else:
+            print("\n".join(report.lines()))
+        return EXIT_OK
+    result = store.check(progress=lambda line: print(line, file=sys.stderr))  # "check"
+    print(result.message)
+    return EXIT_OK
 
 
 def _predict(model: Model, args: argparse.Namespace) -> int:

@@ -1,0 +1,413 @@
+"""Silent trials: a candidate model scores beside the active one and is only logged.
+
+While a trial runs, each prediction is scored by the active model (whose output is the
+only one returned) and then by the candidate on the same rows. The comparison goes on a
+queue; a background thread writes it as JSON Lines to ``<data>/logs/trial.jsonl``
+(one line per row: both labels, both probabilities or values, each model's time per
+row, and the inputs only when the trial was installed with ``log_inputs``), rotating
+the file at ``MAX_LOG_BYTES`` (``.1`` and ``.2`` are kept). The queue is flushed at
+exit. The caller pays the candidate's scoring and a queue put, nothing else; an app
+with no trial never imports this module.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlbundle_runtime.inputs import InputError
+
+if TYPE_CHECKING:
+    from mlbundle_runtime.api import Model
+    from mlbundle_runtime.scorer import Scores
+
+__all__ = ["MAX_LOG_BYTES", "Trial", "TrialLog", "TrialReport", "read_report"]
+
+#: The trial log is rotated when it passes this size; two older files are kept.
+MAX_LOG_BYTES = 8 << 20
+KEEP = 2
+
+
+class TrialLog:
+    """The trial's JSON Lines file, written by one background thread."""
+
+    def __init__(self, path: Path, max_bytes: int = MAX_LOG_BYTES) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._failed: str | None = None
+
+    def put(self, item: Callable[[], list[dict[str, Any]]]) -> None:
+        """Queue one comparison (a function giving its lines, run on the writer thread)."""
+        if self._thread is None:
+            self._start()
+        self._queue.put(item)
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is on disk."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(10)
+
+    def close(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(10)
+        self._thread = None
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="mlbundle-trial-log", daemon=True
+                )
+                self._thread.start()
+                atexit.register(self.close)
+
+    def _run(self) -> None:
+        out = None
+        size = 0
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            if isinstance(item, threading.Event):
+                if out is not None:
+                    out.flush()
+                item.set()
+                continue
+            try:
+                text = "".join(
+                    json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n"
+                    for line in item()
+                )
+                if out is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    out = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+                    size = out.tell()
+                if size and size + len(text) > self.max_bytes:
+                    out.close()
+                    _rotate(self.path)
+                    out = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+                    size = 0
+                out.write(text)
+                size += len(text)
+                if self._queue.empty():
+                    out.flush()
+            except (OSError, ValueError, TypeError) as exc:  # a full disk must not stop scoring
+                self._failed = str(exc)
+        if out is not None:
+            out.close()
+
+
+def _rotate(path: Path) -> None:
+    for n in range(KEEP, 0, -1):
+        older = path.with_name(f"{path.name}.{n}")
+        newer = path.with_name(f"{path.name}.{n - 1}") if n > 1 else path
+        if newer.exists():
+            os.replace(newer, older)
+
+
+class Trial:
+    """A candidate model and where its comparisons go."""
+
+    def __init__(
+        self, candidate: Model, version: str, active: str, log: TrialLog, log_inputs: bool
+    ) -> None:
+        self.candidate = candidate
+        self.version = version
+        self.active = active
+        self.log = log
+        self.log_inputs = log_inputs
+        self.calls = 0
+        #: Names this process's calls in the log, so that the report counts calls across runs.
+        self.session = f"{os.getpid()}-{int(time.time() * 1000)}"
+
+    def compare(
+        self,
+        kind: str,
+        active: Scores,
+        active_seconds: float,
+        score: Callable[[], Scores],
+        inputs: Callable[[], list[Any]] | None,
+    ) -> None:
+        """Score the candidate (``score()``) and queue the comparison with ``active``."""
+        start = time.perf_counter()
+        error = None
+        try:
+            candidate: Scores | None = score()
+        except (InputError, ValueError) as exc:
+            candidate, error = None, str(exc)
+        seconds = time.perf_counter() - start
+        self.calls += 1
+        call = self.calls
+        rows = inputs() if inputs is not None and self.log_inputs else None
+        stamp = time.time()
+        versions = (self.active, self.version)
+        session = self.session
+        self.log.put(
+            lambda: _lines(
+                kind,
+                (session, call),
+                stamp,
+                versions,
+                active,
+                active_seconds,
+                candidate,
+                seconds,
+                error,
+                rows,
+            )
+        )
+
+
+def _lines(
+    kind: str,
+    call: tuple[str, int],
+    stamp: float,
+    versions: tuple[str, str],
+    active: Scores,
+    active_seconds: float,
+    candidate: Scores | None,
+    candidate_seconds: float,
+    error: str | None,
+    inputs: list[Any] | None,
+) -> list[dict[str, Any]]:
+    n = len(active)
+    when = datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
+    a_us = 1e6 * active_seconds / max(n, 1)
+    c_us = 1e6 * candidate_seconds / max(n, 1)
+    a_out = _outputs(active)
+    c_out = _outputs(candidate) if candidate is not None else [None] * n
+    out = []
+    for r in range(n):
+        line: dict[str, Any] = {
+            "time": when,
+            "session": call[0],
+            "call": call[1],
+            "via": kind,
+            "active_version": versions[0],
+            "candidate_version": versions[1],
+            "active": a_out[r],
+            "candidate": c_out[r],
+            "active_us": round(a_us, 2),
+            "candidate_us": round(c_us, 2),
+        }
+        if error is not None:
+            line["candidate_error"] = error
+        if inputs is not None:
+            line["inputs"] = _plain(inputs[r])
+        out.append(line)
+    return out
+
+
+def _outputs(scores: Scores) -> list[dict[str, Any]]:
+    labels = [_plain(v) for v in scores.labels()]
+    proba = scores.proba
+    rows = []
+    for r, label in enumerate(labels):
+        row: dict[str, Any] = {"label": label}
+        if proba is not None:
+            row["proba"] = [_finite(p) for p in proba[r].tolist()]
+        elif scores.values is not None:
+            row["value"] = _finite(float(scores.values[r]))
+        rows.append(row)
+    return rows
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+@dataclass(frozen=True)
+class TrialReport:
+    """The trial log's summary: how often the candidate agreed with the active model."""
+
+    candidate: str | None  # the version in trial now (None: no trial)
+    active: str
+    rows: int  # rows both models scored
+    agreed: int  # of them, rows with the same label (or value within 1e-9)
+    max_proba_diff: float | None  # largest |p_active - p_candidate| over classes and rows
+    max_value_diff: float | None  # regression: largest |value difference|
+    active_us: float | None  # mean time per row, microseconds
+    candidate_us: float | None
+    calls: int  # predictions (calls) compared
+    candidate_errors: int  # rows the candidate could not score
+    log: str  # where the log is
+
+    @property
+    def agreement(self) -> float | None:
+        return self.agreed / self.rows if self.rows else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "candidate": self.candidate,
+            "active": self.active,
+            "rows": self.rows,
+            "agreed": self.agreed,
+            "agreement": self.agreement,
+            "max_proba_diff": self.max_proba_diff,
+            "max_value_diff": self.max_value_diff,
+            "active_us_per_row": self.active_us,
+            "candidate_us_per_row": self.candidate_us,
+            "calls": self.calls,
+            "candidate_errors": self.candidate_errors,
+            "log": self.log,
+        }
+
+    def lines(self) -> list[str]:
+        if self.candidate is None and not self.rows:
+            return ["no model is in trial, and the trial log is empty"]
+        head = f"trial of model {self.candidate or '(ended)'} beside the active {self.active}"
+        if not self.rows:
+            return [head, "  no predictions compared yet"]
+        out = [
+            head,
+            f"  rows compared   {self.rows:,} in {self.calls:,} calls",
+            f"  label agreement {self.agreed:,} of {self.rows:,} "
+            f"({100 * (self.agreement or 0):.2f}%)",
+        ]
+        if self.max_proba_diff is not None:
+            out.append(f"  largest probability difference {self.max_proba_diff:.4f}")
+        if self.max_value_diff is not None:
+            out.append(f"  largest value difference {self.max_value_diff:.6g}")
+        out.append(
+            f"  latency per row  active {self.active_us or 0:.1f} µs, "
+            f"candidate {self.candidate_us or 0:.1f} µs"
+        )
+        if self.candidate_errors:
+            out.append(f"  rows the candidate could not score: {self.candidate_errors:,}")
+        out.append(f"  log              {self.log}")
+        return out
+
+
+def read_report(logs: Path, candidate: str | None, active: str) -> TrialReport:
+    """Summarise the trial log (its rotated files too) for the trial ``candidate``."""
+    path = logs / "trial.jsonl"
+    files = [path.with_name(f"{path.name}.{n}") for n in range(KEEP, 0, -1)] + [path]
+    rows = agreed = errors = 0
+    calls: set[tuple[str, int]] = set()
+    max_p: float | None = None
+    max_v: float | None = None
+    a_total = c_total = 0.0
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for raw in text.splitlines():
+            try:
+                line = json.loads(raw)
+                if candidate is not None and line.get("candidate_version") != candidate:
+                    continue
+                a, c = line["active"], line.get("candidate")
+                calls.add((str(line.get("session")), int(line["call"])))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # a line cut short by a kill, say
+            if not isinstance(a, dict):
+                continue
+            if not isinstance(c, dict):
+                errors += 1
+                continue
+            rows += 1
+            a_total += float(line.get("active_us") or 0)
+            c_total += float(line.get("candidate_us") or 0)
+            if "proba" in a and "proba" in c:
+                diffs = [
+                    abs(x - y)
+                    for x, y in zip(a["proba"], c["proba"], strict=False)
+                    if x is not None and y is not None
+                ]
+                if diffs:
+                    max_p = max(max(diffs), max_p or 0.0)
+            if "value" in a and "value" in c and a["value"] is not None and c["value"] is not None:
+                diff = abs(a["value"] - c["value"])
+                max_v = max(diff, max_v or 0.0)
+                agreed += diff <= 1e-9
+            else:
+                agreed += a.get("label") == c.get("label")
+    return TrialReport(
+        candidate=candidate,
+        active=active,
+        rows=rows,
+        agreed=agreed,
+        max_proba_diff=max_p,
+        max_value_diff=max_v,
+        active_us=a_total / rows if rows else None,
+        candidate_us=c_total / rows if rows else None,
+        calls=len(calls),
+        candidate_errors=errors,
+        log=str(path),
+    )
+
+
+class TrialScorer:
+    """The active model's scorer for ``predict_file`` while a trial runs: each batch the
+    file reader fills is run by the active scorer, then its inputs by the candidate's."""
+
+    def __init__(self, active: Any, trial: Trial) -> None:
+        self._active = active
+        self._trial = trial
+        self._candidate = trial.candidate._scorer
+        plan, other = active.plan, self._candidate.plan
+        self._k = len(plan.inputs)
+        # category codes of the active plan -> the candidate's (the same lists: identity)
+        self._maps: list[tuple[int, np.ndarray]] = []
+        for j, (mine, theirs) in enumerate(zip(plan.inputs, other.inputs, strict=True)):
+            if mine.kind == "categorical" and tuple(mine.categories) != tuple(theirs.categories):
+                codes = {c: float(k) for k, c in enumerate(theirs.categories)}
+                from mlbundle_runtime.inputs import UNKNOWN_CODE
+
+                table = np.array([codes.get(c, UNKNOWN_CODE) for c in mine.categories])
+                self._maps.append((j, table))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._active, name)
+
+    def run(self, ws: np.ndarray, where: Any, x: np.ndarray | None = None) -> Scores:
+        inputs = (ws[:, : self._k] if x is None else x[:, : self._k]).copy()
+        start = time.perf_counter()
+        scores = self._active.run(ws, where, x)
+        seconds = time.perf_counter() - start
+        self._trial.compare(
+            "predict_file", scores, seconds, lambda: self._score(inputs, where), None
+        )
+        return scores
+
+    def _score(self, inputs: np.ndarray, where: Any) -> Scores:
+        for j, table in self._maps:
+            col = inputs[:, j]
+            known = (col >= 0) & (col < len(table)) & ~np.isnan(col)
+            col[known] = table[col[known].astype(np.int64)]
+        ws = np.empty((inputs.shape[0], self._candidate.plan.width))
+        ws[:, : self._k] = inputs
+        return self._candidate.run(ws, where)
