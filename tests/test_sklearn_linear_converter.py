@@ -1,8 +1,11 @@
 """Linear models compile to plans that predict what scikit-learn 1.9 predicts.
 
-LogisticRegression, LinearRegression, Ridge, Lasso, ElasticNet, RidgeClassifier,
-SGDClassifier, SGDRegressor, LinearSVC, LinearSVR: identical labels; probabilities
-within 1e-9 absolute; ``decision_function`` and regression values within 1e-9
+LogisticRegression(CV), LinearRegression, Ridge(CV), Lasso(CV), ElasticNet(CV),
+RidgeClassifier(CV), SGDClassifier, SGDRegressor, LinearSVC, LinearSVR, the Lars and
+OMP families, BayesianRidge, ARDRegression, HuberRegressor, QuantileRegressor,
+TheilSenRegressor, RANSACRegressor, PassiveAggressiveRegressor,
+LinearDiscriminantAnalysis (and SGDOneClassSVM, an outlier detector): identical
+labels; probabilities within 1e-9 absolute; ``decision_function`` and regression values within 1e-9
 absolute wherever that is reachable: on the training data, at the decision
 boundary (exactly 0 and the smallest steps either side), at extreme values; NaN
 and infinity refused as scikit-learn refuses them.
@@ -26,15 +29,36 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import (
+    ARDRegression,
+    BayesianRidge,
     ElasticNet,
+    ElasticNetCV,
+    HuberRegressor,
+    Lars,
+    LarsCV,
     Lasso,
+    LassoCV,
+    LassoLars,
+    LassoLarsCV,
+    LassoLarsIC,
     LinearRegression,
     LogisticRegression,
+    LogisticRegressionCV,
+    OrthogonalMatchingPursuit,
+    OrthogonalMatchingPursuitCV,
+    PassiveAggressiveRegressor,
+    QuantileRegressor,
+    RANSACRegressor,
     Ridge,
     RidgeClassifier,
+    RidgeClassifierCV,
+    RidgeCV,
     SGDClassifier,
+    SGDOneClassSVM,
     SGDRegressor,
+    TheilSenRegressor,
 )
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -129,6 +153,26 @@ CLASSIFIERS: dict[str, tuple[Any, str]] = {
         lambda: LinearSVC(penalty="l1", dual=False, fit_intercept=False),
         "multi3",
     ),
+    "logregcv-binary": (lambda: scaled(LogisticRegressionCV(Cs=4)), "breast_cancer"),
+    "logregcv-multi": (lambda: LogisticRegressionCV(Cs=3, max_iter=2000), "multi4"),
+    "logregcv-elasticnet": (
+        lambda: scaled(
+            LogisticRegressionCV(Cs=3, l1_ratios=[0.2, 0.8], solver="saga", max_iter=3000)
+        ),
+        "iris",
+    ),
+    "ridgeclfcv-binary": (lambda: RidgeClassifierCV(), "breast_cancer"),
+    "ridgeclfcv-multi": (lambda: RidgeClassifierCV(alphas=[0.01, 1.0, 30.0], cv=3), "multi4"),
+    "lda-binary": (lambda: LinearDiscriminantAnalysis(), "breast_cancer"),
+    "lda-multi": (lambda: LinearDiscriminantAnalysis(), "multi4"),
+    "lda-lsqr-shrinkage": (
+        lambda: LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"),
+        "multi12",
+    ),
+    "lda-eigen-priors": (
+        lambda: LinearDiscriminantAnalysis(solver="eigen", shrinkage=0.1, priors=[0.5, 0.3, 0.2]),
+        "iris",
+    ),
 }
 
 REGRESSORS: dict[str, tuple[Any, str]] = {
@@ -158,6 +202,38 @@ REGRESSORS: dict[str, tuple[Any, str]] = {
         lambda: LinearSVR(loss="squared_epsilon_insensitive", random_state=0),
         "regression",
     ),
+    "ridgecv": (lambda: RidgeCV(alphas=[0.1, 1.0, 10.0]), "diabetes"),
+    "ridgecv-folds": (lambda: RidgeCV(cv=4), "regression"),
+    "lassocv": (lambda: LassoCV(cv=3, random_state=0), "diabetes"),
+    "elasticnetcv": (lambda: ElasticNetCV(l1_ratio=[0.2, 0.7], cv=3), "regression"),
+    "lars": (lambda: Lars(), "diabetes"),
+    "lars-few": (lambda: Lars(n_nonzero_coefs=3, fit_intercept=False), "regression"),
+    "lassolars": (lambda: LassoLars(alpha=0.05), "diabetes"),
+    "larscv": (lambda: LarsCV(cv=3), "regression"),
+    "lassolarscv": (lambda: LassoLarsCV(cv=3), "diabetes"),
+    "lassolarsic-bic": (lambda: LassoLarsIC(criterion="bic"), "diabetes"),
+    "omp": (lambda: OrthogonalMatchingPursuit(n_nonzero_coefs=4), "regression"),
+    "ompcv": (lambda: OrthogonalMatchingPursuitCV(cv=3), "diabetes"),
+    "bayesian-ridge": (lambda: BayesianRidge(), "diabetes"),
+    "ard": (lambda: ARDRegression(), "regression"),
+    "huber": (lambda: scaled(HuberRegressor(epsilon=1.2, max_iter=500)), "diabetes"),
+    "quantile": (lambda: QuantileRegressor(quantile=0.8, alpha=0.01), "regression"),
+    "theilsen": (lambda: TheilSenRegressor(random_state=0, max_subpopulation=500), "regression"),
+    "passive-aggressive": (
+        lambda: scaled(PassiveAggressiveRegressor(random_state=0)),
+        "diabetes",
+    ),
+    "passive-aggressive-sq-avg": (
+        lambda: PassiveAggressiveRegressor(
+            loss="squared_epsilon_insensitive", average=True, random_state=0
+        ),
+        "regression",
+    ),
+    "ransac": (lambda: RANSACRegressor(random_state=0), "regression"),
+    "ransac-ridge": (
+        lambda: RANSACRegressor(Ridge(alpha=2.0), min_samples=50, random_state=1),
+        "diabetes",
+    ),
 }
 
 MODELS = {**CLASSIFIERS, **REGRESSORS}
@@ -186,6 +262,7 @@ def blas_bound(model: Any, X: np.ndarray) -> np.ndarray:
     usual case) the bar is 1e-9 absolute.
     """
     est = final(model)
+    est = getattr(est, "estimator_", est)  # RANSACRegressor predicts with its estimator_
     Z = model[:-1].transform(X) if isinstance(model, Pipeline) else X
     coef = est.coef_.toarray() if hasattr(est.coef_, "toarray") else est.coef_
     coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
@@ -350,6 +427,8 @@ BINARY = {
     "SGDClassifier-log_loss": lambda: SGDClassifier(loss="log_loss", random_state=0),
     "SGDClassifier-modified_huber": lambda: SGDClassifier(loss="modified_huber", random_state=0),
     "LinearSVC": lambda: LinearSVC(),
+    "RidgeClassifierCV": lambda: RidgeClassifierCV(),
+    "LinearDiscriminantAnalysis": lambda: LinearDiscriminantAnalysis(),
 }
 
 
@@ -447,6 +526,9 @@ def test_string_classes() -> None:
         RidgeClassifier(),
         SGDClassifier(loss="log_loss", random_state=0),
         LinearSVC(),
+        LogisticRegressionCV(Cs=2, max_iter=1000),
+        RidgeClassifierCV(),
+        LinearDiscriminantAnalysis(),
     ):
         est.fit(X, names)
         scorer = compile_scorer(est)
@@ -503,8 +585,21 @@ def test_column_target_is_single_output() -> None:
         assert np.all(np.abs(ours.values - want) <= TOL)
 
 
-@pytest.mark.parametrize("cls", [LinearRegression, Ridge, Lasso, ElasticNet])
-def test_multi_output_regression_refused(cls: type) -> None:
+@pytest.mark.parametrize(
+    "cls",
+    [
+        LinearRegression,
+        Ridge,
+        Lasso,
+        ElasticNet,
+        RidgeCV,
+        Lars,
+        LassoLars,
+        OrthogonalMatchingPursuit,
+        lambda: RANSACRegressor(random_state=0),
+    ],
+)
+def test_multi_output_regression_refused(cls: Any) -> None:
     X, y = dataset("regression")
     est = cls().fit(X, np.column_stack([y, -2 * y]))
     with pytest.raises(UnsupportedEstimatorError, match=r"predicts 2 targets.*single-target"):
@@ -550,6 +645,8 @@ def test_registered_with_options() -> None:
         SGDRegressor,
         LinearSVC,
         LinearSVR,
+        *(type(final(factory())) for factory, _ in MODELS.values()),
+        SGDOneClassSVM,
     ):
         assert cls in registered and registered[cls].options.strip(), cls
 
@@ -690,6 +787,79 @@ def test_plan_checks_refuse_broken_ops(name: str, kernel: str, arg: int, change:
         arrays[key] = np.ascontiguousarray(data)
     with pytest.raises(PlanError):
         parse_plan(plan.header, arrays)
+
+
+# -- SGDOneClassSVM: an outlier detector --------------------------------------------------
+
+
+@functools.cache
+def one_class() -> tuple[SGDOneClassSVM, np.ndarray, Scorer]:
+    X, _ = dataset("breast_cancer")
+    X = StandardScaler().fit_transform(X)
+    est = SGDOneClassSVM(nu=0.2, random_state=0).fit(X)
+    return est, X, compile_scorer(est)
+
+
+def _one_class_check(est: SGDOneClassSVM, X: np.ndarray, scorer: Scorer) -> None:
+    """Labels identical; decision_function and score_samples within the BLAS bound."""
+    ours = scorer.score_records(to_records(scorer, X))
+    assert ours.labels() == list(est.predict(X))
+    coef = np.abs(est.coef_)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = 2 * (len(coef) + 2) * 2.0**-53 * (np.abs(X) @ coef + abs(est.offset_[0]))
+    bar = np.maximum(np.where(np.isfinite(bound), bound, 0.0), TOL)
+    for name in ("decision_function", "score_samples"):
+        got = extra(ours, name)
+        assert got is not None, name
+        want = getattr(est, name)(X)
+        bad = np.flatnonzero(~_agree(got[:, 0], want, bar))
+        assert bad.size == 0, (name, bad[:3], got[bad[:3], 0], want[bad[:3]])
+        _note(f"SGDOneClassSVM {name}", np.abs(got[:, 0] - want), bar)
+
+
+def test_one_class_svm_training_data_and_extremes() -> None:
+    est, X, scorer = one_class()
+    assert set(est.predict(X)) == {-1, 1}
+    _one_class_check(est, X, scorer)
+    for f in (0, X.shape[1] - 1):
+        for v in (0.0, -0.0, 5e-324, F32_MAX, -1e39, 1e300, -1e300):
+            rows = X[:4].copy()
+            rows[:, f] = v
+            _one_class_check(est, rows, scorer)
+
+
+def test_one_class_svm_decision_exactly_zero_is_an_inlier() -> None:
+    """``predict`` is ``1`` where ``decision_function >= 0``: exactly 0 is an inlier."""
+    est = SGDOneClassSVM(random_state=0).fit(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5]]))
+    est.coef_ = np.array([1.0, -1.0])
+    est.offset_ = np.array([0.5])
+    rows = np.array([[0.5, 0.0], [1.5, 1.0], [0.5, 2.0**-53], [0.5 + 2**-52, 0.0], [3.0, 0.0]])
+    assert list(est.decision_function(rows)[:2]) == [0.0, 0.0]
+    scorer = compile_scorer(est)
+    _one_class_check(est, rows, scorer)
+    assert scorer.score_records(to_records(scorer, rows)).labels() == [1, 1, -1, 1, 1]
+
+
+def test_one_class_svm_refuses_nan_and_infinity() -> None:
+    est, X, scorer = one_class()
+    for v in (math.nan, math.inf):
+        rows = X[:3].copy()
+        rows[1, 4] = v
+        err = assert_refused(est, None, rows, scorer=scorer)
+        assert "record 2" in str(err) and "'x4'" in str(err)
+
+
+# -- LinearDiscriminantAnalysis probabilities ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["lda-binary", "lda-multi", "lda-lsqr-shrinkage"])
+def test_lda_probabilities_far_from_the_training_data(name: str) -> None:
+    """Rows far out: probabilities saturate at 0 and 1 (expit / softmax underflow)."""
+    model, X, scorer = fitted(name)
+    rows = np.vstack([X[:10] * 30.0, X[:10] * -30.0, X[:10] * 1e-6])
+    proba = model.predict_proba(rows)
+    assert np.any(proba == 0.0) or np.any(proba == 1.0)
+    check(model, rows, scorer)
 
 
 def test_zz_report_measured_differences() -> None:
