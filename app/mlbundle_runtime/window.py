@@ -26,7 +26,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,26 +173,26 @@ def app_version(model: Model) -> str:
 
 def model_origin(model: Model) -> str:
     """Where the served model comes from, in a few words, for the heading and About."""
-    if getattr(model, "origin", "bundled") == "pack":
+    if model.origin == "pack":
         return "installed pack"
     return "bundled with the application"
 
 
 def version_line(model: Model) -> str:
     """The heading's small print: "model 1.1.0 (installed pack) · app 1.0.0 · trial 1.2.0"."""
-    origin = " (installed pack)" if getattr(model, "origin", "bundled") == "pack" else ""
+    origin = " (installed pack)" if model.origin == "pack" else ""
     line = f"model {model_version(model)}{origin} · app {app_version(model)}"
-    trial = getattr(model, "trial", None)
+    trial = model.trial
     return f"{line} · trial of {trial} running" if trial else line
 
 
 def model_lines(model: Model) -> list[tuple[str, str]]:
     """About's "Model in use" rows: which version answers, from where, and a trial's."""
     rows = [("version", model_version(model)), ("from", model_origin(model))]
-    source = getattr(model, "source", None)
+    source = model.source
     if source:
         rows.append(("source", str(source)))
-    trial = getattr(model, "trial", None)
+    trial = model.trial
     if trial:
         rows.append(
             (
@@ -220,7 +220,7 @@ def about_lines(model: Model) -> list[tuple[str, str]]:
     ]
     if not model.approved:
         lines.append(("alert", "UNAPPROVED: a development build, not approved for release"))
-    for warning in getattr(model, "warnings", None) or ():
+    for warning in model.warnings:
         lines.append(("alert", f"⚠ {warning}"))
     description = (record.get("app") or {}).get("description")
     if description:
@@ -433,13 +433,13 @@ class InstallJob:
         return self.outcome == "running"
 
 
-def _install_pack(store: Any, loader: Callable[[], Model], job: InstallJob) -> None:
+def _install_pack(store: Any, job: InstallJob) -> None:
     """The worker: verify, gate and activate the pack, then load the model now active, so
     Tk's thread only swaps the form (a load reads and checks the plan: not for Tk)."""
     try:
         entry = store.install(job.src, progress=lambda line: job.messages.put(("progress", line)))
         job.messages.put(("progress", "loading the new model"))
-        model = loader()
+        model = store.resolve()
     except Exception as exc:  # a refusal, or anything else: a one-line dialog on Tk's thread
         job.messages.put(("failed", exc))
     else:
@@ -493,11 +493,9 @@ class ModelWindow:
         model: Model,
         *,
         store: Any = None,
-        loader: Callable[[], Model] | None = None,
     ) -> None:
-        """``store``: the app's ``ModelStore`` that "Update model…" installs into (default:
-        the frozen app's, opened on first use); ``loader``: what gives the active model
-        after an install (default ``api.load``). Tests pass both for a payload folder."""
+        """``store``: the ``ModelStore`` that "Update model…" installs into; default: the
+        store of the app ``model`` serves, opened on first use."""
         import tkinter as tk
         from tkinter import ttk
 
@@ -509,7 +507,6 @@ class ModelWindow:
         self.job: FileJob | None = None
         self.install_job: InstallJob | None = None
         self.store = store
-        self.loader: Callable[[], Model] = loader or api.load
         self.about: tk.Toplevel | None = None
         self.about_text: tk.Text | None = None
         self.fields: dict[str, Field] = {}
@@ -606,7 +603,7 @@ class ModelWindow:
             head, text=f"{sub}  ({version})" if sub else version, style="Sub.TLabel", wraplength=820
         )
         self.version_label.grid(sticky="w", pady=(2, 0))
-        warned = list(getattr(model, "warnings", None) or [])
+        warned = list(model.warnings)
         self.notice_label = ttk.Label(
             head,
             text=f"⚠ {warned[0]}" if warned else "",
@@ -1054,10 +1051,9 @@ class ModelWindow:
         """The app's model store (raises ``PackError`` for an app built without
         ``[updates]``: the dialog says so)."""
         if self.store is None:
-            from mlbundle_runtime.bundle import open_bundle
             from mlbundle_runtime.store import ModelStore
 
-            self.store = ModelStore.for_bundle(open_bundle())
+            self.store = ModelStore.for_model(self.model)
         return self.store
 
     def choose_pack(self) -> InstallJob | None:
@@ -1121,7 +1117,7 @@ class ModelWindow:
         self.install_progress.start(POLL_MS)
         job.thread = threading.Thread(
             target=_install_pack,
-            args=(store, self.loader, job),
+            args=(store, job),
             name="mlbundle-install-pack",
             daemon=True,
         )
