@@ -49,7 +49,7 @@ from bundler.manifest import (
 )
 from bundler.parity import ParityReport, check_parity
 from bundler.passthrough import PassthroughModel, describe_passthrough
-from bundler.payload import dump_json, plan_digest, write_payload
+from bundler.payload import dump_json, plan_digest, updates_info, write_payload
 from bundler.recipes import render_recipes
 from bundler.record import build_record, requirements_text
 from bundler.report import RUNTIME_DISTRIBUTIONS, BuildReport, added_distributions, folder_size
@@ -99,8 +99,12 @@ def prepare(
     release: bool = False,
     progress: Progress = lambda _msg: None,
     clock: _Clock | None = None,
+    with_updates: bool = True,
 ) -> Prepared:
-    """Verify, compile, check and record the model; write the payload under ``work_dir``."""
+    """Verify, compile, check and record the model; write the payload under ``work_dir``.
+
+    ``with_updates=False``: no ``updates.json`` even when the spec has ``[updates]`` (a
+    model pack's payload: the key belongs to the app, not to the model it carries)."""
     clock = clock or _Clock()
     with clock.stage("validate spec", progress):
         if release:
@@ -152,7 +156,9 @@ def prepare(
             "model_version": spec.model.version,
             "backend": backend.runtime,
             "approval": record["audit"]["status"],
+            "release": release,
         }
+        updates = spec.updates if with_updates else None
         payload = write_payload(
             work_dir / "payload",
             info=info,
@@ -160,6 +166,7 @@ def prepare(
             record=record,
             gate=gate,
             requirements=requirements_text(),
+            updates=None if updates is None else updates_info(updates.raw_key, updates.source),
         )
     return Prepared(
         spec, release, compiled, scorer, parity, gate, record, payload, aot_path, warnings

@@ -170,6 +170,65 @@ def build(
 
 
 @app.command()
+def pack(
+    spec: Annotated[Path, typer.Argument(help="The bundle spec, e.g. specs/penguins.toml.")],
+    out_file: Annotated[
+        Path, typer.Option("--out", help="The pack to write, e.g. penguins-1.1.0.mlpack.")
+    ],
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--signing-key",
+            help="The release key's private half (PEM; default: MLBUNDLE_SIGNING_KEY's text).",
+        ),
+    ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(help="Apps refuse the pack from this date or UTC time (ISO 8601)."),
+    ] = None,
+    release: Annotated[
+        bool,
+        typer.Option(
+            "--release", help="An APPROVED pack: refuse to run unless every audit field is filled."
+        ),
+    ] = False,
+) -> None:
+    """Pack the model (plan, record, gate sets) into one signed file an installed app can
+    update to: the build's checks, no freezing (docs/model-packs.md)."""
+    from bundler.build import adopt_orphans
+    from bundler.pack import pack as run_pack
+
+    adopt_orphans()
+    if signing_key is not None:
+        _existing(signing_key, "--signing-key")
+    with err.status("starting") as status:
+        report = run_pack(
+            spec,
+            out_file,
+            signing_key=signing_key,
+            expires=expires,
+            release=release,
+            progress=lambda msg: status.update(f"[bold]{msg}[/]…"),
+        )
+    for warning in report.warnings:
+        err.print(Text(f"warning: {warning}", style="yellow"), highlight=False)
+    meta = report.meta
+    if meta["approval"] != "APPROVED":
+        out.print(
+            "[yellow]development pack: UNAPPROVED (a release build of the app refuses it; "
+            "pack with --release to approve it)[/]"
+        )
+    out.print(
+        Text(
+            f"{report.path}: {meta['app']} model {meta['model_version']}, {report.files} files, "
+            f"{report.size / 1e3:.1f} kB, key {meta['key_id']}, expires "
+            f"{meta['expires'] or 'never'}; packed in {report.seconds:.1f} s"
+        ),
+        highlight=False,
+    )
+
+
+@app.command()
 def prepare(
     spec: Annotated[Path, typer.Argument(help="The bundle spec, e.g. specs/fieldreport.toml.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the payload into.")],
@@ -328,20 +387,32 @@ def keygen(
 
 @app.command()
 def verify(
-    path: Annotated[Path, typer.Argument(help="A onedir folder, onefile binary or installer.")],
+    path: Annotated[
+        Path, typer.Argument(help="A onedir folder, onefile binary, installer or .mlpack.")
+    ],
     key: Annotated[
-        Path | None, typer.Option("--key", help="Public key: also check the signature.")
+        Path | None,
+        typer.Option(
+            "--key",
+            "--public-key",
+            help="Public key: also check the signature (a pack: required, the release key).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Check every file against the bundle's manifest, its record's schema and signature."""
+    """Check every file against the bundle's manifest, its record's schema and signature;
+    a model pack, as an app holding the release key checks it."""
     import json
 
+    from bundler.pack import is_pack
     from bundler.verify import verify_bundle
 
     _existing(path, "bundle verify")
     if key is not None:
         _existing(key, "--key")
+    if path.is_file() and is_pack(path):
+        _verify_pack(path, key, as_json)
+        return
     report = verify_bundle(path, key)
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
@@ -356,17 +427,70 @@ def verify(
 VERIFY_FAILED = 11
 
 
+def _verify_pack(path: Path, key: Path | None, as_json: bool) -> None:
+    """A pack has no unsigned part to check alone: without the release key, nothing."""
+    import json
+
+    from bundler.pack import pack_lines, verify_pack
+    from mlbundle_runtime.packs import PackError
+
+    if key is None:
+        raise UsageError(
+            f"bundle verify {path}: a model pack is checked against the release key; "
+            "give --public-key PUBLIC.pem (the app's [updates] public_key)"
+        )
+    try:
+        checked = verify_pack(path, key)
+    except PackError as exc:
+        if as_json:
+            print(json.dumps({"ok": False, "path": str(path), "problem": str(exc)}, indent=2))
+        else:
+            out.print(Text(f"FAILED {exc}"), highlight=False)
+        raise typer.Exit(VERIFY_FAILED) from None
+    expired = checked.expired()
+    if as_json:
+        report = {"ok": not expired, "path": str(path), "expired": expired, "meta": checked.meta}
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        out.print(
+            Text(
+                f"ok {path}: signature by key {checked.meta.get('key_id')} and all "
+                f"{len(checked.files)} files' sha256 match"
+            ),
+            highlight=False,
+        )
+        for line in pack_lines(checked.meta, None):
+            out.print(Text(f"  {line}"), highlight=False)
+        if expired:
+            out.print(Text(f"FAILED {path}: expired at {checked.meta['expires']}"))
+    if expired:
+        raise typer.Exit(VERIFY_FAILED)
+
+
 @app.command()
 def inspect(
-    path: Annotated[Path, typer.Argument(help="A onedir folder, onefile binary or installer.")],
+    path: Annotated[
+        Path, typer.Argument(help="A onedir folder, onefile binary, installer or .mlpack.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
 ) -> None:
-    """Show the model record inside a bundle, without running it."""
+    """Show the model record inside a bundle, without running it; for a model pack, its
+    manifest and a summary of its record (unverified: `bundle verify` checks it)."""
     import json
 
     from bundler.inspect import read_record, record_table
+    from bundler.pack import is_pack, pack_lines, peek
 
     _existing(path, "bundle inspect")
+    if path.is_file() and is_pack(path):
+        meta, pack_record = peek(path)
+        if as_json:
+            print(json.dumps({"pack": meta, "record": pack_record}, indent=2, sort_keys=True))
+            return
+        out.print(Text(f"{path} (signature not checked: bundle verify --public-key does)"))
+        for line in pack_lines(meta, pack_record):
+            out.print(Text(f"  {line}"), highlight=False)
+        return
     record = read_record(path)
     if as_json:
         print(json.dumps(record, indent=2, sort_keys=True))

@@ -75,6 +75,15 @@ class ImportRefusedError(BundleError):
     exit_code = 12
 
 
+class PackRefusedError(BundleError):
+    """``bundle pack`` will not make a pack of this model: it has no plan (passthrough), its
+    model version is not numbers and dots (the app could not order it against the one it
+    serves), or the signing key is not the spec's ``[updates]`` release key (every app built
+    from the spec would refuse the pack)."""
+
+    exit_code = 13
+
+
 class Interrupted(BaseException):
     """SIGINT (Ctrl-C) or SIGTERM stopped the command: exit 128 + the signal's number, so
     130 for SIGINT and 143 for SIGTERM, as a shell reports a process the signal killed.

@@ -45,6 +45,7 @@ from bundler.backends.base import WINDOW_IMPORTERS, WINDOW_MODULE, WINDOW_TOOLKI
 from bundler.errors import FreezeError, ImportRefusedError, ToolchainError
 from bundler.templates import template_dir
 from mlbundle_runtime.bundle import PAYLOAD_PACKAGE
+from mlbundle_runtime.packs import UPDATES_FILE
 
 #: The runtime's import name: the application reaches the model through it.
 _RUNTIME_PACKAGE = _runtime.__name__
@@ -82,6 +83,41 @@ THIRD_PARTY_EXCLUDES = (
     "cloudpickle",
     "yaml",  # PyYAML (a build and test dependency): optional imports reach it
 )
+
+#: What an app that accepts model packs (the spec's ``[updates]``, so the payload's
+#: ``updates.json``) needs: PyNaCl checks the signatures; its libsodium binding is a cffi
+#: extension whose C-level import of ``_cffi_backend`` PyInstaller's analysis cannot see
+#: (pyinstaller-hooks-contrib's hook-nacl collects only nacl's own files); platformdirs
+#: finds the user's data folder and filelock guards it. An app without ``[updates]``
+#: ships none of them: the runtime imports them only when the payload has updates.json.
+UPDATES_MODULES = (
+    "nacl",
+    "nacl.signing",
+    "nacl.exceptions",
+    "nacl.bindings",
+    "_cffi_backend",
+    "platformdirs",
+    "filelock",
+)
+#: Binaries of the pack checker stripped of their debug info (by their name in the
+#: bundle): PyNaCl's wheel builds libsodium into ``nacl/_sodium`` unstripped.
+UPDATES_STRIP = ("nacl/_sodium", "_cffi_backend")
+#: Excluded from an app without ``[updates]`` (``cffi``: the pure-Python half, never used).
+UPDATES_EXCLUDES = ("nacl", "_cffi_backend", "cffi", "platformdirs", "filelock")
+#: Left out of an app with ``[updates]``: filelock's read-write and soft locks, loaded on
+#: first use of their names, and the SQLite they are built on (libsqlite3 and its module:
+#: 0.8 MB of the onefile). The store takes only ``filelock.FileLock``.
+UPDATES_TRIMS = (
+    "sqlite3",
+    "_sqlite3",
+    "filelock._sqlite",
+    "filelock._soft",
+    "filelock._async_lock",
+    "filelock.asyncio",
+)
+#: An https ``[updates] source`` needs TLS: the ``ssl`` module (and ``_ssl``, which links
+#: OpenSSL), which aot bundles otherwise trim. A folder source does not.
+TLS_MODULES = ("ssl", "_ssl")
 
 #: Environment variables passed through to PyInstaller; everything else is dropped
 #: so that a build does not depend on the caller's shell (PYTHONPATH, PYTHONSTARTUP...).
@@ -271,6 +307,7 @@ def freeze(
         if exe is not None:
             _check_forbidden(exe, forbidden)
             _check_collected(exe, _collected(backend, hiddenimports))
+            _check_updates(exe, updates_needs(Path(payload_dir)), application)
             if application is None and entry is None and _opens_window():
                 _check_window(exe)
     return FrozenApp(name=name, backend=backend, onedir=onedir, onefile=onefile)
@@ -345,6 +382,13 @@ def render_spec(
         forbidden = ()
         trims = tuple(m for m in trims if m not in allowed)
     kept = [m for m in trims if not any(u == m or u.startswith(m + ".") for u in used)]
+    updates = updates_needs(payload_dir)
+    if updates is None:
+        never += updates_excludes(application)
+    else:
+        hiddenimports += list(updates)
+        kept = [m for m in kept if m not in updates]
+        never += updates_excludes(application, UPDATES_TRIMS)
     excludes = sorted(set(forbidden) | set(kept) | set(never))
     return env.get_template(SPEC_TEMPLATE).render(
         name=name,
@@ -361,7 +405,67 @@ def render_spec(
         refuse=refuse,
         selftest_hook=str(SELFTEST_HOOK),
         hookspath=[str(p) for p in hookspath],
+        strip_extra=list(UPDATES_STRIP) if updates is not None else [],
     )
+
+
+def updates_needs(payload_dir: Path) -> tuple[str, ...] | None:
+    """The modules an app accepting model packs must ship (TLS too when its packs come from
+    an https URL), or None when its payload has no ``updates.json`` (``[updates]``)."""
+    path = Path(payload_dir) / UPDATES_FILE
+    if not path.is_file():
+        return None
+    try:
+        source = json.loads(path.read_text(encoding="utf-8")).get("source")
+    except (ValueError, AttributeError) as exc:
+        raise FreezeError(f"{path} is not the JSON object bundle.build writes: {exc}") from None
+    https = isinstance(source, str) and source.startswith("https://")
+    return (*UPDATES_MODULES, *(TLS_MODULES if https else ()))
+
+
+def updates_excludes(
+    application: Application | None, modules: Sequence[str] = UPDATES_EXCLUDES
+) -> tuple[str, ...]:
+    """What an app leaves out of ``modules`` (by default what an app without ``[updates]``
+    does not ship: the pack checker's), except what the release engineer's own code
+    imports (it may use platformdirs or sqlite3 itself)."""
+    theirs: set[str] = set()
+    for root in application.roots if application is not None else ():
+        theirs |= app_imports(root)
+    return tuple(
+        m for m in modules if not imports_any(theirs, (m,)) and not imports_any({m}, tuple(theirs))
+    )
+
+
+def _check_updates(
+    executable: Path, needs: tuple[str, ...] | None, application: Application | None
+) -> None:
+    """Refuse an app that accepts packs but could not check one (PyNaCl or its cffi
+    backend missing), or fetch one from its https source (no ``_ssl``); and one without
+    ``[updates]`` that carries them anyway (a size it need not pay)."""
+    import importlib.machinery
+
+    tops = set()
+    for entry in bundled_names(executable):
+        name = entry.replace("\\", "/")
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            name = name.removesuffix(suffix)
+        tops.add(name.rsplit("/", 1)[-1] if "lib-dynload/" in name else name)
+        tops.add(name.replace("/", ".").split(".")[0])
+    if needs is None:
+        extra = sorted(tops & set(updates_excludes(application)))
+        if extra:
+            raise FreezeError(
+                f"{executable} ships {', '.join(extra)} without [updates] in its spec; "
+                "the runtime must import them only when the payload has updates.json"
+            )
+        return
+    missing = [m for m in needs if "." not in m and m not in tops]
+    if missing:
+        raise FreezeError(
+            f"{executable} lacks {', '.join(missing)}, which an app with [updates] needs to "
+            "check model packs (and, for an https source, to download them)"
+        )
 
 
 def source_imports(application: Application, forbidden: Sequence[str]) -> dict[str, list[str]]:

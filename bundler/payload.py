@@ -17,6 +17,13 @@ from bundler.gate import CONFIDENCE_NAME, E2E_NAME, GateReport
 from bundler.passthrough import PassthroughModel
 from bundler.record import REQUIREMENTS_FILE
 from mlbundle_runtime.bundle import BUNDLE_FILE, GATE_FILE, PAYLOAD_PACKAGE, RECORD_FILE
+from mlbundle_runtime.packs import UPDATES_FILE, key_id
+
+
+def updates_info(raw_key: bytes, source: str | None) -> dict[str, Any]:
+    """``updates.json``: the release key the app trusts packs from (raw, hex) and where
+    ``models check`` looks for them."""
+    return {"public_key": raw_key.hex(), "key_id": key_id(raw_key), "source": source}
 
 
 def dump_json(path: Path, data: Any) -> None:
@@ -53,12 +60,15 @@ def write_payload(
     record: dict[str, Any],
     gate: GateReport,
     requirements: str,
+    updates: dict[str, Any] | None = None,
 ) -> Path:
     """Write the ``mlbundle_payload`` package under ``root``; return its folder.
 
     ``bundle.json`` is written last and lists the sha256 of every other payload
     file: the app checks each file against it as it reads it, so a damaged or
-    edited plan is refused instead of scored.
+    edited plan is refused instead of scored. ``updates``: the release key and source of
+    an app that accepts model packs (``updates_info``), written as ``updates.json`` and so
+    hash-checked like the plan: a swapped key is a damaged bundle.
     """
     folder = root / PAYLOAD_PACKAGE
     (folder / "gate").mkdir(parents=True)
@@ -69,6 +79,8 @@ def write_payload(
     (folder / REQUIREMENTS_FILE).write_text(requirements, encoding="utf-8")
     shutil.copyfile(gate.e2e_path, folder / E2E_NAME)
     shutil.copyfile(gate.confidence_path, folder / CONFIDENCE_NAME)
+    if updates is not None:
+        dump_json(folder / UPDATES_FILE, updates)
     hashes = {
         p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))

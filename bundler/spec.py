@@ -27,7 +27,7 @@ import types
 import urllib.parse
 from collections.abc import Mapping
 from datetime import date, datetime, time
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
@@ -69,6 +69,7 @@ TABLES: tuple[str, ...] = (
     "data",
     "audit",
     "build",
+    "updates",
 )
 
 #: The app name becomes the executable's (and its folder's) name on every OS, and the
@@ -655,6 +656,83 @@ class Gate(_Table):
     confidence: ConfidenceGate
 
 
+#: What ``[updates] public_key`` must hold: what ``bundle keygen`` writes as the public key.
+PUBLIC_KEY_EXPECTED = (
+    "expected an ed25519 public key PEM (`-----BEGIN PUBLIC KEY-----`, as `bundle keygen` "
+    "writes it), relative to the spec's folder"
+)
+SOURCE_EXPECTED = (
+    'expected an https:// URL of a pack (e.g. "https://example.org/penguins/latest.mlpack") '
+    'or the absolute path of a folder on the users\' machines (e.g. "/srv/models/penguins")'
+)
+
+
+def raw_public_key(path: Path) -> bytes:
+    """The 32 raw bytes of the ed25519 public key PEM at ``path`` (what the app trusts);
+    ValueError saying what is wrong (never quoting the file, which might be a private key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    data = path.read_bytes()
+    if b"PRIVATE KEY-----" in data:
+        raise ValueError("holds a private key: the app must carry only the public key")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except Exception:  # ValueError, UnsupportedAlgorithm: never chain the parser's text
+        raise ValueError("is not a PEM public key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"is a {type(key).__name__.lstrip('_')}, not an ed25519 public key")
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+class Updates(_Table):
+    """``[updates]``: the app accepts model packs signed by this release key, and (``source``)
+    looks for them at a URL or in a folder when the user runs ``models check``.
+
+    The key is checked here, so a build never freezes a key no pack can be verified with."""
+
+    public_key: Path
+    source: str | None = None
+
+    @field_validator("public_key", mode="before")
+    @classmethod
+    def _public_key(cls, value: Any, info: ValidationInfo) -> Any:
+        path = _existing_file(value, info)
+        try:
+            raw_public_key(path)
+        except OSError as exc:
+            raise _problem(f"{value} cannot be read ({exc.strerror or exc})") from None
+        except ValueError as exc:
+            raise _problem(f"{value} {exc}; {PUBLIC_KEY_EXPECTED}") from None
+        return path
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise _problem(f"{SOURCE_EXPECTED}; found {_found(value)}")
+        text = value.strip()
+        if not text or any(c.isspace() or ord(c) < 32 for c in text):
+            raise _problem(f"{_show(value)} is not valid; {SOURCE_EXPECTED}")
+        if "://" in text:
+            url = urllib.parse.urlsplit(text)
+            if url.scheme != "https" or not url.hostname or url.username or url.password:
+                why = "not https" if url.scheme != "https" else "no host, or a password in it"
+                raise _problem(f"{_show(value)} is not valid ({why}); {SOURCE_EXPECTED}")
+            return text
+        if not (PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute()):
+            raise _problem(
+                f"{_show(value)} is not valid (a relative path: the app runs on other "
+                f"machines, from other folders); {SOURCE_EXPECTED}"
+            )
+        return text
+
+    @property
+    def raw_key(self) -> bytes:
+        """The release key's 32 raw bytes (read again: the spec holds only its path)."""
+        return raw_public_key(self.public_key)
+
+
 class Build(_Table):
     """``[build]``: which PyInstaller layouts to produce, with which backend, and where."""
 
@@ -749,6 +827,8 @@ class Spec(_Table):
     data: Data = Field(default_factory=Data)
     audit: Audit = Field(default_factory=Audit)
     build: Build = Field(default_factory=lambda: {}, validate_default=True)  # type: ignore[arg-type]
+    #: Without it, the app accepts no model pack (it updates only by reinstalling).
+    updates: Updates | None = None
     path: Path
     root: Path
 
