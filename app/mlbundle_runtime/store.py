@@ -275,10 +275,14 @@ class ModelStore:
             incoming = Path(tempfile.mkdtemp(prefix=_INCOMING, dir=self.models))
             from mlbundle_runtime.packs import extract
 
-            extract(pack, incoming)
-            _fault("extracted")
-            progress(f"running model {version}'s release gate inside the app")
-            self._gate(incoming, source)
+            try:
+                extract(pack, incoming)
+                _fault("extracted")
+                progress(f"running model {version}'s release gate inside the app")
+                self._gate(incoming, source)
+            except BaseException:
+                shutil.rmtree(incoming, ignore_errors=True)
+                raise
             _fault("gated")
             target = self.models / version
             if target.exists():  # an older install of this version (a downgrade back to it)
