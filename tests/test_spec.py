@@ -739,3 +739,97 @@ def test_deb_without_dpkg_deb_names_the_dpkg_package(
         check_installer_tools(spec)
     monkeypatch.setenv("PATH", "")
     check_installer_tools(load_spec(write_spec(tmp_path, extra='installers = ["tar.gz"]')))
+
+
+# --------------------------------------------------------------------------- [updates]
+
+
+def _keys(project: Path) -> dict[str, Path]:
+    """An ed25519 pair and an RSA public key, as PEM files in ``project/keys``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    folder = project / "keys"
+    folder.mkdir(exist_ok=True)
+    ed = ed25519.Ed25519PrivateKey.generate()
+    pem, spki = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    files = {
+        "public": ed.public_key().public_bytes(pem, spki),
+        "private": ed.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        "rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(pem, spki),
+        "text": b"not a key\n",
+    }
+    for name, data in files.items():
+        (folder / f"{name}.pem").write_bytes(data)
+    return {name: folder / f"{name}.pem" for name in files}
+
+
+def _updates_error(project: Path, updates: dict[str, Any]) -> str:
+    """The one-line problem with ``[updates]`` (no assert_clean: valid sources are URLs)."""
+    with pytest.raises(SpecError) as info:
+        load_spec(write(project, {**BASE, "updates": updates}))
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{LABEL}: updates."), lines
+    assert "pydantic" not in lines[0] and "Traceback" not in lines[0]
+    return lines[0]
+
+
+def test_updates_loads_the_release_key_and_a_source(project: Path) -> None:
+    keys = _keys(project)
+    assert load_spec(write(project, BASE)).updates is None
+    for source in (None, "https://example.org/penguins/latest.mlpack", "/srv/models/penguins"):
+        table = {"public_key": "../keys/public.pem"} | ({"source": source} if source else {})
+        updates = load_spec(write(project, {**BASE, "updates": table})).updates
+        assert updates is not None and updates.source == source
+        assert updates.public_key == keys["public"]
+        assert len(updates.raw_key) == 32
+
+
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [
+        ("private", "updates.public_key: ../keys/private.pem holds a private key"),
+        ("rsa", "updates.public_key: ../keys/rsa.pem is a RSAPublicKey, not an ed25519"),
+        ("text", "updates.public_key: ../keys/text.pem is not a PEM public key"),
+        ("missing", "updates.public_key: file ../keys/missing.pem not found"),
+    ],
+)
+def test_updates_public_key_must_be_an_ed25519_public_key(
+    project: Path, key: str, fragment: str
+) -> None:
+    _keys(project)
+    message = _updates_error(project, {"public_key": f"../keys/{key}.pem"})
+    assert fragment in message, message
+    assert "BEGIN" not in message.split("expected")[0]  # no key material quoted
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("http://example.org/p.mlpack", "(not https)"),
+        ("ftp://example.org/p.mlpack", "(not https)"),
+        ("https:///p.mlpack", "(no host, or a password in it)"),
+        ("https://user:pw@example.org/p.mlpack", "(no host, or a password in it)"),
+        ("models/penguins", "(a relative path"),
+        ("", "is not valid"),
+        (3, "found integer 3"),
+    ],
+)
+def test_updates_source_is_an_https_url_or_an_absolute_folder(
+    project: Path, source: Any, fragment: str
+) -> None:
+    _keys(project)
+    message = _updates_error(project, {"public_key": "../keys/public.pem", "source": source})
+    assert message.startswith(f"{LABEL}: updates.source: "), message
+    assert fragment in message and "expected an https:// URL of a pack" in message, message
+
+
+def test_updates_needs_a_public_key_and_no_other_keys(project: Path) -> None:
+    _keys(project)
+    assert "updates.public_key: missing (required)" in _updates_error(project, {})
+    message = _updates_error(project, {"public_key": "../keys/public.pem", "url": "x"})
+    assert "updates.url: unknown key; valid keys in [updates]: public_key, source" in message
