@@ -215,13 +215,46 @@ def rpm_version(version: str) -> str:
     return version.replace("-", "~")
 
 
+#: The model pack's MIME type (``dist_templates/desktop/mlpack.xml``): one for every mlbundle
+#: app, as the format is one; each app that accepts packs declares it in its menu entry, so
+#: the desktop offers it for a ``*.mlpack`` file (or one starting ``MLPACK ``).
+PACK_MIME_TYPE = "application/vnd.mlbundle.pack"
+PACK_MIME_XML = "desktop/mlpack.xml"
+
+
+def accepts_packs(onedir: Path) -> bool:
+    """Whether the frozen app was built with ``[updates]``: its payload has updates.json."""
+    from mlbundle_runtime.bundle import PAYLOAD_PACKAGE
+    from mlbundle_runtime.packs import UPDATES_FILE
+
+    return any(
+        (Path(onedir) / inside / PAYLOAD_PACKAGE / UPDATES_FILE).is_file()
+        for inside in ("_internal", ".")
+    )
+
+
+def pack_mime_xml() -> str:
+    """The shared-mime-info definition of the pack type, installed as
+    ``share/mime/packages/<app>.xml`` (a name per package: two apps never clash)."""
+    return (template_dir() / PACK_MIME_XML).read_text(encoding="utf-8")
+
+
 def render_desktop_entry(
-    *, name: str, title: str, description: str, exec: str, icon: str | None, version: str
+    *,
+    name: str,
+    title: str,
+    description: str,
+    exec: str,
+    icon: str | None,
+    version: str,
+    mime_type: str | None = None,
 ) -> str:
-    """The menu entry (``dist_templates/desktop/app.desktop.j2``): opens the window."""
+    """The menu entry (``dist_templates/desktop/app.desktop.j2``): opens the window; with
+    ``mime_type``, also a pack the user opens (``exec`` then ends in ``%f``)."""
     return _render(
         "desktop/app.desktop.j2",
         name=name, title=title, description=description, exec=exec, icon=icon, version=version,
+        mime_type=mime_type,
     )  # fmt: skip
 
 
@@ -263,16 +296,23 @@ def _linux_tree(
     launcher.chmod(0o755)
     share = root / "usr" / "share"
     (share / "applications").mkdir(parents=True)
+    packs = accepts_packs(onedir)
     (share / "applications" / f"{name}.desktop").write_text(
         render_desktop_entry(
             name=name,
             title=title,
             description=description,
-            exec=f"{name} window",
+            # `<app> FILE.mlpack` opens the window offering to install it; `<app>` alone
+            # (the menu, %f empty) opens the window as `<app> window` does
+            exec=f"{name} %f" if packs else f"{name} window",
             icon=name if icon is not None else None,
             version=version,
+            mime_type=PACK_MIME_TYPE if packs else None,
         )  # fmt: skip
     )
+    if packs:  # shared-mime-info's file trigger (dpkg, rpm) updates the database
+        (share / "mime" / "packages").mkdir(parents=True)
+        (share / "mime" / "packages" / f"{name}.xml").write_text(pack_mime_xml())
     if icon is not None:
         icons = share / "icons" / "hicolor" / "256x256" / "apps"
         icons.mkdir(parents=True)
@@ -484,6 +524,7 @@ def make_rpm(
             tool_version=record["build"]["tool_version"],
             root=str(root),
             icon=icon is not None,
+            mime=accepts_packs(onedir),
         )
     )
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(_epoch()), LC_ALL="C", TZ="UTC")

@@ -5,12 +5,14 @@
     app/                 the onedir tree (the ``<name>`` executable and ``_internal/``)
     <name>.png           the icon, 256x256 (when the build has one)
     <name>.desktop.in    the menu entry; install.sh fills in the installed paths
+    <name>.xml           the model pack's MIME type (an app built with [updates])
     install.sh           sh install.sh [--prefix DIR]   (default ~/.local, no root)
     uninstall.sh         sh uninstall.sh [--prefix DIR] [--purge]
 
 ``install.sh`` puts the application in ``PREFIX/lib/<name>/``, the command in
 ``PREFIX/bin/<name>``, the menu entry in ``PREFIX/share/applications/`` and the icon
-in ``PREFIX/share/icons/hicolor/256x256/apps/``, and lists every file and folder it
+in ``PREFIX/share/icons/hicolor/256x256/apps/`` (and the pack type in
+``PREFIX/share/mime/packages/``), and lists every file and folder it
 made in ``PREFIX/lib/<name>/install.log``, which ``uninstall.sh`` removes and nothing
 else (``docs/installers.md``).
 
@@ -30,7 +32,7 @@ from typing import Any
 
 import jinja2
 
-from bundler.installers import Installer
+from bundler.installers import PACK_MIME_TYPE, Installer, accepts_packs, pack_mime_xml
 
 KIND = "tar.gz"
 #: The icon's size in the tarball and where install.sh puts it (hicolor/256x256/apps).
@@ -169,6 +171,7 @@ def make_tarball(
         raise FileNotFoundError(f"{onedir / name}: the onedir folder has no {name} executable")
     model = record.get("model") or {}
     top = f"{name}-{version}"
+    packs = accepts_packs(onedir)
     values = {
         "name": name,
         "version": version,
@@ -177,6 +180,9 @@ def make_tarball(
         "has_icon": icon is not None,
         "model_version": model.get("version", "unknown"),
         "model_sha256": model.get("sha256", "unknown"),
+        "has_mime": packs,
+        # a pack the user opens is passed to the app (%f); the menu alone opens the window
+        "exec_args": "%f" if packs else "window",
     }
     desktop = render(
         _desktop_template(),
@@ -186,6 +192,7 @@ def make_tarball(
         exec="@EXEC@",
         icon="@ICON@" if icon is not None else "",
         version=version,
+        mime_type=PACK_MIME_TYPE if packs else None,
     )
     tar = _Tar()
     tar.folder(top)
@@ -194,6 +201,8 @@ def make_tarball(
     tar.data(f"{top}/{name}.desktop.in", desktop.encode())
     if icon is not None:
         tar.data(f"{top}/{name}.png", icon_png(Path(icon)))
+    if packs:
+        tar.data(f"{top}/{name}.xml", pack_mime_xml().encode())
     tar.data(
         f"{top}/uninstall.sh", render("tar/uninstall.sh.j2", **values).encode(), executable=True
     )

@@ -308,3 +308,65 @@ def test_make_installers_makes_every_kind_with_one_menu_entry(tmp_path: Path) ->
     assert [ln for ln in entry.splitlines() if ln.split("=")[0] not in same] == [
         ln for ln in deb_entry.splitlines() if ln.split("=")[0] not in same
     ]
+
+
+# -- an app that accepts model packs: the pack's MIME type ------------------------------
+
+PACK_TYPE = "application/vnd.mlbundle.pack"
+
+
+@pytest.fixture(scope="module")
+def pack_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The .deb and .rpm of an app built with ``[updates]`` (its payload has updates.json)."""
+    _need("dpkg-deb", "rpmbuild")
+    where = tmp_path_factory.mktemp("linux-packs")
+    onedir = _onedir(where)
+    payload = onedir / "_internal" / "mlbundle_payload"
+    payload.mkdir()
+    (payload / "updates.json").write_text('{"public_key": "00", "key_id": "0", "source": null}')
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", EPOCH)
+        make_installers(
+            onedir, where / "installers", kinds=("deb", "rpm"), name="penguins",
+            version="1.0.0", title=TITLE, description=DESCRIPTION, record=RECORD,
+            work=where / "work", icon=_icon(where / "icon.png"),
+        )  # fmt: skip
+    return where / "installers"
+
+
+def test_an_app_accepting_packs_opens_them_from_the_desktop(
+    pack_packages: Path, tmp_path: Path
+) -> None:
+    _need("desktop-file-validate", "update-mime-database")
+    root = tmp_path / "root"
+    _run("dpkg-deb", "-x", pack_packages / DEB, root)
+    desktop = root / "usr/share/applications/penguins.desktop"
+    entry = desktop.read_text()
+    assert f"\nMimeType={PACK_TYPE};\n" in entry and "\nExec=penguins %f\n" in entry
+    proc = subprocess.run(["desktop-file-validate", str(desktop)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
+    # the definition, as shared-mime-info compiles it: the glob and the magic line
+    mime = tmp_path / "mime"
+    (mime / "packages").mkdir(parents=True)
+    shutil.copy2(root / "usr/share/mime/packages/penguins.xml", mime / "packages")
+    _run("update-mime-database", mime)
+    assert f"{PACK_TYPE}:*.mlpack" in (mime / "globs2").read_text()
+    assert b"MLPACK " in (mime / "magic").read_bytes()
+    assert (mime / "application" / f"{PACK_TYPE.split('/')[1]}.xml").is_file()
+    listed = _run("rpm", "-qlp", pack_packages / RPM).split()
+    assert "/usr/share/mime/packages/penguins.xml" in listed
+
+
+def test_a_plain_app_declares_no_pack_type(deb_root: Path) -> None:
+    entry = (deb_root / "usr/share/applications/penguins.desktop").read_text()
+    assert "MimeType=" not in entry and "%f" not in entry
+    assert not (deb_root / "usr/share/mime").exists()
+
+
+def test_lintian_reports_no_errors_on_the_deb_accepting_packs(pack_packages: Path) -> None:
+    _need("lintian")
+    proc = subprocess.run(
+        ["lintian", "--fail-on", "error", str(pack_packages / DEB)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not re.search(r"^[EW]: .*(mime|desktop)", proc.stdout, re.MULTILINE), proc.stdout

@@ -320,3 +320,60 @@ def test_frozen_tarball_installs_and_selftests(built: Built, tmp_path: Path) -> 
     proc = run(prefix / "lib" / "penguins" / "uninstall.sh", env=env)
     assert proc.returncode == 0, proc.stderr
     assert listing(prefix) == before
+
+
+# -- an app that accepts model packs: the pack's MIME type ------------------------------
+
+PACK_TYPE = "application/vnd.mlbundle.pack"
+
+
+def build_accepting_packs(tmp: Path) -> Path:
+    """The tarball of an app built with ``[updates]`` (its payload has updates.json)."""
+    work = tmp / "build-packs"
+    work.mkdir()
+    onedir = fake_onedir(work, "1.0.0", {})
+    (onedir / "_internal" / "mlbundle_payload").mkdir()
+    (onedir / "_internal" / "mlbundle_payload" / "updates.json").write_text("{}")
+    made = make_tarball(
+        onedir, work / "out", name=NAME, version="1.0.0", title="Demo classifier",
+        description="Predicts demos.", record=RECORD, icon=None,
+    )  # fmt: skip
+    with tarfile.open(made.path) as tar:
+        tar.extractall(work / "unpacked", filter="tar")
+    return work / "unpacked" / f"{NAME}-1.0.0"
+
+
+def test_pack_type_is_installed_and_uninstalled_with_the_app(tmp_path: Path) -> None:
+    env = user_env(tmp_path)
+    unpacked = build_accepting_packs(tmp_path)
+    prefix = tmp_path / "prefix"
+    prefix.mkdir()
+    before = listing(prefix)
+    proc = run(unpacked / "install.sh", "--prefix", str(prefix), env=env)
+    assert proc.returncode == 0, proc.stderr
+    desktop = (prefix / "share" / "applications" / f"{NAME}.desktop").read_text()
+    assert f"\nMimeType={PACK_TYPE};\n" in desktop
+    assert f"\nExec={prefix}/bin/{NAME} %f\n" in desktop
+    xml = prefix / "share" / "mime" / "packages" / f"{NAME}.xml"
+    assert '<glob pattern="*.mlpack"/>' in xml.read_text()
+    assert f"f share/mime/packages/{NAME}.xml" in log_entries(prefix)
+    if shutil.which("update-mime-database"):  # the desktop's database now knows the type
+        assert f"{PACK_TYPE}:*.mlpack" in (prefix / "share" / "mime" / "globs2").read_text()
+    proc = run(prefix / "lib" / NAME / "uninstall.sh", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert listing(prefix) == before  # the generated database went with the definition
+
+
+def test_uninstall_keeps_another_apps_pack_type(tmp_path: Path) -> None:
+    env = user_env(tmp_path)
+    unpacked = build_accepting_packs(tmp_path)
+    prefix = tmp_path / "prefix"
+    other = prefix / "share" / "mime" / "packages" / "other.xml"
+    other.parent.mkdir(parents=True)
+    other.write_text((unpacked / f"{NAME}.xml").read_text())  # another app, the same type
+    assert run(unpacked / "install.sh", "--prefix", str(prefix), env=env).returncode == 0
+    proc = run(prefix / "lib" / NAME / "uninstall.sh", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert other.is_file() and not (other.parent / f"{NAME}.xml").exists()
+    if shutil.which("update-mime-database"):  # regenerated from the other app's definition
+        assert f"{PACK_TYPE}:*.mlpack" in (prefix / "share" / "mime" / "globs2").read_text()
