@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -314,3 +315,20 @@ def test_freeze_ships_the_pack_checker_only_with_updates(tmp_path: Path) -> None
         tmp_path / "https" / "payload", {**key, "source": "https://example.org/p.mlpack"}
     )
     assert "'ssl'" in hidden and "'ssl'" not in excludes and "'_ssl'" not in excludes
+
+
+def test_the_format_document_lists_every_manifest_field(packed: Path) -> None:
+    """docs/model-packs.md's two tables name exactly the fields a pack's manifest has."""
+    doc = (SPEC.parents[1] / "docs" / "model-packs.md").read_text(encoding="utf-8")
+    top, requires = doc.split("### `pack.json`", 1)[1].split("`requires`:", 1)
+    requires = requires.split("### Versions", 1)[0]
+
+    def fields(text: str) -> set[str]:
+        return {m for m in re.findall(r"(?m)^\| `([a-z_]+)` \|", text)}
+
+    body = packed.read_bytes().split(b"\n", 2)[2]
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        meta = json.loads(archive.read("pack.json"))
+    assert fields(top) == set(meta)
+    assert fields(requires) == set(meta["requires"])
+    assert f"# Model packs, format {meta['pack_format'].split('.')[0]}" in doc
