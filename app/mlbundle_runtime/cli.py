@@ -271,7 +271,11 @@ def _models(model: Model, args: argparse.Namespace) -> int:
 
     command = args.models_command
     if command is None:
-        _parser(model.name).parse_args(["models", "--help"])
+        print(
+            f"usage: {model.name} models COMMAND: install FILE, list, rollback, promote, drop, "
+            "trial-report or check (models --help says more)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     store = ModelStore.for_model(model)
     if command == "install":
