@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from tests._display import Display, xvfb
+from tests._packs import Retrained, retrain, spec_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "penguins.toml"
@@ -42,6 +43,23 @@ def run_bundle(
 
 
 @dataclass(frozen=True)
+class Keys:
+    """The session's release key pair (``bundle keygen``): it signs the build's manifests
+    and the model packs, and the build's ``[updates] public_key`` names its public half."""
+
+    private: Path
+    public: Path
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    folder = tmp_path_factory.mktemp("keys")
+    proc = run_bundle("keygen", str(folder / "private.pem"), str(folder / "public.pem"))
+    assert proc.returncode == 0, proc.stderr
+    return Keys(private=folder / "private.pem", public=folder / "public.pem")
+
+
+@dataclass(frozen=True)
 class Built:
     """The session's build: where the published outputs are, and copies out of the tree."""
 
@@ -50,21 +68,23 @@ class Built:
     onedir: Path  # executable inside a copy of the onedir folder, outside the repo
     onefile: Path  # copy of the onefile executable, outside the repo
     stdout: str
+    spec: Path  # the spec built: specs/penguins.toml with [updates] public_key = public_key
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def built(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Built:
+    """The example, built once for every frozen test: a copy of specs/penguins.toml that
+    also accepts model packs signed with the session's key (``[updates]``)."""
     dist = tmp_path_factory.mktemp("dist")
-    keys = tmp_path_factory.mktemp("keys")
-    proc = run_bundle("keygen", str(keys / "private.pem"), str(keys / "public.pem"))
-    assert proc.returncode == 0, proc.stderr
+    spec = tmp_path_factory.mktemp("spec") / "penguins.toml"
+    spec.write_text(spec_text(keys.public), encoding="utf-8")
     proc = run_bundle(
         "build",
-        str(SPEC),
+        str(spec),
         "--output-dir",
         str(dist),
         "--sign",
-        env={"MLBUNDLE_SIGNING_KEY": (keys / "private.pem").read_text()},
+        env={"MLBUNDLE_SIGNING_KEY": keys.private.read_text()},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = dist / "penguins"
@@ -74,11 +94,45 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     shutil.copy2(out / "onefile" / "penguins", away / "penguins-onefile")
     return Built(
         out=out,
-        public_key=keys / "public.pem",
+        public_key=keys.public,
         onedir=away / "penguins" / "penguins",
         onefile=away / "penguins-onefile",
         stdout=proc.stdout,
+        spec=spec,
     )
+
+
+@dataclass(frozen=True)
+class RetrainedPack:
+    """The example retrained with another seed (model version 1.1.0, newer than the
+    build's 1.0.0) and packed with ``bundle pack``, signed with the session's key."""
+
+    pack: Path
+    retrained: Retrained
+    stdout: str
+
+
+#: The retrained example's seed and model version.
+RETRAIN_SEED = 1
+RETRAIN_VERSION = "1.1.0"
+
+
+def pack_spec(spec: Path, out: Path, key: Path) -> subprocess.CompletedProcess[str]:
+    """``bundle pack SPEC --out OUT --signing-key KEY``, as a release engineer runs it."""
+    return run_bundle("pack", str(spec), "--out", str(out), "--signing-key", str(key))
+
+
+@pytest.fixture(scope="session")
+def retrained_pack(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> RetrainedPack:
+    work = tmp_path_factory.mktemp("retrained")
+    again = retrain(
+        work / "model", seed=RETRAIN_SEED, version=RETRAIN_VERSION, public_key=keys.public
+    )
+    pack = work / f"penguins-{RETRAIN_VERSION}.mlpack"
+    proc = pack_spec(again.spec, pack, keys.private)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert pack.is_file(), proc.stdout
+    return RetrainedPack(pack=pack, retrained=again, stdout=proc.stdout)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SPEC, Built, run_bundle
+from tests.conftest import Built, run_bundle
 
 pytestmark = pytest.mark.frozen
 
@@ -32,7 +32,7 @@ def test_two_builds_are_byte_identical(built: Built, tmp_path: Path) -> None:
     key = (built.public_key.parent / "private.pem").read_text()
     proc = run_bundle(
         "build",
-        str(SPEC),
+        str(built.spec),
         "--output-dir",
         str(tmp_path),
         "--sign",

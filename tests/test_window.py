@@ -12,6 +12,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -610,3 +611,221 @@ def test_importing_the_window_does_not_import_tkinter() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
+
+
+# -- updating the model from a model pack ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def updatable(tmp_path_factory: pytest.TempPathFactory, keys: Any) -> Path:
+    """The example's payload for an app that takes packs signed with the session's key."""
+    from tests._packs import spec_text
+
+    work = tmp_path_factory.mktemp("updatable")
+    spec = work / "penguins.toml"
+    spec.write_text(spec_text(keys.public), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bundler", "prepare", str(spec), "--out", str(work / "payload")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env=dict(os.environ, SOURCE_DATE_EPOCH="1764374400", NO_COLOR="1"),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return work / "payload"
+
+
+@pytest.fixture()
+def updating(
+    display: Display,
+    updatable: Path,
+    dialogs: list[Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Any]:
+    """A window on the updatable app's bundled model, its data folder empty (per test)."""
+    import tkinter as tk
+
+    import mlbundle_runtime
+    from mlbundle_runtime.window import ModelWindow
+
+    monkeypatch.setenv("MLBUNDLE_DATA_DIR", str(tmp_path / "data"))
+    root = tk.Tk()
+    w = ModelWindow(root, mlbundle_runtime.load(updatable))
+    root.geometry("+0+0")
+    root.update()
+    yield w
+    job = w.install_job
+    if job is not None and job.thread is not None:
+        job.thread.join(60)
+    with contextlib.suppress(tk.TclError):
+        root.destroy()
+
+
+def installed(w: Any, job: Any) -> list[str]:
+    """Run the window until ``job`` ends; the install lines the window showed meanwhile."""
+    assert job is not None
+    shown: list[str] = []
+
+    def watch() -> bool:
+        text = str(w.install_label.cget("text")) if w.install_label.winfo_ismapped() else ""
+        if text and (not shown or shown[-1] != text):
+            shown.append(text)
+        return not job.running
+
+    pump(w, watch, timeout=120)
+    w.root.update()
+    return shown
+
+
+def test_update_model_installs_a_pack_and_rebuilds_the_form(
+    updating: Any, updatable: Path, retrained_pack: Any, display: Display, dialogs: list[Any]
+) -> None:
+    import mlbundle_runtime
+
+    w = updating
+    before = mlbundle_runtime.load(updatable)
+    assert before.version == "1.0.0" and before.origin == "bundled"
+    assert "model 1.0.0 · app 1.0.0" in w.version_label.cget("text")
+    old_widget = w.fields["island"].widget
+
+    shown = installed(w, w.install_pack(retrained_pack.pack))
+
+    assert dialogs == []
+    assert w.install_job.outcome == "done", w.install_job.error
+    assert any(line.startswith(f"Installing {retrained_pack.pack.name}") for line in shown), shown
+    assert not w.install_label.winfo_ismapped()  # gone once done
+    notice = w.notice_label.cget("text")
+    assert notice == (
+        f"✓ Model 1.1.0 is now active (installed pack, from {retrained_pack.pack.name})."
+    )
+    assert "model 1.1.0 (installed pack) · app 1.0.0" in w.version_label.cget("text")
+    assert w.model.version == "1.1.0" and w.model.origin == "pack"
+    assert not old_widget.winfo_exists() and w.fields["island"].widget.winfo_exists()
+    assert list(w.fields) == [i.name for i in w.model.inputs]
+    # The form now answers with the new model: what a fresh load of the app serves.
+    after = mlbundle_runtime.load(updatable)
+    assert after.version == "1.1.0"
+    fill(w, UNSURE)
+    w.root.event_generate("<Return>")
+    w.root.update()
+    expected = after.predict(UNSURE)
+    assert w.prediction == expected
+    assert w.result_label.cget("text") == str(expected.label)
+    assert expected.probabilities != before.predict(UNSURE).probabilities  # another model
+    shot = OUTPUT / "window-updated.png"
+    display.screenshot(shot)
+    assert shot.stat().st_size > 0
+    # About names the version answering and where it comes from.
+    text = w.open_about()
+    assert "Model in use" in text
+    assert re.search(r"version\s+1\.1\.0\n", text), text
+    assert re.search(r"from\s+installed pack\n", text), text
+    folder = Path(os.environ["MLBUNDLE_DATA_DIR"]) / "models" / "1.1.0"
+    assert f"model 1.1.0 from the installed pack in {folder}" in " ".join(text.split())
+
+
+def test_a_refused_pack_is_a_one_line_dialog_and_the_model_stays(
+    updating: Any, retrained_pack: Any, tmp_path: Path, dialogs: list[Any]
+) -> None:
+    w = updating
+    data = bytearray(retrained_pack.pack.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    bad = tmp_path / "flipped.mlpack"
+    bad.write_bytes(bytes(data))
+    model, widget = w.model, w.fields["island"].widget
+
+    installed(w, w.install_pack(bad))
+
+    assert w.install_job.outcome == "failed"
+    assert len(dialogs) == 1, dialogs
+    kind, title, message = dialogs[0]
+    assert (kind, title) == ("showerror", "Cannot update the model")
+    assert "\n" not in message and str(bad) in message and "signature" in message, message
+    assert w.model is model and widget.winfo_exists()  # nothing rebuilt
+    assert w.notice_label.cget("text") == ""
+    assert str(w.update_button.cget("state")) == "normal"
+
+
+def test_ctrl_u_asks_for_a_model_pack(
+    updating: Any, retrained_pack: Any, monkeypatch: pytest.MonkeyPatch, dialogs: list[Any]
+) -> None:
+    from tkinter import filedialog
+
+    asked: list[dict[str, Any]] = []
+
+    def ask(**kw: Any) -> str:
+        asked.append(kw)
+        return str(retrained_pack.pack)
+
+    monkeypatch.setattr(filedialog, "askopenfilename", ask)
+    w = updating
+    w.fields["island"].widget.focus_force()
+    w.root.event_generate("<Control-u>")
+    w.root.update()
+    assert len(asked) == 1
+    assert asked[0]["filetypes"][0] == ("Model packs", "*.mlpack")
+    installed(w, w.install_job)
+    assert w.install_job.outcome == "done" and w.model.version == "1.1.0", dialogs
+    # the same command is in the File menu, with its key
+    file_menu = w.root.nametowidget(w.menu.entrycget("File", "menu"))
+    labels = [
+        file_menu.entrycget(i, "label")
+        for i in range(file_menu.index("end") + 1)
+        if file_menu.type(i) == "command"
+    ]
+    assert "Update model…" in labels
+    i = labels.index("Update model…")
+    commands = [j for j in range(file_menu.index("end") + 1) if file_menu.type(j) == "command"]
+    assert file_menu.entrycget(commands[i], "accelerator") == "Ctrl+U"
+
+
+def test_a_pack_given_on_the_command_line_is_offered_first(
+    updating: Any, retrained_pack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tkinter import messagebox
+
+    asked: list[str] = []
+    answer = [False]
+
+    def ask(title: str, message: str, **_kw: Any) -> bool:
+        asked.append(message)
+        return answer[0]
+
+    monkeypatch.setattr(messagebox, "askyesno", ask)
+    w = updating
+    assert w.offer_pack(retrained_pack.pack) is None  # "No": nothing happens
+    assert w.install_job is None and w.model.version == "1.0.0"
+    assert retrained_pack.pack.name in asked[0] and "1.0.0" in asked[0]
+    answer[0] = True
+    installed(w, w.offer_pack(retrained_pack.pack))
+    assert w.install_job.outcome == "done" and w.model.version == "1.1.0"
+
+
+def test_about_says_a_trial_is_running(updating: Any, retrained_pack: Any) -> None:
+    from mlbundle_runtime.store import ModelStore
+
+    w = updating
+    active = w.model.predict(UNSURE)
+    store = ModelStore.for_model(w.model)
+    store.install(retrained_pack.pack, trial=True)
+    w.set_model(store.resolve())
+    assert w.model.version == "1.0.0" and w.model.trial == "1.1.0"
+    assert "trial of 1.1.0 running" in w.version_label.cget("text")
+    text = w.open_about()
+    assert re.search(r"trial\s+1\.1\.0 scores beside it on every prediction", text), text
+    w._close_about()
+    # the form shows the active model's answer only, not the candidate's
+    fill(w, UNSURE)
+    w.predict()
+    assert w.prediction == active
+    assert w.result_label.cget("text") == str(active.label)
+
+
+def test_an_app_without_updates_says_so(window: Any, dialogs: list[Any]) -> None:
+    assert window.install_pack("anything.mlpack") is None
+    assert len(dialogs) == 1
+    kind, title, message = dialogs[0]
+    assert title == "Cannot update the model" and "\n" not in message
+    assert "without [updates]" in message, message

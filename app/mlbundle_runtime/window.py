@@ -991,7 +991,8 @@ class ModelWindow:
             self.about.lift()
             return text
         top = tk.Toplevel(self.root)
-        top.title(f"About this model — {self.model.name}")
+        # the version in the title too: what a user reads out, and what a test can see
+        top.title(f"About model {model_version(self.model)} — {self.model.name}")
         top.transient(self.root)
         frame = ttk.Frame(top, padding=PAD)
         frame.grid(sticky="nsew")
