@@ -168,7 +168,8 @@ def regression(builder: PlanBuilder, est: Any, cols: Cols) -> Prediction:
     if coef.shape[0] != 1:
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)} predicts {coef.shape[0]} targets; only single-target "
-            "regression is supported (a plan has one regression output). Valid: fit on a 1-D y"
+            "regression is supported (a plan has one regression output; multi-output plans are "
+            "not compiled yet). Valid: fit on a 1-D y, one model per target"
         )
     value = emit_dot2(builder, est, cols, coef, intercept, ["prediction"])
     return Prediction("regression", value, "value")
