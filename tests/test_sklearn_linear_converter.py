@@ -396,7 +396,18 @@ def test_nan_and_infinity_refused(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["logreg-multinomial", "sgd-huber-multi", "linsvc-binary", "ridge", "lasso-wide"]
+    "name",
+    [
+        "logreg-multinomial",
+        "sgd-huber-multi",
+        "linsvc-binary",
+        "ridge",
+        "lasso-wide",
+        "lda-multi",
+        "logregcv-binary",
+        "huber",
+        "ransac",
+    ],
 )
 @HYPOTHESIS
 @given(data=st.data())
@@ -787,6 +798,23 @@ def test_plan_checks_refuse_broken_ops(name: str, kernel: str, arg: int, change:
         arrays[key] = np.ascontiguousarray(data)
     with pytest.raises(PlanError):
         parse_plan(plan.header, arrays)
+
+
+def test_ransac_compiles_any_registered_regressor_as_its_estimator() -> None:
+    """``RANSACRegressor.predict`` validates with NaN allowed and then calls
+    ``estimator_.predict``: with a tree inside, NaN rows score as the tree scores them."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    from tests._data import with_nan
+    from tests._parity import assert_same_outcome
+
+    X, y = dataset("regression")
+    est = RANSACRegressor(DecisionTreeRegressor(max_depth=4), min_samples=60, random_state=0)
+    est.fit(with_nan(X, 0.05), y)
+    scorer = compile_scorer(est)
+    assert assert_same_outcome(est, None, with_nan(X, 0.2, seed=3), scorer=scorer)
+    ops = [op["origin"] for op in compile_estimators(est).header["ops"]]
+    assert all(o.startswith("DecisionTreeRegressor (model/estimator_)") for o in ops), ops
 
 
 # -- SGDOneClassSVM: an outlier detector --------------------------------------------------
