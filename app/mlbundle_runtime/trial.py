@@ -13,6 +13,7 @@ with no trial never imports this module.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import math
 import os
@@ -259,20 +260,31 @@ def _iso(stamp: float) -> str:
 def _outputs(scores: Scores) -> list[str]:
     """Each row's output as JSON text: its label, and its probabilities or value."""
     dumps = json.dumps
-    labels = [dumps(_plain(v)) for v in scores.labels()]
+    if scores.label_index is not None:
+        texts = _label_texts(tuple(scores.classes))
+        labels = [texts[i] for i in scores.label_index.tolist()]
+    else:
+        labels = [dumps(_plain(v)) for v in scores.labels()]
     proba = scores.proba
-    rows = []
     if proba is not None:
         isfinite = math.isfinite
-        for label, p in zip(labels, proba.tolist(), strict=True):
-            cells = dumps(p) if all(map(isfinite, p)) else dumps([_finite(x) for x in p])
-            rows.append(f'{{"label":{label},"proba":{cells}}}')
-    elif scores.values is not None:
-        for label, v in zip(labels, scores.values.tolist(), strict=True):
-            rows.append(f'{{"label":{label},"value":{dumps(_finite(v))}}}')
-    else:
-        rows = [f'{{"label":{label}}}' for label in labels]
-    return rows
+        return [
+            f'{{"label":{label},"proba":'
+            f"{dumps(p) if all(map(isfinite, p)) else dumps([_finite(x) for x in p])}}}"
+            for label, p in zip(labels, proba.tolist(), strict=True)
+        ]
+    if scores.values is not None:
+        return [
+            f'{{"label":{label},"value":{dumps(_finite(v))}}}'
+            for label, v in zip(labels, scores.values.tolist(), strict=True)
+        ]
+    return [f'{{"label":{label}}}' for label in labels]
+
+
+@functools.lru_cache(maxsize=8)
+def _label_texts(classes: tuple[Any, ...]) -> tuple[str, ...]:
+    """Each class label as JSON text, made once per model."""
+    return tuple(json.dumps(_plain(c)) for c in classes)
 
 
 def _finite(x: float) -> float | None:
