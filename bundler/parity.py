@@ -7,6 +7,8 @@ any file with ``bundle score --check``) and reports the largest difference.
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -73,6 +75,7 @@ def sklearn_scores(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """scikit-learn's own predictions (labels or values) and probabilities."""
     Xt = extractor.transform(X) if extractor is not None else X
+    model = reference_model(model)
     labels = np.asarray(model.predict(Xt))
     proba = model.predict_proba(Xt) if hasattr(model, "predict_proba") else None
     return labels, proba
@@ -233,6 +236,7 @@ def _compare_extras(
     """Also compare decision_function / score_samples, which the app outputs too."""
     problems = list(report.problems)
     worst = report.max_abs_diff
+    model = reference_model(model)
     for extra, values in ours.extras:
         theirs = np.asarray(getattr(model, extra.name)(Xt), dtype=np.float64)
         theirs = theirs.reshape(values.shape)
@@ -245,3 +249,98 @@ def _compare_extras(
         label_mismatches=report.label_mismatches,
         problems=tuple(problems),
     )
+
+
+# -- brute-force neighbour searches ---------------------------------------------------
+
+#: Rows of queries whose distances to every training point are computed at once.
+_DISTANCE_ROWS = 256
+
+
+def reference_model(model: Any) -> Any:
+    """The model the plan is compared with: ``model`` itself, except a brute-force
+    neighbour search (``KNeighbors*`` / ``RadiusNeighbors*`` with ``algorithm="brute"``, or
+    what ``"auto"`` chose), alone or ending a Pipeline.
+
+    scikit-learn's brute path computes euclidean distances through BLAS as
+    ``||x||^2 - 2x.y + ||y||^2`` (CPU- and BLAS-dependent rounding) and orders and picks
+    equally distant neighbours by its parallel strategy, which depends on how many rows are
+    scored at once and on the thread count: two runs of scikit-learn itself disagree on
+    them. The plan computes exact distances. So the reference is a copy of the model whose
+    neighbour search is scikit-learn's exact one: its ``DistanceMetric`` (the distances its
+    trees use), the k nearest taken by a stable sort (equally distant neighbours in
+    training order: interchangeable, as scikit-learn treats them), or the radius
+    neighbours of a ``KDTree`` over the same training points. Everything after the search
+    (weights, votes, means, outlier labels, refusals) is scikit-learn's own code.
+    """
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and steps and type(model).__name__ == "Pipeline":
+        name, last = steps[-1]
+        twin = reference_model(last)
+        if twin is last:
+            return model
+        copied = copy.copy(model)
+        copied.steps = [*steps[:-1], (name, twin)]
+        return copied
+    from sklearn.neighbors import (
+        KNeighborsClassifier,
+        KNeighborsRegressor,
+        RadiusNeighborsClassifier,
+        RadiusNeighborsRegressor,
+    )
+
+    kinds = (KNeighborsClassifier, KNeighborsRegressor)
+    radius = (RadiusNeighborsClassifier, RadiusNeighborsRegressor)
+    if type(model) not in kinds + radius or getattr(model, "_fit_method", None) != "brute":
+        return model
+    twin = copy.copy(model)
+    # not "brute": scikit-learn's own brute shortcuts (ArgKminClassMode) are skipped, and
+    # predict goes through the neighbour search below
+    twin._fit_method = "exact"
+    if type(model) in kinds:
+        twin.kneighbors = functools.partial(_exact_kneighbors, model)
+    else:
+        twin.radius_neighbors = functools.partial(_exact_radius_neighbors, model)
+    return twin
+
+
+def _validated(est: Any, X: Any) -> np.ndarray:
+    from sklearn.utils.validation import validate_data
+
+    return validate_data(est, X, reset=False, order="C", dtype=np.float64)
+
+
+def _exact_kneighbors(
+    est: Any, X: Any = None, n_neighbors: int | None = None, return_distance: bool = True
+) -> Any:
+    from sklearn.metrics import DistanceMetric
+
+    Xv = _validated(est, X)
+    k = int(est.n_neighbors if n_neighbors is None else n_neighbors)
+    metric = DistanceMetric.get_metric(
+        est.effective_metric_, **(est.effective_metric_params_ or {})
+    )
+    dist = np.empty((len(Xv), k))
+    ind = np.empty((len(Xv), k), dtype=np.intp)
+    for lo in range(0, len(Xv), _DISTANCE_ROWS):
+        block = metric.pairwise(Xv[lo : lo + _DISTANCE_ROWS], est._fit_X)
+        order = np.argsort(block, axis=1, kind="stable")[:, :k]
+        ind[lo : lo + len(block)] = order
+        dist[lo : lo + len(block)] = np.take_along_axis(block, order, axis=1)
+    return (dist, ind) if return_distance else ind
+
+
+def _exact_radius_neighbors(
+    est: Any,
+    X: Any = None,
+    radius: float | None = None,
+    return_distance: bool = True,
+    sort_results: bool = False,
+) -> Any:
+    from sklearn.neighbors import KDTree
+
+    Xv = _validated(est, X)
+    tree = KDTree(est._fit_X, metric=est.effective_metric_, **(est.effective_metric_params_ or {}))
+    r = est.radius if radius is None else radius
+    ind, dist = tree.query_radius(Xv, r, return_distance=True, sort_results=sort_results)
+    return (dist, ind) if return_distance else ind

@@ -71,7 +71,12 @@ SUPPORTED_NAMES = {
         "IsolationForest",
     ],
     "sklearn.naive_bayes": ["GaussianNB", "BernoulliNB", "MultinomialNB"],
-    "sklearn.neighbors": ["KNeighborsClassifier", "KNeighborsRegressor"],
+    "sklearn.neighbors": [
+        "KNeighborsClassifier",
+        "KNeighborsRegressor",
+        "RadiusNeighborsClassifier",
+        "RadiusNeighborsRegressor",
+    ],
     "sklearn.neural_network": ["MLPClassifier", "MLPRegressor"],
 }
 SUPPORTED = [
@@ -224,12 +229,12 @@ def test_unsupported_options_are_refused(make: Any, match: str) -> None:
     assert type(est[0]).__name__ in str(info.value)
 
 
-def test_brute_force_neighbours_are_refused() -> None:
+def test_brute_force_neighbours_with_an_unsupported_metric_are_refused() -> None:
     from sklearn.neighbors import KNeighborsClassifier
 
     X, y = _xy()
-    est = KNeighborsClassifier(algorithm="brute").fit(X, y)
-    with pytest.raises(UnsupportedEstimatorError, match="brute"):
+    est = KNeighborsClassifier(algorithm="brute", metric="cosine").fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError, match="cosine"):
         compile_estimators(est)
 
 

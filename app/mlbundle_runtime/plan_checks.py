@@ -363,6 +363,53 @@ def _knn_mean(a: Args, width: int) -> str | None:
     return None
 
 
+def _knn_brute(a: Args, width: int) -> str | None:
+    data, k2 = a["data"], a["dst"].size
+    if data.ndim != 2 or data.shape[1] != a["src"].size or data.shape[0] == 0:
+        return "training data does not match the source columns"
+    if k2 < 2 or k2 % 2 or k2 // 2 > data.shape[0]:
+        return "expects k index and k distance columns, k within the training set"
+    if a["metric"] not in (0, 1, 2):
+        return "unknown metric"
+    return None
+
+
+def _radius_query(a: Args, width: int) -> str | None:
+    data, idx, y = a["data"], a["idx_array"], a["y"]
+    n_data, n_nodes, n_out = data.shape[0], a["node_start"].size, a["dst"].size
+    if data.ndim != 2 or data.shape[1] != a["src"].size or n_data == 0:
+        return "training data does not match the source columns"
+    if idx.size != n_data or idx.min() < 0 or idx.max() >= n_data:
+        return "point index out of range"
+    if n_nodes == 0 or not (
+        a["node_end"].size == a["node_leaf"].size == a["radius"].size == n_nodes
+    ):
+        return "node arrays differ in length"
+    start, end = a["node_start"], a["node_end"]
+    if start.min() < 0 or end.max() > n_data or np.any(start > end):
+        return "node point ranges out of range"
+    internal = np.flatnonzero(a["node_leaf"] == 0)
+    if a["tree_kind"] != 2 and internal.size and 2 * internal.max() + 2 >= n_nodes:
+        return "tree children out of range"
+    shape = (n_nodes, data.shape[1])
+    if a["bound_a"].shape != shape or a["bound_b"].shape != shape:
+        return "node bounds do not match the nodes and features"
+    if a["tree_kind"] not in (0, 1, 2) or a["metric"] not in (0, 1, 2):
+        return "unknown tree kind or metric"
+    if a["weighting"] not in (0, 1) or not a["r"] >= 0:
+        return "unknown weighting, or a radius that is not a number >= 0"
+    if y.size != n_data or n_out == 0 or a["empty"].size != 1:
+        return "expects one target per training point, an output and one empty value"
+    if n_out > 1 and (
+        np.any(y != np.floor(y))
+        or y.min() < 0
+        or y.max() >= n_out
+        or not -1 <= a["outlier"] < n_out
+    ):
+        return "class index out of range"
+    return None
+
+
 #: Kernel name -> its check. Every kernel a plan may call must have one (a test enforces it).
 def _binarize(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst")
@@ -428,6 +475,8 @@ CHECKS: dict[str, Check] = {
     "knn_tree": _knn_tree,
     "knn_vote": _knn_vote,
     "knn_mean": _knn_mean,
+    "knn_brute": _knn_brute,
+    "radius_query": _radius_query,
 }
 
 

@@ -431,9 +431,243 @@ def knn_mean(ws, src, dst, y, weighting):
     return -1
 
 
+def knn_brute(ws, src, dst, data, metric):
+    """k nearest neighbours by a full scan of the training points (``algorithm="brute"``).
+
+    Distances are scikit-learn's exact ``DistanceMetric`` loops (the ones its trees use:
+    euclidean ``sqrt(sum((x - y)^2))`` in feature order, manhattan, chebyshev), not its
+    brute path's BLAS ``||x||^2 - 2x.y + ||y||^2``. Equally distant points are taken in
+    training order (a stable sort of the distances): scikit-learn's brute path orders and
+    picks them by batch size and thread count, so the parity check treats them as
+    interchangeable and compares in this order (ranked by the distance itself, so two
+    points whose squared euclidean distances differ but whose distances round equal are
+    ties). ``dst`` holds k indices then k distances;
+    ``metric``: 0 euclidean, 1 manhattan, 2 chebyshev.
+    """
+    n = ws.shape[0]
+    d = src.shape[0]
+    k = dst.shape[0] // 2
+    m = data.shape[0]
+    x = np.empty(d)
+    best_v = np.empty(k)
+    best_i = np.zeros(k, dtype=np.int64)
+    for i in range(n):
+        for f in range(d):
+            x[f] = ws[i, src[f]]
+        cnt = 0
+        for j in range(m):
+            rd = 0.0
+            for f in range(d):
+                diff = x[f] - data[j, f]
+                if metric == 0:
+                    rd += diff * diff
+                elif metric == 1:
+                    rd += np.abs(diff)
+                else:
+                    ad = np.abs(diff)
+                    if ad > rd:
+                        rd = ad
+            if metric == 0:
+                rd = np.sqrt(rd)  # ranked by the distance itself: equal distances are ties
+            if cnt < k:
+                pos = cnt
+                cnt += 1
+            elif rd < best_v[k - 1]:
+                pos = k - 1
+            else:
+                continue
+            # insert after every kept distance <= rd: ties stay in training order
+            while pos > 0 and best_v[pos - 1] > rd:
+                best_v[pos] = best_v[pos - 1]
+                best_i[pos] = best_i[pos - 1]
+                pos -= 1
+            best_v[pos] = rd
+            best_i[pos] = j
+        for j in range(k):
+            ws[i, dst[j]] = best_i[j]
+            ws[i, dst[k + j]] = best_v[j]
+
+
+def radius_query(
+    ws,
+    src,
+    dst,
+    data,
+    idx_array,
+    node_start,
+    node_end,
+    node_leaf,
+    bound_a,
+    bound_b,
+    radius,
+    tree_kind,
+    metric,
+    p,
+    r,
+    y,
+    weighting,
+    outlier,
+    empty,
+):
+    """RadiusNeighborsClassifier / Regressor: scikit-learn's ``query_radius``, then its vote
+    or mean.
+
+    The walk is ``_query_radius_single``'s: depth first, left child first; a node whose
+    lower bound exceeds ``r`` is skipped; one whose upper bound is ``<= r`` gives all its
+    points; a leaf gives its points with ``rdist <= rdist(r)`` (``r * r`` for euclidean).
+    Bounds are ``min_max_dist``'s: ``tree_kind`` 0 KD tree (``bound_a`` lower, ``bound_b``
+    upper bounds; ``p`` the metric's p, ``metric`` 2 taking maxima), 1 ball tree
+    (``bound_a`` centroids, ``radius``); 2 no tree (``algorithm="brute"``: the root, one
+    leaf over the training points in order). ``metric``: 0 euclidean, 1 manhattan, 2
+    chebyshev. Members keep the walk's order, as scikit-learn's unsorted result.
+
+    With ``dst`` one column the kernel is the regressor: the members' ``np.mean`` of ``y``
+    (pairwise), or for distance weights ``np.average``'s ``sum(y * w) / sum(w)``; ``empty[0]``
+    without members (NaN, or NaN cast to the targets' integer type). Otherwise ``dst``
+    holds the class probabilities ``predict`` takes the first maximum of: ``np.bincount``
+    of the class indices ``y`` (weights added in member order) over their pairwise row
+    sum; a row without members gets probability 1 for class ``outlier``, or with
+    ``outlier`` -1 is refused (scikit-learn raises; returns the row's first source
+    position). Distance weights are ``1 / d``; a row with a member at distance 0 weighs
+    those 1 and the rest 0.
+    """
+    n = ws.shape[0]
+    d = src.shape[0]
+    m = data.shape[0]
+    n_out = dst.shape[0]
+    n_nodes = node_start.shape[0]
+    reduced_r = r * r if metric == 0 else r
+    x = np.empty(d)
+    dist = np.empty(m)
+    member = np.zeros(m, dtype=np.int64)
+    buf = np.empty(m)
+    wbuf = np.empty(m)
+    acc = np.empty(n_out)
+    stack = np.empty(n_nodes + 1, dtype=np.int64)
+    for i in range(n):
+        for f in range(d):
+            x[f] = ws[i, src[f]]
+        cnt = 0
+        stack[0] = 0
+        sp = 1
+        while sp > 0:
+            sp -= 1
+            node = stack[sp]
+            lo = 0.0
+            hi = 0.0
+            if tree_kind == 0:
+                for f in range(d):
+                    d_lo = bound_a[node, f] - x[f]
+                    d_hi = x[f] - bound_b[node, f]
+                    dd = (d_lo + np.abs(d_lo)) + (d_hi + np.abs(d_hi))
+                    a_lo = np.abs(d_lo)
+                    a_hi = np.abs(d_hi)
+                    # fmax(a, b): a NaN argument is ignored
+                    far = a_hi if a_lo != a_lo else (a_lo if a_hi != a_hi else max(a_lo, a_hi))
+                    if metric == 2:
+                        h = 0.5 * dd
+                        if h == h and (lo != lo or h > lo):
+                            lo = h
+                        if far == far and (hi != hi or far > hi):
+                            hi = far
+                    else:
+                        lo += (0.5 * dd) ** p
+                        hi += far**p
+                if metric != 2:
+                    lo = lo ** (1.0 / p)
+                    hi = hi ** (1.0 / p)
+            elif tree_kind == 1:
+                dc = 0.0
+                for f in range(d):
+                    t = x[f] - bound_a[node, f]
+                    if metric == 0:
+                        dc += t * t
+                    elif metric == 1:
+                        dc += np.abs(t)
+                    else:
+                        at = np.abs(t)
+                        if at == at and (dc != dc or at > dc):
+                            dc = at
+                if metric == 0:
+                    dc = np.sqrt(dc)
+                md = dc - radius[node]
+                lo = md if md > 0.0 else 0.0  # fmax(0, md)
+                if md != md:
+                    lo = 0.0
+                hi = dc + radius[node]
+            if tree_kind != 2 and lo > r:
+                continue
+            whole = tree_kind != 2 and hi <= r
+            if whole or tree_kind == 2 or node_leaf[node] != 0:
+                for t in range(node_start[node], node_end[node]):
+                    j = idx_array[t]
+                    rd = 0.0
+                    for f in range(d):
+                        diff = x[f] - data[j, f]
+                        if metric == 0:
+                            rd += diff * diff
+                        elif metric == 1:
+                            rd += np.abs(diff)
+                        else:
+                            ad = np.abs(diff)
+                            if ad > rd:
+                                rd = ad
+                    if whole or rd <= reduced_r:
+                        member[cnt] = j
+                        dist[cnt] = np.sqrt(rd) if metric == 0 else rd
+                        cnt += 1
+            else:
+                stack[sp] = 2 * node + 2
+                stack[sp + 1] = 2 * node + 1
+                sp += 2
+        zero = False
+        for t in range(cnt):
+            if dist[t] == 0.0:
+                zero = True
+        for t in range(cnt):
+            if weighting == 0:
+                wbuf[t] = 1.0
+            elif zero:
+                wbuf[t] = 1.0 if dist[t] == 0.0 else 0.0
+            else:
+                wbuf[t] = 1.0 / dist[t]
+        if n_out == 1:
+            if cnt == 0:
+                ws[i, dst[0]] = empty[0]
+                continue
+            for t in range(cnt):
+                buf[t] = y[member[t]] if weighting == 0 else y[member[t]] * wbuf[t]
+            total = 0.0 + pairwise_sum(buf, 0, cnt)
+            if weighting == 0:
+                ws[i, dst[0]] = total / cnt
+            else:
+                ws[i, dst[0]] = total / (0.0 + pairwise_sum(wbuf, 0, cnt))
+            continue
+        for c in range(n_out):
+            acc[c] = 0.0
+        if cnt == 0:
+            if outlier < 0:
+                return i * d
+            acc[outlier] = 1.0
+        for t in range(cnt):
+            acc[int(y[member[t]])] += wbuf[t]
+        norm = 0.0 + pairwise_sum(acc, 0, n_out)
+        if norm == 0.0:
+            norm = 1.0
+        for c in range(n_out):
+            ws[i, dst[c]] = acc[c] / norm
+    return -1
+
+
 #: Kernel name -> Numba signature, for the kernels of this module.
 EXPORTS: dict[str, str] = {
     "knn_tree": sig(F2, I1, I1, F2, I1, I1, I1, U1, F2, F2, F1, "i8", "i8", "f8"),
     "knn_vote": sig(F2, I1, I1, I1, "i8", ret="i8"),
     "knn_mean": sig(F2, I1, I1, F1, "i8", ret="i8"),
+    "knn_brute": sig(F2, I1, I1, F2, "i8"),
+    "radius_query": sig(
+        *(F2, I1, I1, F2, I1, I1, I1, U1, F2, F2, F1),
+        *("i8", "i8", "f8", "f8", F1, "i8", "i8", F1),
+        ret="i8",
+    ),
 }

@@ -30,7 +30,7 @@ from mlbundle_runtime.kernels.linear_models import (
     nb_proba,
     ovr_proba,
 )
-from mlbundle_runtime.kernels.neighbors import knn_mean, knn_tree, knn_vote
+from mlbundle_runtime.kernels.neighbors import knn_brute, knn_mean, knn_tree, knn_vote, radius_query
 from mlbundle_runtime.kernels.neural import mlp_dense
 from mlbundle_runtime.kernels.preprocess import (
     bin_index,
@@ -357,6 +357,32 @@ def run_program(ws, x, data, label):
         elif kid == 37:  # knn_mean
             s = knn_mean(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4), code[p + 6])
             p += 7
+        elif kid == 38:  # knn_brute
+            knn_brute(ws, _v(ib, code, p), _v(ib, code, p + 2), _m(fb, code, p + 4), code[p + 7])
+            p += 8
+        elif kid == 39:  # radius_query
+            s = radius_query(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _m(fb, code, p + 4),
+                _v(ib, code, p + 7),
+                _v(ib, code, p + 9),
+                _v(ib, code, p + 11),
+                _v(ub, code, p + 13),
+                _m(fb, code, p + 15),
+                _m(fb, code, p + 18),
+                _v(fb, code, p + 21),
+                code[p + 23],
+                code[p + 24],
+                fb[code[p + 25]],
+                fb[code[p + 26]],
+                _v(fb, code, p + 27),
+                code[p + 29],
+                code[p + 30],
+                _v(fb, code, p + 31),
+            )
+            p += 33
         if s >= 0:
             return op + n_ops * s
     return -1
@@ -406,6 +432,8 @@ KERNELS = (
     "knn_tree",
     "knn_vote",
     "knn_mean",
+    "knn_brute",
+    "radius_query",
 )
 CALLEES = HELPERS + KERNELS
 
