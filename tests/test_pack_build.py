@@ -332,3 +332,36 @@ def test_the_format_document_lists_every_manifest_field(packed: Path) -> None:
     assert fields(top) == set(meta)
     assert fields(requires) == set(meta["requires"])
     assert f"# Model packs, format {meta['pack_format'].split('.')[0]}" in doc
+
+
+def test_a_frozen_app_missing_the_pack_checker_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After PyInstaller: an app with [updates] must hold PyNaCl, cffi's backend and (https)
+    _ssl; one without must hold none of the pack checker's modules."""
+    ext = ".cpython-311-x86_64-linux-gnu.so"
+    complete = [
+        "nacl/__init__.pyc", "nacl/_sodium.abi3.so", f"_cffi_backend{ext}",
+        "platformdirs", "filelock", f"python3.11/lib-dynload/_ssl{ext}", "ssl",
+    ]  # fmt: skip
+    https = freeze.updates_needs(_payload(tmp_path / "https", "https://example.org/p.mlpack"))
+    exe = tmp_path / "app"
+    monkeypatch.setattr(freeze, "bundled_names", lambda _exe: complete)
+    freeze._check_updates(exe, https, None)
+    for lost in (f"_cffi_backend{ext}", f"python3.11/lib-dynload/_ssl{ext}"):
+        monkeypatch.setattr(freeze, "bundled_names", lambda _exe, lost=lost: [
+            n for n in complete if n != lost
+        ])  # fmt: skip
+        with pytest.raises(freeze.FreezeError, match="lacks (_cffi_backend|_ssl), which an app"):
+            freeze._check_updates(exe, https, None)
+    folder = freeze.updates_needs(_payload(tmp_path / "folder", "/srv/models"))
+    assert folder is not None and "ssl" not in folder and "_cffi_backend" in folder
+    monkeypatch.setattr(freeze, "bundled_names", lambda _exe: ["numpy/__init__.pyc", "nacl"])
+    with pytest.raises(freeze.FreezeError, match="ships nacl without \\[updates\\]"):
+        freeze._check_updates(exe, None, None)
+
+
+def _payload(folder: Path, source: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "updates.json").write_text(json.dumps({"source": source}))
+    return folder
