@@ -408,7 +408,7 @@ class App(_Table):
             raise _problem(
                 f"{_show(value)} is not valid; expected what a .deb and an RPM both accept "
                 "as written: a digit, then letters, digits, '.', '+' or '~', e.g. \"1.0.0\" or "
-                f"\"2.1~rc1\"{hint}"
+                f'"2.1~rc1"{hint}'
             )
         return value
 
