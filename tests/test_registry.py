@@ -70,7 +70,13 @@ SUPPORTED_NAMES = {
         "HistGradientBoostingRegressor",
         "IsolationForest",
     ],
-    "sklearn.naive_bayes": ["GaussianNB", "BernoulliNB", "MultinomialNB"],
+    "sklearn.naive_bayes": [
+        "GaussianNB",
+        "BernoulliNB",
+        "MultinomialNB",
+        "ComplementNB",
+        "CategoricalNB",
+    ],
     "sklearn.neighbors": [
         "KNeighborsClassifier",
         "KNeighborsRegressor",

@@ -20,7 +20,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sklearn.naive_bayes import BernoulliNB, GaussianNB, MultinomialNB
+from sklearn.naive_bayes import (
+    BernoulliNB,
+    CategoricalNB,
+    ComplementNB,
+    GaussianNB,
+    MultinomialNB,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -75,6 +81,11 @@ MODELS: dict[str, tuple[Any, str]] = {
     "bnb-none": (lambda: BernoulliNB(binarize=None), "binary01"),
     "bnb-none-counts": (lambda: BernoulliNB(binarize=None), "counts-3-12"),  # NaN parameters
     "bnb-many": (lambda: BernoulliNB(binarize=0.5), "many"),
+    "cnb": (lambda: ComplementNB(), "counts-3-12"),
+    "cnb-norm": (lambda: ComplementNB(norm=True, alpha=0.3), "counts-4-30"),
+    "cnb-binary": (lambda: ComplementNB(), "binary01"),
+    "cnb-many": (lambda: ComplementNB(norm=True), "counts-12-150"),
+    "cnb-prior": (lambda: ComplementNB(class_prior=[0.5, 0.3, 0.2]), "counts-3-12"),
 }
 
 
@@ -127,7 +138,12 @@ def test_extreme_values(name: str) -> None:
             rows = X[:4].copy()
             rows[:, f] = v
             check(model, rows, scorer, f"x{f}={v!r}")
-    for v in (1e300, -1e300, 1e200, 3.0):
+    # ComplementNB(norm=True) rows sum to 1, so a row of one value v gives every class the
+    # same jll v * 1 up to the dot product's last bit: BLAS's rounding then decides the
+    # label and probabilities (the README's documented limit for BLAS dot products), so
+    # those models are checked on the other rows only
+    norm = name in ("cnb-norm", "cnb-many")
+    for v in () if norm else (1e300, -1e300, 1e200, 3.0):
         rows = X[:3].copy()
         rows[1, :] = v
         check(model, rows, scorer, f"row of {v!r}")
@@ -257,15 +273,167 @@ def test_string_classes() -> None:
 
 def test_single_class() -> None:
     X, _ = dataset("counts-3-12")
-    for model in (GaussianNB(), MultinomialNB(), BernoulliNB()):
+    for model in (GaussianNB(), MultinomialNB(), BernoulliNB(), ComplementNB()):
         model.fit(X, ["only"] * len(X))
         check(model, X[:20], compile_scorer(model))
 
 
 def test_registered_with_options() -> None:
     registered = {r.cls: r for r in supported()}
-    for cls in (GaussianNB, MultinomialNB, BernoulliNB):
+    for cls in (GaussianNB, MultinomialNB, BernoulliNB, ComplementNB, CategoricalNB):
         assert cls in registered and registered[cls].options.strip(), cls
+
+
+# -- ComplementNB ------------------------------------------------------------------------
+
+
+def test_complement_jll_has_no_prior_with_several_classes() -> None:
+    """scikit-learn leaves class_log_prior_ out of ComplementNB's jll unless there is one
+    class: a plan adding it would move the probabilities."""
+    model, X, scorer = fitted("cnb-prior")
+    wrong = compile_estimators(model)
+    op = next(o for o in wrong.header["ops"] if o["kernel"] == "linear_dot2")
+    key = op["args"][3]["array"]
+    wrong.arrays[key] = np.log(np.array([0.5, 0.3, 0.2]))
+    _, proba = sklearn_predict(model, None, X)
+    bad = Scorer(parse_plan(wrong.header, wrong.arrays), kernels()).score_records(
+        to_records(scorer, X)
+    )
+    assert np.abs(bad.proba - proba).max() > 1e-3
+    check(model, X, scorer, "training data")
+    Xi, yi = dataset("iris")
+    named = ComplementNB().fit(Xi, np.array(["setosa", "versicolor", "virginica"])[yi])
+    check(named, Xi, compile_scorer(named), "string classes")
+
+
+# -- CategoricalNB -----------------------------------------------------------------------
+
+
+def categories(n: int = 400, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Category codes with 2 to 7 categories per feature; the class depends on some."""
+    rng = np.random.default_rng(seed)
+    sizes = [2, 3, 5, 7, 4, 3]
+    X = np.column_stack([rng.integers(0, c, n) for c in sizes]).astype(np.float64)
+    y = (X[:, 0] + X[:, 2] + rng.integers(0, 3, n)) % 3
+    return X, y.astype(int)
+
+
+CATEGORICAL = {
+    "default": lambda: CategoricalNB(),
+    "alpha": lambda: CategoricalNB(alpha=0.05),
+    "no-prior": lambda: CategoricalNB(fit_prior=False),
+    "class-prior": lambda: CategoricalNB(class_prior=[0.2, 0.3, 0.5]),
+    "min-categories": lambda: CategoricalNB(min_categories=[3, 3, 6, 9, 4, 5]),
+    "min-categories-int": lambda: CategoricalNB(min_categories=8),
+}
+
+
+@functools.cache
+def categorical(name: str) -> tuple[Any, np.ndarray, Scorer]:
+    X, y = categories()
+    model = CATEGORICAL[name]().fit(X, y)
+    return model, X, compile_scorer(model)
+
+
+@pytest.mark.parametrize("name", list(CATEGORICAL))
+def test_categorical_training_data_and_truncation(name: str) -> None:
+    model, X, scorer = categorical(name)
+    check(model, X, scorer, "training data")
+    # values read as scikit-learn reads them: truncated toward zero
+    for delta in (0.25, 0.5, 0.999999):
+        check(model, X[:40] + delta, scorer, f"x + {delta}")
+    rows = X[:30].copy()
+    rows[:, 1] = -0.5  # int(-0.5) == 0
+    rows[:, 3] = np.nextafter(-1.0, 0.0)
+    check(model, rows, scorer, "in (-1, 0)")
+
+
+@pytest.mark.parametrize("name", list(CATEGORICAL))
+def test_categorical_every_category_the_model_knows(name: str) -> None:
+    """Categories allowed by min_categories but never seen score as scikit-learn scores them."""
+    model, X, scorer = categorical(name)
+    rows = []
+    for f, n in enumerate(model.n_categories_):
+        for c in range(int(n)):
+            row = X[(f * 7 + c) % len(X)].copy()
+            row[f] = c
+            rows.append(row)
+    check(model, np.array(rows), scorer, "every category")
+
+
+@pytest.mark.parametrize("name", list(CATEGORICAL))
+def test_categorical_unseen_categories_are_refused(name: str) -> None:
+    """One beyond n_categories_: scikit-learn raises IndexError; negative values and
+    values too large for an integer: ValueError (after its cast)."""
+    model, X, scorer = categorical(name)
+    for f, n in enumerate(model.n_categories_):
+        rows = X[:3].copy()
+        rows[2, f] = float(n)
+        with pytest.raises(IndexError):
+            model.predict_proba(rows)
+        exc = _refused(scorer, rows)
+        assert "record 3" in str(exc) and f"'x{f}'" in str(exc) and "categories" in str(exc)
+        for bad in (-1.0, -3.5, 1e300, -1e300, math.nan, math.inf, -math.inf):
+            rows = X[:3].copy()
+            rows[1, f] = bad
+            assert_refused(model, None, rows, scorer=scorer)
+
+
+def _refused(scorer: Scorer, rows: np.ndarray) -> Exception:
+    from mlbundle_runtime.inputs import InputError
+
+    with pytest.raises(InputError) as info:
+        scorer.score_records(to_records(scorer, rows))
+    return info.value
+
+
+def test_categorical_string_classes_single_class_and_pipeline() -> None:
+    import pandas as pd
+
+    X, y = categories(300, seed=9)
+    names = np.array(["red", "green", "blue"])[y]
+    model = CategoricalNB().fit(X, names)
+    check(model, X, compile_scorer(model), "string classes")
+    single = CategoricalNB().fit(X, ["only"] * len(X))
+    check(single, X[:20], compile_scorer(single), "one class")
+    frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(X.shape[1])])
+    named = CategoricalNB().fit(frame, y)
+    assert_parity(named, None, frame)
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_categorical_many_classes_and_features(wide: bool) -> None:
+    """12 classes (pairwise sums in logsumexp), 150 features (a long in-order jll sum)."""
+    rng = np.random.default_rng(11)
+    n_features = 150 if wide else 8
+    X = rng.integers(0, 4, (600, n_features)).astype(np.float64)
+    y = (X[:, :3].sum(axis=1) + rng.integers(0, 3, 600)).astype(int) % 12
+    model = CategoricalNB(alpha=0.5).fit(X, y)
+    check(model, X, compile_scorer(model), "training data")
+
+
+def test_categorical_jll_is_bit_exact() -> None:
+    model, X, scorer = categorical("min-categories")
+    ws = np.zeros((len(X), scorer.plan.width))
+    scorer.encoder.fill_records(ws, to_records(scorer, X))
+    scorer.run(ws, str)
+    jll = ws[:, list(scorer.plan.output.decision)]
+    assert np.array_equal(jll, model._joint_log_likelihood(X.astype(int)))
+
+
+@pytest.mark.parametrize(
+    ("arg", "change"), [(2, "drop column"), (3, "drop row"), (4, "drop row"), (5, "drop row")]
+)
+def test_categorical_plan_checks_refuse_broken_ops(arg: int, change: str) -> None:
+    model, _, _ = categorical("default")
+    plan = compile_estimators(model)
+    op = next(op for op in plan.header["ops"] if op["kernel"] == "categorical_nb")
+    arrays = dict(plan.arrays)
+    key = op["args"][arg]["array"]
+    data = arrays[key][:-1] if change == "drop row" else arrays[key][:, :-1]
+    arrays[key] = np.ascontiguousarray(data)
+    with pytest.raises(PlanError):
+        parse_plan(plan.header, arrays)
 
 
 # -- the kernels -------------------------------------------------------------------------

@@ -410,6 +410,18 @@ def _radius_query(a: Args, width: int) -> str | None:
     return None
 
 
+def _categorical_nb(a: Args, width: int) -> str | None:
+    flp, offset, n_cat = a["flp"], a["offset"], a["n_cat"]
+    d, k = a["src"].size, a["dst"].size
+    if d == 0 or offset.size != d or n_cat.size != d or a["log_prior"].size != k:
+        return "expects one offset and category count per source, one prior per class"
+    if flp.ndim != 2 or flp.shape[0] != k or n_cat.min() < 1 or offset.min() < 0:
+        return "log probabilities do not match the classes"
+    if np.any(offset + n_cat > flp.shape[1]):
+        return "category columns out of range"
+    return None
+
+
 #: Kernel name -> its check. Every kernel a plan may call must have one (a test enforces it).
 def _binarize(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst")
@@ -477,6 +489,7 @@ CHECKS: dict[str, Check] = {
     "knn_mean": _knn_mean,
     "knn_brute": _knn_brute,
     "radius_query": _radius_query,
+    "categorical_nb": _categorical_nb,
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlbundle_runtime.kernels._types import F2, I1, U1, sig
+from mlbundle_runtime.kernels.bayes import categorical_nb
 from mlbundle_runtime.kernels.core import (
     argmax,
     check_values,
@@ -383,6 +384,17 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 31),
             )
             p += 33
+        elif kid == 40:  # categorical_nb
+            s = categorical_nb(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _m(fb, code, p + 4),
+                _v(ib, code, p + 7),
+                _v(ib, code, p + 9),
+                _v(fb, code, p + 11),
+            )
+            p += 13
         if s >= 0:
             return op + n_ops * s
     return -1
@@ -434,6 +446,7 @@ KERNELS = (
     "knn_mean",
     "knn_brute",
     "radius_query",
+    "categorical_nb",
 )
 CALLEES = HELPERS + KERNELS
 

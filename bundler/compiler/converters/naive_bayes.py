@@ -15,7 +15,15 @@ own ``_logsumexp`` (``nb_proba`` kernel).
 - BernoulliNB: X binarized (``x > binarize``, unless ``binarize=None``), then
   ``X @ (flp - neg).T + (class_log_prior_ + neg.sum(axis=1))`` with
   ``neg = log(1 - exp(flp))``.
-The two discrete models' jll is C-ordered, summed pairwise over classes.
+- ComplementNB: ``X @ feature_log_prob_.T`` (its normalised weights when ``norm=True``),
+  plus ``class_log_prior_`` only when there is one class, as scikit-learn does.
+- CategoricalNB: per class ``0 + flp_0[c, x_0] + flp_1[c, x_1] + ... + class_log_prior_[c]``
+  in feature order (``categorical_nb`` kernel), each value truncated toward zero as
+  ``validate_data(dtype="int")`` does; a negative value is refused as ``check_non_negative``
+  refuses it, and a category beyond those the model has columns for (``n_categories_``,
+  i.e. those seen in training or allowed by ``min_categories``) as scikit-learn's
+  ``IndexError``.
+The discrete models' jll is C-ordered, summed pairwise over classes.
 """
 
 from __future__ import annotations
@@ -23,7 +31,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.naive_bayes import BernoulliNB, GaussianNB, MultinomialNB
+from sklearn.naive_bayes import (
+    BernoulliNB,
+    CategoricalNB,
+    ComplementNB,
+    GaussianNB,
+    MultinomialNB,
+)
 
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import register_converter
@@ -110,4 +124,53 @@ def convert_bernoulli_nb(est: BernoulliNB, builder: PlanBuilder, cols: Cols) -> 
         _jll_names(est),
         check=False,
     )
+    return _prediction(builder, est, jll, pairwise=True)
+
+
+@register_converter(ComplementNB, "alpha, norm, fit_prior, class_prior; predict_proba")
+def convert_complement_nb(est: ComplementNB, builder: PlanBuilder, cols: Cols) -> Prediction:
+    flp = np.asarray(est.feature_log_prob_, dtype=np.float64)
+    _check_width(builder, est, cols, flp.shape[1])
+    # scikit-learn adds the prior only for a single class (it then decides nothing else)
+    prior = np.asarray(est.class_log_prior_, dtype=np.float64)
+    intercept = prior if len(est.classes_) == 1 else np.zeros(len(est.classes_))
+    jll = emit_dot2(builder, est, cols, flp, intercept, _jll_names(est))
+    return _prediction(builder, est, jll, pairwise=True)
+
+
+_UNSEEN = (
+    "CategoricalNB reads each value as a whole category number (truncated) and refuses "
+    "a negative one or one beyond the categories it was fitted with (0 to n_categories_ - 1)"
+)
+
+
+@register_converter(
+    CategoricalNB,
+    "alpha, fit_prior, class_prior, min_categories; values truncated to category numbers as "
+    "scikit-learn does; unseen categories refused as scikit-learn refuses them; predict_proba",
+)
+def convert_categorical_nb(est: CategoricalNB, builder: PlanBuilder, cols: Cols) -> Prediction:
+    n_cat = np.asarray(est.n_categories_, dtype=np.int64)
+    _check_width(builder, est, cols, len(n_cat))
+    tables = [np.asarray(t, dtype=np.float64) for t in est.feature_log_prob_]
+    k = len(est.classes_)
+    if any(t.shape != (k, int(c)) for t, c in zip(tables, n_cat, strict=True)):
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: feature_log_prob_ does not match n_categories_"
+        )
+    offset = np.concatenate([[0], np.cumsum(n_cat)[:-1]]).astype(np.int64)
+    builder.check(cols, est, allow_nan=False)
+    jll = builder.new_cols(_jll_names(est))
+    builder.emit(
+        "categorical_nb",
+        est,
+        builder.idx(cols),
+        builder.idx(jll),
+        builder.array(np.hstack(tables), np.float64),
+        builder.array(offset, np.int64),
+        builder.array(n_cat, np.int64),
+        builder.array(est.class_log_prior_, np.float64),
+        message=_UNSEEN,
+    )
+    # the jll is a sum of C-ordered (n, k) arrays: logsumexp sums its rows pairwise
     return _prediction(builder, est, jll, pairwise=True)
