@@ -1361,7 +1361,10 @@ def run(model: Model | None = None, pack: str | os.PathLike[str] | None = None) 
                 return 4
         window = ModelWindow(root, model)
         if pack is not None:
-            root.after_idle(lambda: window.offer_pack(pack))
+            # the window first, drawn; then the question over it (asked from an idle
+            # callback, the dialog would come up alone, before the window is mapped)
+            root.update()
+            root.after(POLL_MS, lambda: window.offer_pack(pack))
         try:
             root.mainloop()
             if window.stopped is not None:  # the CLI turns it into its exit code and one line
