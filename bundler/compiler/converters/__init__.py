@@ -2,6 +2,7 @@
 
 from bundler.compiler.converters import (
     compose,
+    decomposition,
     discretize,
     discriminant,
     function,
@@ -31,3 +32,4 @@ __all__ += ["naive_bayes", "sgd", "svm_linear"]
 __all__ += ["discretize", "function", "ordinal", "polynomial"]
 __all__ += ["mlp", "neighbors", "svm"]
 __all__ += ["discriminant", "glm", "search"]
+__all__ += ["decomposition"]
