@@ -43,6 +43,7 @@ SUPPORTED_NAMES = {
     ],
     "sklearn.impute": ["SimpleImputer"],
     "sklearn.decomposition": ["PCA", "TruncatedSVD"],
+    "sklearn.discriminant_analysis": ["QuadraticDiscriminantAnalysis"],
     "sklearn.linear_model": [
         "LogisticRegression",
         "LinearRegression",

@@ -422,6 +422,19 @@ def _categorical_nb(a: Args, width: int) -> str | None:
     return None
 
 
+def _qda(a: Args, width: int) -> str | None:
+    d, k2 = a["src"].size, a["dst"].size
+    means, weights, rank = a["means"], a["weights"], a["rank"]
+    k = k2 // 2
+    if d == 0 or k2 < 2 or k2 % 2 or means.shape != (k, d) or rank.size != k:
+        return "expects k scores and k probabilities, one mean and rank per class"
+    if weights.ndim != 2 or weights.shape[0] != k * d or a["offset"].size != 2 * k:
+        return "weights or offsets do not match the classes and features"
+    if rank.min() < 0 or rank.max() > weights.shape[1]:
+        return "rank out of range"
+    return None
+
+
 #: Kernel name -> its check. Every kernel a plan may call must have one (a test enforces it).
 def _binarize(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst")
@@ -490,6 +503,7 @@ CHECKS: dict[str, Check] = {
     "knn_brute": _knn_brute,
     "radius_query": _radius_query,
     "categorical_nb": _categorical_nb,
+    "qda": _qda,
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlbundle_runtime.kernels._types import F2, I1, U1, sig
-from mlbundle_runtime.kernels.bayes import categorical_nb
+from mlbundle_runtime.kernels.bayes import categorical_nb, qda
 from mlbundle_runtime.kernels.core import (
     argmax,
     check_values,
@@ -395,6 +395,17 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 11),
             )
             p += 13
+        elif kid == 41:  # qda
+            qda(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _m(fb, code, p + 4),
+                _m(fb, code, p + 7),
+                _v(ib, code, p + 10),
+                _v(fb, code, p + 12),
+            )
+            p += 14
         if s >= 0:
             return op + n_ops * s
     return -1
@@ -447,6 +458,7 @@ KERNELS = (
     "knn_brute",
     "radius_query",
     "categorical_nb",
+    "qda",
 )
 CALLEES = HELPERS + KERNELS
 

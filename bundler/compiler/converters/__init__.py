@@ -5,6 +5,7 @@ from bundler.compiler.converters import (
     decomposition,
     discretize,
     discriminant,
+    discriminant_qda,
     function,
     glm,
     gradient_boosting,
@@ -33,3 +34,4 @@ __all__ += ["discretize", "function", "ordinal", "polynomial"]
 __all__ += ["mlp", "neighbors", "svm"]
 __all__ += ["discriminant", "glm", "search"]
 __all__ += ["decomposition"]
+__all__ += ["discriminant_qda"]
