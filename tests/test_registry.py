@@ -71,6 +71,8 @@ SUPPORTED_NAMES = {
         "HistGradientBoostingClassifier",
         "HistGradientBoostingRegressor",
         "IsolationForest",
+        "VotingClassifier",
+        "VotingRegressor",
     ],
     "sklearn.naive_bayes": [
         "GaussianNB",

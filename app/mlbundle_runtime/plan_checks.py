@@ -435,6 +435,30 @@ def _qda(a: Args, width: int) -> str | None:
     return None
 
 
+def _member_average(a: Args, width: int) -> str | None:
+    m, k = a["weights"].size, a["dst"].size
+    if m == 0 or k == 0 or a["src"].size != m * k:
+        return "expects one block of output columns per member"
+    if a["divisor"] == 0:
+        return "divisor must be a non-zero number"
+    return None
+
+
+def _hard_vote(a: Args, width: int) -> str | None:
+    start, rule, m = a["start"], a["rule"], a["weights"].size
+    k = a["dst"].size
+    if m == 0 or start.size != m + 1 or rule.size != m or k < 2:
+        return "expects one decision block, rule and weight per member, two classes or more"
+    if start[0] != 0 or start[-1] != a["src"].size or np.any(np.diff(start) < 1):
+        return "inconsistent decision blocks"
+    size = np.diff(start)
+    if np.any((rule < 0) | (rule > 2)) or np.any((rule > 0) & ((size != 1) | (k != 2))):
+        return "unknown label rule, or a binary rule outside a two-class vote"
+    if np.any((rule == 0) & (size != k)):
+        return "an argmax member must have one decision column per class"
+    return None
+
+
 #: Kernel name -> its check. Every kernel a plan may call must have one (a test enforces it).
 def _binarize(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst")
@@ -504,6 +528,8 @@ CHECKS: dict[str, Check] = {
     "radius_query": _radius_query,
     "categorical_nb": _categorical_nb,
     "qda": _qda,
+    "member_average": _member_average,
+    "hard_vote": _hard_vote,
 }
 
 

@@ -23,6 +23,7 @@ from mlbundle_runtime.kernels.core import (
     scale,
     softmax,
 )
+from mlbundle_runtime.kernels.ensembles import hard_vote, member_average
 from mlbundle_runtime.kernels.linear_models import (
     binarize,
     gaussian_nb,
@@ -406,6 +407,25 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
+        elif kid == 42:  # member_average
+            member_average(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _v(fb, code, p + 4),
+                fb[code[p + 6]],
+            )
+            p += 7
+        elif kid == 43:  # hard_vote
+            hard_vote(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _v(ib, code, p + 4),
+                _v(ib, code, p + 6),
+                _v(fb, code, p + 8),
+            )
+            p += 10
         if s >= 0:
             return op + n_ops * s
     return -1
@@ -459,6 +479,8 @@ KERNELS = (
     "radius_query",
     "categorical_nb",
     "qda",
+    "member_average",
+    "hard_vote",
 )
 CALLEES = HELPERS + KERNELS
 

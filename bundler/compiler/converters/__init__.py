@@ -6,6 +6,7 @@ from bundler.compiler.converters import (
     discretize,
     discriminant,
     discriminant_qda,
+    ensembles,
     function,
     glm,
     gradient_boosting,
@@ -35,3 +36,4 @@ __all__ += ["mlp", "neighbors", "svm"]
 __all__ += ["discriminant", "glm", "search"]
 __all__ += ["decomposition"]
 __all__ += ["discriminant_qda"]
+__all__ += ["ensembles"]
