@@ -52,7 +52,7 @@ class Keys:
 
 
 @pytest.fixture(scope="session")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+def release_keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     folder = tmp_path_factory.mktemp("keys")
     proc = run_bundle("keygen", str(folder / "private.pem"), str(folder / "public.pem"))
     assert proc.returncode == 0, proc.stderr
@@ -72,19 +72,19 @@ class Built:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Built:
+def built(tmp_path_factory: pytest.TempPathFactory, release_keys: Keys) -> Built:
     """The example, built once for every frozen test: a copy of specs/penguins.toml that
     also accepts model packs signed with the session's key (``[updates]``)."""
     dist = tmp_path_factory.mktemp("dist")
     spec = tmp_path_factory.mktemp("spec") / "penguins.toml"
-    spec.write_text(spec_text(keys.public), encoding="utf-8")
+    spec.write_text(spec_text(release_keys.public), encoding="utf-8")
     proc = run_bundle(
         "build",
         str(spec),
         "--output-dir",
         str(dist),
         "--sign",
-        env={"MLBUNDLE_SIGNING_KEY": keys.private.read_text()},
+        env={"MLBUNDLE_SIGNING_KEY": release_keys.private.read_text()},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = dist / "penguins"
@@ -94,7 +94,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Built:
     shutil.copy2(out / "onefile" / "penguins", away / "penguins-onefile")
     return Built(
         out=out,
-        public_key=keys.public,
+        public_key=release_keys.public,
         onedir=away / "penguins" / "penguins",
         onefile=away / "penguins-onefile",
         stdout=proc.stdout,
@@ -123,13 +123,13 @@ def pack_spec(spec: Path, out: Path, key: Path) -> subprocess.CompletedProcess[s
 
 
 @pytest.fixture(scope="session")
-def retrained_pack(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> RetrainedPack:
+def retrained_pack(tmp_path_factory: pytest.TempPathFactory, release_keys: Keys) -> RetrainedPack:
     work = tmp_path_factory.mktemp("retrained")
     again = retrain(
-        work / "model", seed=RETRAIN_SEED, version=RETRAIN_VERSION, public_key=keys.public
+        work / "model", seed=RETRAIN_SEED, version=RETRAIN_VERSION, public_key=release_keys.public
     )
     pack = work / f"penguins-{RETRAIN_VERSION}.mlpack"
-    proc = pack_spec(again.spec, pack, keys.private)
+    proc = pack_spec(again.spec, pack, release_keys.private)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert pack.is_file(), proc.stdout
     return RetrainedPack(pack=pack, retrained=again, stdout=proc.stdout)

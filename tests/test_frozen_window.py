@@ -37,7 +37,7 @@ from bundler.freeze import (
 )
 from bundler.spec import load_spec
 from tests._display import Display
-from tests.conftest import ROOT, SPEC, Built
+from tests.conftest import ROOT, SPEC, Built, RetrainedPack
 
 OUTPUT = Path(os.environ.get("MLBUNDLE_TEST_OUTPUT", ROOT / "tests" / "output"))
 #: A penguin inside the training ranges on which the forest hesitates (Chinstrap 0.64,
@@ -379,3 +379,72 @@ def test_a_built_in_app_without_tk_is_refused(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(freeze_module, "bundled_names", lambda _exe: without)
     with pytest.raises(FreezeError, match=r"lacks tkinter, Tcl/Tk's scripts: .*window"):
         freeze_module._check_window(Path("penguins"))
+
+
+# -- a model pack opened with the app (a double-click on a .mlpack) ---------------------------
+
+
+@pytest.mark.frozen
+def test_frozen_window_installs_the_pack_it_is_opened_with(
+    built: Built, retrained_pack: RetrainedPack, display: Display, tmp_path: Path
+) -> None:
+    """``penguins FILE.mlpack`` on a desktop: the window opens and asks; Enter says yes; the
+    pack is checked and installed on the worker thread; About (F1) names model 1.1.0."""
+    exe = built.onedir
+    title = window_title(exe, tmp_path)
+    data = tmp_path / "data"
+    state = data / "models" / "state.json"
+    env = dict(user_env(display, tmp_path), MLBUNDLE_DATA_DIR=str(data))
+    proc = subprocess.Popen(
+        [str(exe), str(retrained_pack.pack)],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_window(display, title, proc, WINDOW_TIMEOUT)
+        ask = wait_for_window(display, "Update the model?", proc, WINDOW_TIMEOUT)
+        assert not state.exists()  # nothing is installed before the user says yes
+        x(display, "windowfocus", "--sync", ask)
+        x(display, "key", "Return")
+        deadline = time.monotonic() + 60
+        while not (state.exists() and json.loads(state.read_text())["active"] == "1.1.0"):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the pack was not installed within 60 s"
+            time.sleep(0.2)
+        main = wait_for_window(display, title, proc, WINDOW_TIMEOUT)
+        x(display, "windowfocus", "--sync", main)
+        about = None
+        deadline = time.monotonic() + 30
+        while about is None:  # F1 once the form is rebuilt and has the keyboard again
+            x(display, "key", "F1")
+            found = subprocess.run(
+                [tool("xdotool"), "search", "--onlyvisible", "--name", "^About model 1\\.1\\.0"],
+                env=display.env(),
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+            about = found.stdout.split()[0] if found.stdout.split() else None
+            assert about is not None or time.monotonic() < deadline, "no About for model 1.1.0"
+            time.sleep(0.3)
+        assert x(display, "getwindowname", about).strip() == "About model 1.1.0 — penguins"
+        shot = display.screenshot(OUTPUT / "frozen-window-updated.png")
+        assert shot.stat().st_size > 0
+        x(display, "windowfocus", "--sync", about)
+        x(display, "key", "Escape")
+        x(display, "windowfocus", "--sync", main)
+        x(display, "key", "--clearmodifiers", "ctrl+q")
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out[-2000:] + err[-2000:]
+        assert "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    listed = run_frozen(exe, "models", "list", "--json", env={"MLBUNDLE_DATA_DIR": str(data)})
+    assert [e["version"] for e in json.loads(listed.stdout) if e["active"]] == ["1.1.0"]

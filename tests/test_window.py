@@ -617,13 +617,13 @@ def test_importing_the_window_does_not_import_tkinter() -> None:
 
 
 @pytest.fixture(scope="module")
-def updatable(tmp_path_factory: pytest.TempPathFactory, keys: Any) -> Path:
+def updatable(tmp_path_factory: pytest.TempPathFactory, release_keys: Any) -> Path:
     """The example's payload for an app that takes packs signed with the session's key."""
     from tests._packs import spec_text
 
     work = tmp_path_factory.mktemp("updatable")
     spec = work / "penguins.toml"
-    spec.write_text(spec_text(keys.public), encoding="utf-8")
+    spec.write_text(spec_text(release_keys.public), encoding="utf-8")
     proc = subprocess.run(
         [sys.executable, "-m", "bundler", "prepare", str(spec), "--out", str(work / "payload")],
         capture_output=True,
