@@ -13,12 +13,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from tests import test_model_store
-from tests._packs import ROOT
+from tests._packs import RESOURCES, ROOT
 from tests.test_model_store import World, edited, records
 
 #: The same app and real packs as the runtime's tests (a module fixture of its own here).
@@ -143,3 +144,59 @@ def test_a_trial_from_the_command_line_reports_agreement(world: World, tmp_path:
 def test_check_without_a_source_is_refused(world: World, tmp_path: Path, command: str) -> None:
     proc = app(world, tmp_path, "models", command)
     assert proc.returncode == 6 and "no update source" in proc.stderr
+
+
+# -- the frozen app --------------------------------------------------------------------------
+@pytest.mark.frozen
+def test_the_frozen_app_installs_a_retrained_pack_and_rolls_back(
+    built: Any, retrained_pack: Any, tmp_path: Path
+) -> None:
+    """The session's frozen onedir app (built with [updates]) takes the example retrained with
+    another seed, packed by ``bundle pack``: its predictions become scikit-learn's for the new
+    model, and ``models rollback`` brings back the bundled model's."""
+    from tests._packs import Sklearn
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["MLBUNDLE_DATA_DIR"] = str(tmp_path / "data")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(built.onedir), *args], capture_output=True, text=True, env=env, timeout=300
+        )
+
+    rows = records()
+
+    def labels() -> tuple[list[str], np.ndarray]:
+        proc = run("predict", "--json", json.dumps(rows))
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        classes = ["Adelie", "Chinstrap", "Gentoo"]
+        return [r["prediction"] for r in out], np.array(
+            [[r["probabilities"][c] for c in classes] for r in out]
+        )
+
+    again = retrained_pack.retrained
+    new = Sklearn(again.extractor, again.model)
+    old = Sklearn(
+        RESOURCES / "artifacts" / "extractor.joblib", RESOURCES / "artifacts" / "model.joblib"
+    )
+    proc = run("models", "install", str(retrained_pack.pack))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("installed model 1.1.0"), proc.stdout
+    got, proba = labels()
+    assert got == new.predict(rows)
+    np.testing.assert_allclose(proba, new.predict_proba(rows), atol=1e-9)
+    assert "model 1.1.0" in run("--version").stdout
+    assert run("models", "rollback").stdout == "active model: 1.0.0 (bundled)\n"
+    got, proba = labels()
+    assert got == old.predict(rows)
+    np.testing.assert_allclose(proba, old.predict_proba(rows), atol=1e-9)
+    # the same pack, one byte flipped: exit code 6, the bundled model still served
+    data = bytearray(retrained_pack.pack.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    bad = tmp_path / "flipped.mlpack"
+    bad.write_bytes(bytes(data))
+    proc = run("models", "install", str(bad))
+    last = proc.stderr.splitlines()[-1]
+    assert proc.returncode == 6 and last.startswith(f"error: {bad}: the signature"), proc.stderr
+    assert labels()[0] == old.predict(rows)
