@@ -116,6 +116,8 @@ def test_supported_class_has_a_converter(cls: type) -> None:
         est = Pipeline([("lr", LogisticRegression())])
     elif cls is ColumnTransformer:
         est = ColumnTransformer([("s", StandardScaler(), [0])])
+    elif cls.__name__.startswith("Voting"):
+        est = cls([("m", LogisticRegression())])
     else:
         est = cls()
     assert get_converter(est) is reg.fn
