@@ -73,6 +73,8 @@ SUPPORTED_NAMES = {
         "IsolationForest",
         "VotingClassifier",
         "VotingRegressor",
+        "BaggingClassifier",
+        "BaggingRegressor",
     ],
     "sklearn.naive_bayes": [
         "GaussianNB",

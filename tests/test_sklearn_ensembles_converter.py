@@ -196,6 +196,95 @@ def test_plan_checks_refuse_broken_ops(kernel: str, arg: int) -> None:
         parse_plan(plan.header, arrays)
 
 
-def test_zz_report_measured_differences() -> None:
+# -- bagging ---------------------------------------------------------------------------
+
+BAGGED_CLASSIFIERS = {
+    "trees": lambda: _bagging_classifier(None),
+    "features": lambda: _bagging_classifier(
+        DecisionTreeClassifier(max_depth=4), max_features=0.5, bootstrap_features=True
+    ),
+    "logistic": lambda: _bagging_classifier(
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), max_features=3
+    ),
+    "knn": lambda: _bagging_classifier(KNeighborsClassifier(5), max_samples=0.7),
+    "nb": lambda: _bagging_classifier(GaussianNB(), max_features=0.6, bootstrap=False),
+}
+
+
+def _bagging_classifier(member, **kw):
+    from sklearn.ensemble import BaggingClassifier
+
+    return BaggingClassifier(member, n_estimators=9, random_state=1, **kw)
+
+
+@pytest.mark.parametrize("name", list(BAGGED_CLASSIFIERS))
+@pytest.mark.parametrize("data", ["binary", "multi3"])
+def test_bagging_classifier(name: str, data: str) -> None:
+    X, y = dataset(data)
+    model = BAGGED_CLASSIFIERS[name]().fit(X, y)
+    scorer = compile_scorer(model)
+    ours = assert_parity(model, None, X, scorer=scorer, context="training data")
+    record("BaggingClassifier", model, X, ours)
+    rng = np.random.default_rng(4)
+    other = X[:60] + rng.normal(0, 0.5, (60, X.shape[1])) * X.std(axis=0)
+    ours = assert_parity(model, None, other, scorer=scorer, context="perturbed")
+    record("BaggingClassifier", model, other, ours)
+
+
+@pytest.mark.parametrize("max_features", [1.0, 0.5, 2])
+def test_bagging_regressor(max_features) -> None:
+    from sklearn.ensemble import BaggingRegressor
+
+    X, y = dataset("regression")
+    for member in (DecisionTreeRegressor(max_depth=5), Ridge(alpha=2.0), KNeighborsRegressor(4)):
+        model = BaggingRegressor(
+            member, n_estimators=8, max_features=max_features, bootstrap_features=True,
+            random_state=2,
+        ).fit(X, y)  # fmt: skip
+        scorer = compile_scorer(model)
+        ours = assert_parity(model, None, X, scorer=scorer)
+        record("BaggingRegressor", model, X, ours)
+        for value in (0.0, 1e8, -1e8):
+            rows = X[:5].copy()
+            rows[:, 0] = value
+            assert_same_outcome(model, None, rows, scorer=scorer, context=f"x0={value}")
+
+
+def test_bagging_nan_where_members_take_it_and_string_classes() -> None:
+    from sklearn.ensemble import BaggingClassifier
+
+    X, y = dataset("iris")
+    Xn = with_nan(X)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    model = BaggingClassifier(
+        HistGradientBoostingClassifier(max_iter=10), n_estimators=4, max_features=3,
+        random_state=0,
+    ).fit(Xn, names)  # fmt: skip
+    assert_parity(model, None, Xn)
+    refusing = BaggingClassifier(GaussianNB(), n_estimators=4, random_state=0).fit(X, names)
+    scorer = compile_scorer(refusing)
+    rows = X[:3].copy()
+    rows[1, 0] = math.nan
+    assert_refused(refusing, None, rows, scorer=scorer)
+
+
+def test_bagging_member_missing_a_class_or_probabilities_is_refused() -> None:
+    from sklearn.ensemble import BaggingClassifier
+
+    X, y = dataset("iris")
+    y = y.copy()
+    y[:3] = 3  # a rare class: some bootstrap samples miss it (KNN: no sample_weight)
+    model = BaggingClassifier(
+        KNeighborsClassifier(1), n_estimators=20, max_samples=0.1, random_state=0
+    ).fit(X, y)
+    assert any(len(m.classes_) < 4 for m in model.estimators_)
+    with pytest.raises(UnsupportedEstimatorError, match="without every class"):
+        compile_estimators(model)
+    hard = BaggingClassifier(LinearSVC(), n_estimators=3, random_state=0).fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError, match="predict_proba"):
+        compile_estimators(hard)
+
+
+def test_zzz_report_measured_differences() -> None:
     print("\nvoting ensembles, largest differences vs scikit-learn:", MEASURED)
     assert all(v <= TOL for v in MEASURED.values())

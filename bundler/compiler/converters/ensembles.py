@@ -1,4 +1,5 @@
-"""Ensembles of compiled estimators: VotingClassifier and VotingRegressor.
+"""Ensembles of compiled estimators: VotingClassifier / VotingRegressor, BaggingClassifier /
+BaggingRegressor.
 
 Every member is compiled by its own converter on the same input columns (a member that
 does not compile makes the ensemble refuse, naming it), then combined as scikit-learn
@@ -11,6 +12,12 @@ combines them:
 - VotingClassifier(voting="hard"): each member's label, then ``np.bincount(labels,
   weights)`` and its first maximum (``hard_vote``); scikit-learn gives no probabilities.
 
+- BaggingClassifier / BaggingRegressor: each member on its feature subset
+  (``estimators_features_``), ``sum(member outputs) / n_estimators`` added in member order
+  (``member_average`` with weights 1; with ``n_jobs > 1`` scikit-learn adds per job first,
+  a different association within rounding). A classifier member missing a class (a
+  bootstrap sample without it) or without ``predict_proba`` is refused.
+
 The members were fitted on the ensemble's encoded classes (``le_``), so their classes are
 ``0 .. k - 1``; the plan's classes are the ensemble's ``classes_``.
 """
@@ -20,7 +27,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.ensemble import (
+    BaggingClassifier,
+    BaggingRegressor,
+    VotingClassifier,
+    VotingRegressor,
+)
 
 from bundler.compiler._builder import Cols, PlanBuilder, Prediction
 from bundler.compiler._registry import convert, register_converter
@@ -132,3 +144,85 @@ def convert_voting_classifier(
         builder.array(weights, np.float64),
     )
     return Prediction("classification", votes, "argmax", classes)
+
+
+def _bagged(est: Any, builder: PlanBuilder, cols: Cols) -> list[Prediction]:
+    """Each member compiled on its feature subset."""
+    out = []
+    for j, (member, features) in enumerate(
+        zip(est.estimators_, est.estimators_features_, strict=True)
+    ):
+        builder.push(f"estimators_[{j}]")
+        result = convert(member, builder, cols.take([int(f) for f in features]))
+        builder.pop()
+        if not isinstance(result, Prediction):
+            raise UnsupportedEstimatorError(
+                f"{builder.origin(est)}: member {j} is a transformer, not a predictor"
+            )
+        out.append(result)
+    return out
+
+
+def _average(est: Any, builder: PlanBuilder, src: Cols, names: list[str], n: int) -> Cols:
+    out = builder.new_cols(names)
+    builder.emit(
+        "member_average",
+        est,
+        builder.idx(src),
+        builder.idx(out),
+        builder.array(np.ones(n), np.float64),
+        float(est.n_estimators),
+    )
+    return out
+
+
+@register_converter(
+    BaggingClassifier,
+    "any compiled member with predict_proba and every class; max_features, bootstrap_features "
+    "(feature subsets); predict_proba",
+)
+def convert_bagging_classifier(
+    est: BaggingClassifier, builder: PlanBuilder, cols: Cols
+) -> Prediction:
+    origin = builder.origin(est)
+    classes = tuple(est.classes_)
+    k = len(classes)
+    members = _bagged(est, builder, cols)
+    if len(members) != est.n_estimators:
+        raise UnsupportedEstimatorError(f"{origin}: estimators_ does not hold n_estimators members")
+    for j, m in enumerate(members):
+        if m.proba is None:
+            raise UnsupportedEstimatorError(
+                f"{origin}: member {j} has no predict_proba (scikit-learn then counts votes); "
+                "use members with predict_proba"
+            )
+        if tuple(int(c) for c in m.classes) != tuple(range(k)):
+            raise UnsupportedEstimatorError(
+                f"{origin}: member {j} was fitted without every class (its bootstrap sample "
+                "missed one); refit with more samples per member or bootstrap=False"
+            )
+    src = Cols(tuple(c for m in members for c in m.proba.idx))  # type: ignore[union-attr]
+    proba = _average(est, builder, src, [f"proba[{c}]" for c in classes], len(members))
+    return Prediction("classification", proba, "argmax", classes, proba)
+
+
+@register_converter(
+    BaggingRegressor,
+    "any compiled single-output regressor member; max_features, bootstrap_features "
+    "(feature subsets)",
+)
+def convert_bagging_regressor(
+    est: BaggingRegressor, builder: PlanBuilder, cols: Cols
+) -> Prediction:
+    members = _bagged(est, builder, cols)
+    if any(m.task != "regression" or len(m.decision) != 1 for m in members):
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: every member must be a single-output regressor"
+        )
+    if len(members) != est.n_estimators:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: estimators_ does not hold n_estimators members"
+        )
+    src = Cols(tuple(c for m in members for c in m.decision.idx))
+    value = _average(est, builder, src, ["prediction"], len(members))
+    return Prediction("regression", value, "value")
