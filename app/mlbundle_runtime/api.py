@@ -471,6 +471,11 @@ def load(path: str | os.PathLike[str] | None = None) -> Model:
     writes), else from the folder ``MLBUNDLE_PAYLOAD`` names, else the one frozen into
     this application. Every file is checked against the hashes recorded at build time.
 
+    An app built with ``[updates]`` serves its active installed model pack instead, once
+    its signature, hashes and fit to the app are checked again; a pack that fails is
+    skipped with a one-line warning (``Model.warnings``) for the next valid one, at last
+    the bundled model (``mlbundle_runtime.store``).
+
     Raises ``BundleError`` when the bundle is missing, damaged, modified, or its
     kernels cannot be loaded.
 
