@@ -127,6 +127,13 @@ def test_load_a_folder_the_env_variable_and_the_staging_parent(
     assert load(payload.parent).name == "penguins"
 
 
+@covers("Model.origin", "Model.trial", "Model.source", "Model.warnings")
+def test_a_bundled_model_says_where_it_comes_from(model: Model) -> None:
+    # the payload has no [updates]: the bundled model is served, nothing was skipped
+    assert (model.origin, model.trial, model.warnings) == ("bundled", None, ())
+    assert model.source == "model 1.0.0 bundled with penguins 1.0.0"
+
+
 @covers("BundleError")
 def test_missing_or_modified_bundle_raises_bundle_error(payload: Path, tmp_path: Path) -> None:
     from mlbundle_runtime.plan import PlanError
