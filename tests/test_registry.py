@@ -11,15 +11,12 @@ import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import FastICA
-from sklearn.ensemble import (
-    AdaBoostClassifier,
-    StackingClassifier,
-)
+from sklearn.ensemble import AdaBoostClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.tree import DecisionTreeRegressor
 
 from bundler.compiler import _registry, compile_estimators, supported
 from bundler.compiler._registry import get_converter, register_converter
@@ -75,6 +72,8 @@ SUPPORTED_NAMES = {
         "VotingRegressor",
         "BaggingClassifier",
         "BaggingRegressor",
+        "StackingClassifier",
+        "StackingRegressor",
     ],
     "sklearn.naive_bayes": [
         "GaussianNB",
@@ -118,7 +117,7 @@ def test_supported_class_has_a_converter(cls: type) -> None:
         est = Pipeline([("lr", LogisticRegression())])
     elif cls is ColumnTransformer:
         est = ColumnTransformer([("s", StandardScaler(), [0])])
-    elif cls.__name__.startswith("Voting"):
+    elif cls.__name__.startswith(("Voting", "Stacking")):
         est = cls([("m", LogisticRegression())])
     else:
         est = cls()
@@ -148,16 +147,14 @@ def test_adaboost_is_refused() -> None:
     _assert_refusal(info.value, "AdaBoostClassifier")
 
 
-def test_stacking_is_refused() -> None:
+def test_calibrated_classifier_is_refused() -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+
     X, y = _xy()
-    est = StackingClassifier(
-        [("tree", DecisionTreeClassifier(max_depth=2)), ("lr", LogisticRegression())],
-        final_estimator=LogisticRegression(),
-        cv=2,
-    ).fit(X, y)
+    est = CalibratedClassifierCV(LogisticRegression(), cv=2).fit(X, y)
     with pytest.raises(UnsupportedEstimatorError) as info:
         compile_estimators(est)
-    _assert_refusal(info.value, "StackingClassifier")
+    _assert_refusal(info.value, "CalibratedClassifierCV")
 
 
 def test_pipeline_with_fastica_is_refused_naming_fastica() -> None:

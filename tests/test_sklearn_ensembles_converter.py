@@ -285,6 +285,77 @@ def test_bagging_member_missing_a_class_or_probabilities_is_refused() -> None:
         compile_estimators(hard)
 
 
+# -- stacking --------------------------------------------------------------------------
+
+
+def _stacking_members() -> list[tuple[str, object]]:
+    return [
+        ("lr", make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))),
+        ("rf", RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0)),
+        ("svc", make_pipeline(StandardScaler(), LinearSVC())),  # decision_function
+        ("gb", GradientBoostingClassifier(n_estimators=8, random_state=0)),
+    ]
+
+
+@pytest.mark.parametrize("passthrough", [False, True])
+@pytest.mark.parametrize("stack_method", ["auto", "decision_function"])
+@pytest.mark.parametrize("data", ["binary", "multi3"])
+def test_stacking_classifier(passthrough: bool, stack_method: str, data: str) -> None:
+    from sklearn.ensemble import StackingClassifier
+
+    X, y = dataset(data)
+    members = _stacking_members()
+    if stack_method == "decision_function":
+        members = [m for m in members if m[0] != "rf"]
+    for final in (LogisticRegression(max_iter=1000), DecisionTreeClassifier(max_depth=3)):
+        model = StackingClassifier(
+            members, final_estimator=final, stack_method=stack_method,
+            passthrough=passthrough, cv=3,
+        ).fit(X, y)  # fmt: skip
+        scorer = compile_scorer(model)
+        ours = assert_parity(model, None, X, scorer=scorer, context="training data")
+        record("StackingClassifier", model, X, ours)
+
+
+def test_stacking_classifier_string_classes_and_regressor_members() -> None:
+    from sklearn.ensemble import StackingClassifier
+
+    X, y = dataset("iris")
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    model = StackingClassifier(
+        [("nb", GaussianNB()), ("knn", KNeighborsClassifier(5)), ("drop", "drop")], cv=3
+    ).fit(X, names)
+    ours = assert_parity(model, None, X)
+    assert set(ours.labels()) == set(names)
+    hard = StackingClassifier([("svc", LinearSVC())], stack_method="predict", cv=3).fit(X, y)
+    with pytest.raises(UnsupportedEstimatorError, match="'predict'"):
+        compile_estimators(hard)
+
+
+@pytest.mark.parametrize("passthrough", [False, True])
+def test_stacking_regressor(passthrough: bool) -> None:
+    from sklearn.ensemble import StackingRegressor
+
+    X, y = dataset("diabetes")
+    members = [
+        ("ridge", Ridge(alpha=1.0)),
+        ("tree", DecisionTreeRegressor(max_depth=4, random_state=0)),
+        ("knn", KNeighborsRegressor(7)),
+    ]
+    for final in (None, RandomForestRegressor(n_estimators=5, max_depth=3, random_state=0)):
+        model = StackingRegressor(
+            members, final_estimator=final, passthrough=passthrough, cv=3
+        ).fit(X, y)
+        scorer = compile_scorer(model)
+        ours = assert_parity(model, None, X, scorer=scorer)
+        record("StackingRegressor", model, X, ours)
+        rows = X[:5].copy()
+        rows[:, 2] = 1e6
+        assert_same_outcome(model, None, rows, scorer=scorer)
+        rows[1, 0] = math.nan
+        assert_refused(model, None, rows, scorer=scorer)
+
+
 def test_zzz_report_measured_differences() -> None:
     print("\nvoting ensembles, largest differences vs scikit-learn:", MEASURED)
     assert all(v <= TOL for v in MEASURED.values())

@@ -1,5 +1,5 @@
 """Ensembles of compiled estimators: VotingClassifier / VotingRegressor, BaggingClassifier /
-BaggingRegressor.
+BaggingRegressor, StackingClassifier / StackingRegressor.
 
 Every member is compiled by its own converter on the same input columns (a member that
 does not compile makes the ensemble refuse, naming it), then combined as scikit-learn
@@ -18,6 +18,12 @@ combines them:
   a different association within rounding). A classifier member missing a class (a
   bootstrap sample without it) or without ``predict_proba`` is refused.
 
+- StackingClassifier / StackingRegressor: the members' ``stack_method_`` outputs side by
+  side (``predict_proba`` without its first column for two classes, ``decision_function``,
+  a regressor's ``predict``), then the input columns with ``passthrough``, given to the
+  final estimator's own converter. A classifier member stacked by ``predict`` (its label) is
+  refused.
+
 The members were fitted on the ensemble's encoded classes (``le_``), so their classes are
 ``0 .. k - 1``; the plan's classes are the ensemble's ``classes_``.
 """
@@ -30,6 +36,8 @@ import numpy as np
 from sklearn.ensemble import (
     BaggingClassifier,
     BaggingRegressor,
+    StackingClassifier,
+    StackingRegressor,
     VotingClassifier,
     VotingRegressor,
 )
@@ -226,3 +234,93 @@ def convert_bagging_regressor(
     src = Cols(tuple(c for m in members for c in m.decision.idx))
     value = _average(est, builder, src, ["prediction"], len(members))
     return Prediction("regression", value, "value")
+
+
+def _stacked(est: Any, builder: PlanBuilder, cols: Cols, n_classes: int) -> Cols:
+    """The final estimator's input: each member's stacked output, then ``cols`` with
+    passthrough (``_concatenate_predictions``)."""
+    origin = builder.origin(est)
+    names = [name for name, member in est.estimators if member != "drop"]
+    meta = Cols(())
+    for name, member, method in zip(names, est.estimators_, est.stack_method_, strict=True):
+        builder.push(name)
+        pred = convert(member, builder, cols)
+        builder.pop()
+        if not isinstance(pred, Prediction):
+            raise UnsupportedEstimatorError(f"{origin}: member {name!r} is not a predictor")
+        if (
+            pred.task == "classification"
+            and n_classes
+            and (tuple(int(c) for c in pred.classes) != tuple(range(n_classes)))
+        ):
+            raise UnsupportedEstimatorError(
+                f"{origin}: member {name!r} must be a classifier of the ensemble's classes"
+            )
+        if method == "predict_proba" and pred.proba is not None:
+            block = pred.proba.take(range(1, len(pred.proba))) if n_classes == 2 else pred.proba
+        elif method == "decision_function":
+            found = [c for n, c, _ in pred.extras if n == "decision_function"]
+            if not found:
+                raise UnsupportedEstimatorError(
+                    f"{origin}: member {name!r}'s decision_function is not compiled"
+                )
+            block = found[0]
+        elif method == "predict" and pred.task == "regression" and len(pred.decision) == 1:
+            block = pred.decision
+        else:
+            raise UnsupportedEstimatorError(
+                f"{origin}: member {name!r} stacked by {method!r} is not supported; valid: "
+                "predict_proba, decision_function, or predict of a regressor"
+            )
+        meta = meta + Cols(block.idx)
+    if est.passthrough:
+        meta = meta + Cols(cols.idx, cols.sparse, cols.float32)
+    return meta
+
+
+def _final(est: Any, builder: PlanBuilder, meta: Cols) -> Prediction:
+    builder.push("final_estimator_")
+    result = convert(est.final_estimator_, builder, meta)
+    builder.pop()
+    if not isinstance(result, Prediction):
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: the final estimator is not a predictor"
+        )
+    return result
+
+
+@register_converter(
+    StackingClassifier,
+    "stack_method predict_proba / decision_function (auto); passthrough; members and final "
+    "estimator any compiled classifier (regressor members by predict); predict_proba",
+)
+def convert_stacking_classifier(
+    est: StackingClassifier, builder: PlanBuilder, cols: Cols
+) -> Prediction:
+    classes = tuple(est.classes_)
+    if isinstance(est._label_encoder, list):
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: multilabel stacking is not supported"
+        )
+    final = _final(est, builder, _stacked(est, builder, cols, len(classes)))
+    if final.task != "classification" or len(final.classes) != len(classes):
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: the final estimator must classify the ensemble's classes"
+        )
+    # the final estimator predicts encoded classes; the ensemble decodes them
+    return Prediction("classification", final.decision, final.label_rule, classes, final.proba)
+
+
+@register_converter(
+    StackingRegressor,
+    "passthrough; members and final estimator any compiled single-output regressor",
+)
+def convert_stacking_regressor(
+    est: StackingRegressor, builder: PlanBuilder, cols: Cols
+) -> Prediction:
+    final = _final(est, builder, _stacked(est, builder, cols, 0))
+    if final.task != "regression":
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: the final estimator must be a regressor"
+        )
+    return Prediction("regression", final.decision, "value")
