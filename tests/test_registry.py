@@ -75,6 +75,7 @@ SUPPORTED_NAMES = {
         "StackingClassifier",
         "StackingRegressor",
     ],
+    "sklearn.calibration": ["CalibratedClassifierCV"],
     "sklearn.naive_bayes": [
         "GaussianNB",
         "BernoulliNB",
@@ -117,6 +118,8 @@ def test_supported_class_has_a_converter(cls: type) -> None:
         est = Pipeline([("lr", LogisticRegression())])
     elif cls is ColumnTransformer:
         est = ColumnTransformer([("s", StandardScaler(), [0])])
+    elif cls.__name__ == "CalibratedClassifierCV":
+        est = cls(LogisticRegression())
     elif cls.__name__.startswith(("Voting", "Stacking")):
         est = cls([("m", LogisticRegression())])
     else:
@@ -145,16 +148,6 @@ def test_adaboost_is_refused() -> None:
     with pytest.raises(UnsupportedEstimatorError) as info:
         compile_estimators(est)
     _assert_refusal(info.value, "AdaBoostClassifier")
-
-
-def test_calibrated_classifier_is_refused() -> None:
-    from sklearn.calibration import CalibratedClassifierCV
-
-    X, y = _xy()
-    est = CalibratedClassifierCV(LogisticRegression(), cv=2).fit(X, y)
-    with pytest.raises(UnsupportedEstimatorError) as info:
-        compile_estimators(est)
-    _assert_refusal(info.value, "CalibratedClassifierCV")
 
 
 def test_pipeline_with_fastica_is_refused_naming_fastica() -> None:

@@ -356,6 +356,49 @@ def test_stacking_regressor(passthrough: bool) -> None:
         assert_refused(model, None, rows, scorer=scorer)
 
 
+# -- calibration -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+@pytest.mark.parametrize("ensemble", [True, False])
+@pytest.mark.parametrize("data", ["binary", "multi3"])
+def test_calibrated_classifier(method: str, ensemble: bool, data: str) -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+
+    X, y = dataset(data)
+    bases = (
+        make_pipeline(StandardScaler(), LinearSVC()),  # decision_function
+        GaussianNB(),  # predict_proba
+        RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0),
+        LogisticRegression(max_iter=1000),
+    )
+    rng = np.random.default_rng(6)
+    far = X[:40] * 3.0 + rng.normal(0, 2.0, (40, X.shape[1]))  # beyond the thresholds
+    for base in bases:
+        model = CalibratedClassifierCV(base, method=method, ensemble=ensemble, cv=3)
+        model.fit(X, y)
+        scorer = compile_scorer(model)
+        for rows, what in ((X, "training data"), (far, "far rows")):
+            ours = assert_parity(model, None, rows, scorer=scorer, context=what)
+            record(f"CalibratedClassifierCV {method}", model, rows, ours)
+
+
+def test_calibrated_classifier_string_classes_and_refusals() -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+
+    X, y = dataset("iris")
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    model = CalibratedClassifierCV(GaussianNB(), method="isotonic", cv=3).fit(X, names)
+    scorer = compile_scorer(model)
+    assert_parity(model, None, X, scorer=scorer)
+    rows = X[:3].copy()
+    rows[0, 1] = math.nan
+    assert_refused(model, None, rows, scorer=scorer)
+    temp = CalibratedClassifierCV(GaussianNB(), method="temperature", cv=3).fit(X, names)
+    with pytest.raises(UnsupportedEstimatorError, match="temperature"):
+        compile_estimators(temp)
+
+
 def test_zzz_report_measured_differences() -> None:
     print("\nvoting ensembles, largest differences vs scikit-learn:", MEASURED)
     assert all(v <= TOL for v in MEASURED.values())

@@ -459,6 +459,23 @@ def _hard_vote(a: Args, width: int) -> str | None:
     return None
 
 
+def _calibrate(a: Args, width: int) -> str | None:
+    m, k = a["src"].size, a["dst"].size
+    start, xs = a["start"], a["xs"]
+    for name in ("cls", "kind", "a", "b", "lo", "hi"):
+        if a[name].size != m:
+            return "expects one class, kind and parameter set per calibrator"
+    if m == 0 or k < 2 or a["cls"].min() < 0 or a["cls"].max() >= k:
+        return "calibrator class out of range"
+    if np.any((a["kind"] < 0) | (a["kind"] > 1)):
+        return "unknown calibrator kind"
+    if start.size != m + 1 or start[0] != 0 or start[-1] != xs.size or a["ys"].size != xs.size:
+        return "inconsistent threshold tables"
+    if np.any(np.diff(start)[a["kind"] == 1] < 1):
+        return "an isotonic calibrator needs a threshold"
+    return None
+
+
 #: Kernel name -> its check. Every kernel a plan may call must have one (a test enforces it).
 def _binarize(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst")
@@ -530,6 +547,7 @@ CHECKS: dict[str, Check] = {
     "qda": _qda,
     "member_average": _member_average,
     "hard_vote": _hard_vote,
+    "calibrate": _calibrate,
 }
 
 

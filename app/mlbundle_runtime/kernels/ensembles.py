@@ -1,4 +1,5 @@
-"""Ensembles of compiled estimators: VotingClassifier / VotingRegressor's combinations.
+"""Ensembles of compiled estimators: VotingClassifier / VotingRegressor's combinations and
+CalibratedClassifierCV's calibrators.
 
 Plain, Numba-compatible Python; see ``app/mlbundle_runtime/kernels/__init__.py`` for the rules
 every kernel follows.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlbundle_runtime.kernels._types import F1, F2, I1, sig
+from mlbundle_runtime.kernels.sums import pairwise_sum
 
 
 def member_average(ws, src, dst, weights, divisor):
@@ -69,8 +71,65 @@ def hard_vote(ws, src, dst, start, rule, weights):
             ws[i, dst[c]] = acc[c]
 
 
+def calibrate(ws, src, dst, cls, kind, a, b, lo, hi, xs, ys, start):
+    """One ``_CalibratedClassifier.predict_proba``: calibrator ``j`` maps its base score
+    (``src[j]``: a decision_function or probability column) to class ``cls[j]``'s column.
+
+    ``kind[j]``: 0 sigmoid ``expit(-(a * T + b))`` (scipy's ``1 / (1 + exp(-x))``); 1
+    isotonic: ``T`` clipped to ``[lo, hi]`` (``X_min_``, ``X_max_``), then scipy's
+    ``interp1d`` linear rule on the thresholds ``xs[start[j]:start[j + 1]]`` / ``ys``
+    (``searchsorted`` left, the index clipped to ``1 .. n - 1``,
+    ``slope * (T - x_lo) + y_lo`` with ``slope = (y_hi - y_lo) / (x_hi - x_lo)``; a single
+    threshold gives its value). Two classes: ``[1 - p, p]``. More: each column over the
+    pairwise row sum, or ``1 / k`` where that sum is 0. Then values in ``(1, 1 + 1e-5]``
+    become 1.
+    """
+    n = ws.shape[0]
+    k = dst.shape[0]
+    m = src.shape[0]
+    proba = np.empty(k)
+    for i in range(n):
+        for c in range(k):
+            proba[c] = 0.0
+        for j in range(m):
+            t = ws[i, src[j]]
+            if kind[j] == 0:
+                p = 1.0 / (1.0 + np.exp(a[j] * t + b[j]))  # expit(x), x = -(a * t + b)
+            else:
+                t = min(max(t, lo[j]), hi[j]) if t == t else t
+                s0 = start[j]
+                cnt = start[j + 1] - s0
+                if cnt == 1:
+                    p = ys[s0]
+                else:
+                    # searchsorted(side="left"): the first threshold >= t (NaN sorts last)
+                    pos = cnt
+                    for q in range(cnt):
+                        if xs[s0 + q] >= t:
+                            pos = q
+                            break
+                    pos = min(max(pos, 1), cnt - 1)
+                    x_lo = xs[s0 + pos - 1]
+                    x_hi = xs[s0 + pos]
+                    y_lo = ys[s0 + pos - 1]
+                    y_hi = ys[s0 + pos]
+                    slope = (y_hi - y_lo) / (x_hi - x_lo)
+                    p = slope * (t - x_lo) + y_lo
+            proba[cls[j]] = p
+        if k == 2:
+            proba[0] = 1.0 - proba[1]
+        else:
+            total = 0.0 + pairwise_sum(proba, 0, k)
+            for c in range(k):
+                proba[c] = proba[c] / total if total != 0.0 else 1.0 / k
+        for c in range(k):
+            v = proba[c]
+            ws[i, dst[c]] = 1.0 if (v > 1.0 and v <= 1.0 + 1e-5) else v
+
+
 #: Kernel name -> Numba signature, for the kernels of this module.
 EXPORTS: dict[str, str] = {
     "member_average": sig(F2, I1, I1, F1, "f8"),
     "hard_vote": sig(F2, I1, I1, I1, I1, F1),
+    "calibrate": sig(F2, I1, I1, I1, I1, F1, F1, F1, F1, F1, F1, I1),
 }

@@ -23,7 +23,7 @@ from mlbundle_runtime.kernels.core import (
     scale,
     softmax,
 )
-from mlbundle_runtime.kernels.ensembles import hard_vote, member_average
+from mlbundle_runtime.kernels.ensembles import calibrate, hard_vote, member_average
 from mlbundle_runtime.kernels.linear_models import (
     binarize,
     gaussian_nb,
@@ -426,6 +426,22 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 8),
             )
             p += 10
+        elif kid == 44:  # calibrate
+            calibrate(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _v(ib, code, p + 4),
+                _v(ib, code, p + 6),
+                _v(fb, code, p + 8),
+                _v(fb, code, p + 10),
+                _v(fb, code, p + 12),
+                _v(fb, code, p + 14),
+                _v(fb, code, p + 16),
+                _v(fb, code, p + 18),
+                _v(ib, code, p + 20),
+            )
+            p += 22
         if s >= 0:
             return op + n_ops * s
     return -1
@@ -481,6 +497,7 @@ KERNELS = (
     "qda",
     "member_average",
     "hard_vote",
+    "calibrate",
 )
 CALLEES = HELPERS + KERNELS
 

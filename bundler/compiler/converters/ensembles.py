@@ -1,5 +1,5 @@
 """Ensembles of compiled estimators: VotingClassifier / VotingRegressor, BaggingClassifier /
-BaggingRegressor, StackingClassifier / StackingRegressor.
+BaggingRegressor, StackingClassifier / StackingRegressor, CalibratedClassifierCV.
 
 Every member is compiled by its own converter on the same input columns (a member that
 does not compile makes the ensemble refuse, naming it), then combined as scikit-learn
@@ -24,6 +24,11 @@ combines them:
   final estimator's own converter. A classifier member stacked by ``predict`` (its label) is
   refused.
 
+- CalibratedClassifierCV (sigmoid, isotonic): per calibrated classifier, its estimator's
+  ``decision_function`` (else ``predict_proba``, the positive column for two classes) through
+  each class's calibrator (``calibrate``), normalised as ``_CalibratedClassifier`` does; the
+  calibrated classifiers' probabilities averaged in order. ``method="temperature"`` refused.
+
 The members were fitted on the ensemble's encoded classes (``le_``), so their classes are
 ``0 .. k - 1``; the plan's classes are the ensemble's ``classes_``.
 """
@@ -33,6 +38,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import (
     BaggingClassifier,
     BaggingRegressor,
@@ -324,3 +330,101 @@ def convert_stacking_regressor(
             f"{builder.origin(est)}: the final estimator must be a regressor"
         )
     return Prediction("regression", final.decision, "value")
+
+
+def _calibrated_scores(
+    cal: Any, builder: PlanBuilder, cols: Cols, origin: str, j: int
+) -> tuple[Cols, Any]:
+    """A calibrated classifier's base scores (one column per calibrator) and its estimator."""
+    base = cal.estimator
+    builder.push(f"calibrated_classifiers_[{j}]")
+    pred = convert(base, builder, cols)
+    builder.pop()
+    if not isinstance(pred, Prediction) or pred.task != "classification":
+        raise UnsupportedEstimatorError(f"{origin}: the calibrated estimator is not a classifier")
+    if hasattr(base, "decision_function"):
+        found = [c for n, c, _ in pred.extras if n == "decision_function"]
+        if not found:
+            raise UnsupportedEstimatorError(
+                f"{origin}: the calibrated {type(base).__name__}'s decision_function is not "
+                "compiled"
+            )
+        scores = found[0]
+    elif pred.proba is not None:
+        scores = pred.proba.take([len(pred.proba) - 1]) if len(pred.proba) == 2 else pred.proba
+    else:
+        raise UnsupportedEstimatorError(
+            f"{origin}: the calibrated estimator has neither decision_function nor predict_proba"
+        )
+    return Cols(scores.idx), base
+
+
+@register_converter(
+    CalibratedClassifierCV,
+    "method sigmoid / isotonic; ensemble True / False; any compiled estimator with "
+    "decision_function or predict_proba; predict_proba",
+)
+def convert_calibrated_classifier(
+    est: CalibratedClassifierCV, builder: PlanBuilder, cols: Cols
+) -> Prediction:
+    origin = builder.origin(est)
+    classes = tuple(est.classes_)
+    k = len(classes)
+    blocks = []
+    for j, cal in enumerate(est.calibrated_classifiers_):
+        if cal.method not in ("sigmoid", "isotonic"):
+            raise UnsupportedEstimatorError(
+                f"{origin}: method={cal.method!r} is not supported; valid: 'sigmoid', 'isotonic'"
+            )
+        scores, base = _calibrated_scores(cal, builder, cols, origin, j)
+        positions = np.searchsorted(np.asarray(cal.classes), np.asarray(base.classes_))
+        if len(scores) != len(cal.calibrators) or len(positions) < len(cal.calibrators):
+            raise UnsupportedEstimatorError(f"{origin}: calibrators do not match the scores")
+        cls, kind, a, b, lo, hi, xs, ys, start = [], [], [], [], [], [], [], [], [0]
+        for idx, calibrator in zip(positions, cal.calibrators, strict=False):
+            cls.append(int(idx) + (1 if k == 2 else 0))
+            if cal.method == "sigmoid":
+                kind.append(0)
+                a.append(float(calibrator.a_))
+                b.append(float(calibrator.b_))
+                lo.append(0.0)
+                hi.append(0.0)
+            else:
+                if calibrator.out_of_bounds != "clip" or not calibrator.increasing_:
+                    raise UnsupportedEstimatorError(f"{origin}: an unexpected isotonic calibrator")
+                kind.append(1)
+                a.append(0.0)
+                b.append(0.0)
+                lo.append(float(calibrator.X_min_))
+                hi.append(float(calibrator.X_max_))
+                xs.extend(np.asarray(calibrator.X_thresholds_, dtype=np.float64).tolist())
+                ys.extend(np.asarray(calibrator.y_thresholds_, dtype=np.float64).tolist())
+            start.append(len(xs))
+        proba = builder.new_cols([f"calibrated[{j}][{c}]" for c in classes])
+        builder.emit(
+            "calibrate",
+            est,
+            builder.idx(scores),
+            builder.idx(proba),
+            builder.array(cls, np.int64),
+            builder.array(kind, np.int64),
+            builder.array(a, np.float64),
+            builder.array(b, np.float64),
+            builder.array(lo, np.float64),
+            builder.array(hi, np.float64),
+            builder.array(xs, np.float64),
+            builder.array(ys, np.float64),
+            builder.array(start, np.int64),
+        )
+        blocks.append(proba)
+    src = Cols(tuple(c for blk in blocks for c in blk.idx))
+    out = builder.new_cols([f"proba[{c}]" for c in classes])
+    builder.emit(
+        "member_average",
+        est,
+        builder.idx(src),
+        builder.idx(out),
+        builder.array(np.ones(len(blocks)), np.float64),
+        float(len(blocks)),
+    )
+    return Prediction("classification", out, "argmax", classes, out)
