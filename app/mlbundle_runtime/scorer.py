@@ -42,6 +42,12 @@ CHUNK_ROWS = 8192
 #: and the blocks are what the threads share out (below this, one thread).
 BLOCK_ROWS = 1024
 
+#: From this many rows a block runs MLP layers (``mlp_dense``) through numpy's matrix
+#: product, the BLAS call scikit-learn makes, instead of the compiled in-order sum; below
+#: it the compiled kernel is faster (the product's fixed cost dominates). Both agree with
+#: scikit-learn within the parity bar; only the batch path uses BLAS's summation order.
+DENSE_BLAS_ROWS = 64
+
 
 @dataclass(slots=True)
 class Scores:
@@ -203,6 +209,7 @@ class Scorer:
             ops.append((out.label_rule, (self._decision,)))
         self._program = pack(ops)
         self._data = self._program.data
+        self._segments = _segments(ops) if any(k == "mlp_dense" for k, _ in ops) else None
         self._value_rule = out.label_rule == "value"
         self._nonnegative = out.label_rule == "nonnegative"
         self._width = plan.width
@@ -504,6 +511,9 @@ class Scorer:
     ) -> None:
         """The packed plan over ``ws`` (rows ``start:`` of the batch), ``label`` its rows'
         labels; ``x``: rows to copy into the first columns first (already checked)."""
+        if self._segments is not None and ws.shape[0] >= DENSE_BLAS_ROWS:
+            self._run_segments(ws, label, start, where, x)
+            return
         status = self._run_program(
             ws,
             _NO_ROWS if x is None else x,
@@ -512,6 +522,36 @@ class Scorer:
         )
         if status >= 0:
             self._fail(status, ws, start, where)
+        if self._nonnegative and label is not None:
+            label[:] = ~(ws[:, self._decision[0]] < 0)
+
+    def _run_segments(
+        self,
+        ws: np.ndarray,
+        label: np.ndarray | None,
+        start: int,
+        where: Callable[[int], str],
+        x: np.ndarray | None,
+    ) -> None:
+        """``_run_block`` for a plan with dense layers, on enough rows for BLAS to pay: the
+        ops between layers run packed as usual, each layer is one numpy matrix product."""
+        assert self._segments is not None
+        rows = _NO_ROWS if x is None else x
+        if rows.shape[1] and type(self._segments[0]) is _Dense:
+            ws[:, : rows.shape[1]] = rows
+            rows = _NO_ROWS
+        out = self._no_label if label is None else label
+        for seg in self._segments:
+            if type(seg) is _Dense:
+                seg.run(ws)
+                continue
+            program, first = seg
+            status = self._run_program(ws, rows, program.data, out)
+            rows = _NO_ROWS
+            if status >= 0:
+                n, status = program.failure(status)
+                op = self.plan.ops[first + n]
+                raise self._explain(op, op.args, ws, status, lambda r: where(start + r))
         if self._nonnegative and label is not None:
             label[:] = ~(ws[:, self._decision[0]] < 0)
 
@@ -577,6 +617,72 @@ class Scorer:
             f"{where(row)}, field {name!r}: {what} is not accepted by "
             f"{op.origin}{'; ' + op.message if op.message else ''}"
         )
+
+
+class _Dense:
+    """One ``mlp_dense`` layer as numpy computes it: ``act(ws[:, src] @ coef + intercept)``,
+    the matrix product and in-place activations of scikit-learn's ``_forward_pass_fast``
+    (``expit`` as ``1 / (1 + exp(-z))``, the kernel's and scipy's formula)."""
+
+    __slots__ = ("activation", "coef", "dst", "intercept", "rows", "src")
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        src, dst, coef, intercept, activation = args
+        self.src = _columns(src)
+        self.dst = _columns(dst)
+        self.coef = np.ascontiguousarray(coef, dtype=np.float64)
+        self.intercept = np.ascontiguousarray(intercept, dtype=np.float64)
+        self.activation = int(activation)
+        # rows per product: OpenBLAS runs a product of fewer than 65536 * 4 multiply-adds on
+        # the calling thread, so the scorer's own threads do not each start BLAS threads
+        # that fight over the same cores (ten times slower on a busy 2-core machine)
+        self.rows = max(8, (_BLAS_ONE_THREAD - 1) // max(1, coef.shape[0] * coef.shape[1]))
+
+    def run(self, ws: np.ndarray) -> None:
+        step = self.rows
+        n = ws.shape[0]
+        for a in range(0, n, step):
+            self._rows(ws[a : min(n, a + step)])
+
+    def _rows(self, ws: np.ndarray) -> None:
+        z = ws[:, self.src] @ self.coef
+        z += self.intercept
+        act = self.activation
+        if act == 1:
+            np.negative(z, out=z)
+            np.exp(z, out=z)
+            z += 1.0
+            np.divide(1.0, z, out=z)
+        elif act == 2:
+            np.tanh(z, out=z)
+        elif act == 3:
+            np.maximum(z, 0.0, out=z)
+        elif act == 4:
+            np.exp(z, out=z)
+        ws[:, self.dst] = z
+
+
+#: OpenBLAS's ``SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD``: below it, one thread.
+_BLAS_ONE_THREAD = 65536 * 4
+
+
+def _segments(ops: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    """The ops cut at each ``mlp_dense``: ``(packed ops, index of the first)`` for each run
+    of other ops, a ``_Dense`` for each layer, in plan order."""
+    out: list[Any] = []
+    run: list[tuple[str, tuple[Any, ...]]] = []
+    first = 0
+    for i, (kernel, args) in enumerate(ops):
+        if kernel == "mlp_dense":
+            if run:
+                out.append((pack(run), first))
+            out.append(_Dense(args))
+            run, first = [], i + 1
+        else:
+            run.append((kernel, args))
+    if run:
+        out.append((pack(run), first))
+    return out
 
 
 #: ``run_program``'s ``x`` when the workspace is already filled.
