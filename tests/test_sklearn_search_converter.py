@@ -307,17 +307,14 @@ def test_search_record_schema_is_closed() -> None:
     assert _search_schema_errors({**record, "space_kind": "grid"})
 
 
-@pytest.fixture(scope="module")
-def prepared_search(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """``bundle prepare`` of a GridSearchCV over a pipeline, on the example's features:
-    the gate and the parity check run against the search itself."""
+def search_spec(work: Path, *, jit_onedir: bool = False) -> tuple[Path, GridSearchCV]:
+    """The example's spec with its model replaced by a GridSearchCV over a pipeline, fitted
+    on the example's features, and an e2e set of that search's outputs."""
     import joblib
 
     from tests._packs import set_e2e, set_model, spec_text, train_module
-    from tests.conftest import run_bundle
 
     train = train_module()
-    work = tmp_path_factory.mktemp("search")
     raw = train.load_raw(train.DATA_CSV)
     raw = raw[raw[train.TARGET].notna()].reset_index(drop=True)
     training, _confidence, e2e = train.split(raw)
@@ -349,8 +346,23 @@ def prepared_search(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ],
     )
     text = set_e2e(set_model(spec_text(), path=model_path, sha256=sha, version="2.0.0"), e2e_path)
+    if jit_onedir:
+        text = text.replace('backend = "aot"', 'backend = "jit"')
+        text = text.replace('modes = ["onedir", "onefile"]', 'modes = ["onedir"]')
+        assert 'backend = "jit"' in text and 'modes = ["onedir"]' in text
     spec = work / "search.toml"
     spec.write_text(text, encoding="utf-8")
+    return spec, search
+
+
+@pytest.fixture(scope="module")
+def prepared_search(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``bundle prepare`` of the search's spec: the gate and the parity check run against
+    the search itself."""
+    from tests.conftest import run_bundle
+
+    work = tmp_path_factory.mktemp("search")
+    spec, search = search_spec(work)
     out = work / "payload"
     proc = run_bundle("prepare", str(spec), "--out", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -369,3 +381,23 @@ def test_prepared_record_keeps_the_search(prepared_search: dict[str, Any]) -> No
     assert kept["best_score"] == search.best_score_
     assert record["extractor"].get("search") is None
     assert record["parity"]["label_mismatches"] == 0
+
+
+@pytest.mark.frozen
+def test_frozen_app_from_a_search_passes_its_gate(tmp_path: Path) -> None:
+    """A GridSearchCV over a pipeline, built into an app (jit backend, onedir): the
+    release gate passes inside the binary and its record keeps the search."""
+    from bundler.freeze import run_frozen
+    from tests.conftest import run_bundle
+
+    spec, search = search_spec(tmp_path, jit_onedir=True)
+    proc = run_bundle("build", str(spec), "--output-dir", str(tmp_path / "dist"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    app = tmp_path / "dist" / "penguins" / "onedir" / "penguins" / "penguins"
+    gate = run_frozen(app, "selftest", timeout=600)
+    assert gate.returncode == 0 and "selftest: PASSED" in gate.stdout, gate.stdout + gate.stderr
+    about = run_frozen(app, "about", "--json")
+    assert about.returncode == 0, about.stderr
+    record = json.loads(about.stdout)
+    assert record["model"]["search"]["best_params"] == search.best_params_
+    assert validate_record(record) == []
