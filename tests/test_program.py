@@ -33,6 +33,7 @@ from sklearn.svm import SVC
 from bundler.backends import compile_aot
 from bundler.backends.program_gen import kernel_source, source_path
 from bundler.compiler import compile_estimators
+from mlbundle_runtime import scorer as scorer_module
 from mlbundle_runtime.backend import load_kernels
 from mlbundle_runtime.inputs import InputError
 from mlbundle_runtime.plan import PlanError, parse_plan
@@ -93,8 +94,12 @@ def test_the_generated_dispatcher_is_current() -> None:
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_one_call_gives_the_bytes_of_the_ops_one_by_one(aot: Any, name: str) -> None:
+def test_one_call_gives_the_bytes_of_the_ops_one_by_one(
+    aot: Any, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model, X = MODELS[name]
+    # the compiled call itself: no MLP layer through BLAS (tests/test_dense_batch.py)
+    monkeypatch.setattr(scorer_module, "DENSE_BLAS_ROWS", 1 << 62)
     scorer = Scorer(compile_estimators(model).load(), aot, threads=1)
     rows = X.to_numpy(dtype=object) if isinstance(X, pd.DataFrame) else X
     if isinstance(X, pd.DataFrame):
