@@ -2,10 +2,11 @@
 
 scikit-learn computes each layer as ``activation @ coefs_[i] + intercepts_[i]`` with a
 BLAS matrix product, whose summation order (and so the last bits) depends on the BLAS
-build, the CPU and even the number of rows scored at once; the plan sums each dot
-product in input order. Hidden activations: identity, logistic (scipy's ``expit``),
-tanh, relu. Outputs: softmax (multiclass), logistic (binary), identity (regression)
-and exp (Poisson regression).
+build, the CPU and even the number of rows scored at once. The compiled ``mlp_dense``
+sums each dot product in input order (single rows, small batches); a batch of 64 rows or
+more makes scikit-learn's own matrix product (``docs/performance.md``, Dense models).
+Hidden activations: identity, logistic (scipy's ``expit``), tanh, relu. Outputs: softmax
+(multiclass), logistic (binary), identity (regression) and exp (Poisson regression).
 """
 
 from __future__ import annotations
