@@ -119,6 +119,157 @@ UPDATES_TRIMS = (
 #: OpenSSL), which aot bundles otherwise trim. A folder source does not.
 TLS_MODULES = ("ssl", "_ssl")
 
+#: numpy's subpackages that ``import numpy`` does not import (``python -X importtime``) and
+#: that the runtime never reaches (its predict, file scoring, self-test and window, checked
+#: frozen): random 1.1 MB of the onefile, fft 0.25 MB, polynomial 0.15 MB, and the test-only
+#: ``_multiarray_tests`` extension. ``numpy.ma`` stays: ``np.unique`` imports it. Only
+#: the built-in application of a bundle that ships neither numba nor scikit-learn loses
+#: them (both use numpy.random; a release engineer's code may reach ``np.random`` without
+#: importing it by name).
+NUMPY_UNUSED = (
+    "numpy.random",
+    "numpy.fft",
+    "numpy.polynomial",
+    "numpy.typing",
+    "numpy.matlib",
+    "numpy.ctypeslib",
+    "numpy.f2py",
+    "numpy.testing",
+    "numpy._pyinstaller",
+    "numpy._core._multiarray_tests",
+)
+#: The standard library's multi-byte codecs (each needs one of the ``_codecs_*`` extensions).
+CJK_CODECS = (
+    "big5", "big5hkscs", "cp932", "cp949", "cp950", "euc_jis_2004", "euc_jisx0213", "euc_jp",
+    "euc_kr", "gb18030", "gb2312", "gbk", "hz", "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2",
+    "iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_ext", "iso2022_kr", "johab", "shift_jis",
+    "shift_jis_2004", "shift_jisx0213",
+)  # fmt: skip
+#: EBCDIC, classic Mac OS and Windows-only code pages: no Linux locale names them.
+RARE_CODECS = (
+    "cp037", "cp1026", "cp1140", "cp273", "cp424", "cp500", "cp875", "mac_arabic",
+    "mac_croatian", "mac_cyrillic", "mac_farsi", "mac_greek", "mac_iceland", "mac_latin2",
+    "mac_roman", "mac_romanian", "mac_turkish", "mbcs", "oem", "palmos", "hp_roman8",
+)  # fmt: skip
+#: Standard-library modules PyInstaller finds in the runtime's graph that none of its
+#: commands loads (strace of the frozen app): ``unicodedata`` (0.4 MB; an https pack source
+#: keeps it, getaddrinfo encodes the host with the idna codec, which needs it), the CJK
+#: codecs (0.45 MB; inputs are read as UTF-8), ``decimal`` (0.2 MB), and bz2/lzma with their
+#: libraries, which ``zipfile`` imports when present (npz payloads and packs are deflated).
+STDLIB_UNUSED = (
+    "unicodedata",
+    "stringprep",
+    "_multibytecodec",
+    "_codecs_cn",
+    "_codecs_hk",
+    "_codecs_iso2022",
+    "_codecs_jp",
+    "_codecs_kr",
+    "_codecs_tw",
+    "decimal",
+    "_decimal",
+    "_pydecimal",
+    "bz2",
+    "_bz2",
+    "lzma",
+    "_lzma",
+    # the https pack download (store.py, only with an https [updates] source) and what
+    # urllib.request brings: 0.35 MB of the PYZ
+    "urllib.request",
+    "urllib.error",
+    "urllib.response",
+    "http",
+    "email",
+    "ftplib",
+    "mimetypes",
+    "netrc",
+    "nturl2path",
+    "quopri",
+    "socket",
+    "_socket",
+    # never imported by any command (python -X importtime of each): 0.2 MB of the PYZ
+    "typing_extensions",
+    "tarfile",
+    "statistics",
+    "_statistics",
+    "fractions",
+    "tracemalloc",
+    "pprint",
+    "concurrent.futures.process",
+    # codecs of base_library.zip no Linux locale or input of the runtime uses: the CJK ones
+    # (dead without the _codecs_* above), EBCDIC, Mac and Windows-only code pages
+    *(f"encodings.{c}" for c in CJK_CODECS),
+    *(f"encodings.{c}" for c in RARE_CODECS),
+    "encodings.idna",
+    "encodings.punycode",
+)
+#: What an app accepting packs needs of ``STDLIB_UNUSED``: filelock's settings import decimal.
+UPDATES_KEEPS = ("decimal", "_decimal")
+#: What an app fetching packs over https needs of ``STDLIB_UNUSED``.
+TLS_KEEPS = (
+    "unicodedata",
+    "stringprep",
+    "urllib.request",
+    "urllib.error",
+    "urllib.response",
+    "http",
+    "email",
+    "ftplib",
+    "mimetypes",
+    "netrc",
+    "nturl2path",
+    "quopri",
+    "socket",
+    "_socket",
+    "encodings.idna",
+    "encodings.punycode",
+)
+#: X client libraries the built-in window loads from the system instead of the bundle (by
+#: their name in the bundle): Tk's libX11 already needs the system's libxcb, which
+#: PyInstaller never ships, and Xft draws with the system's fonts through its fontconfig
+#: configuration, so a machine that can show the window has them all. 1.7 MB of the
+#: onefile. libXft and libXss (less common, 60 kB) stay bundled. Without them ``import
+#: tkinter`` fails and the window says in one line that Tk is not available.
+X_SYSTEM_LIBRARIES = (
+    "libX11.so.6",
+    "libXext.so.6",
+    "libXrender.so.1",
+    "libXau.so.6",
+    "libXdmcp.so.6",
+    "libbsd.so.0",
+    "libmd.so.0",
+    "libfontconfig.so.1",
+    "libfreetype.so.6",
+    "libpng16.so.16",
+    "libbrotlicommon.so.1",
+    "libbrotlidec.so.1",
+    "libexpat.so.1",
+)
+#: Tcl/Tk script folders and files the window never reads (strace of the frozen window):
+#: Tcl's packages in ``tcl8/`` (PyInstaller collects them flat, where ``package require``
+#: does not look; Tk falls back to its own msgcat), its and Tk's message catalogues (read
+#: only through that msgcat), Tk's demo images, the C sources, and every encoding file but
+#: ``TCL_ENCODINGS``: Tcl has utf-8 and iso8859-1 built in, and Tk draws with Xft in UTF-8.
+#: 240 of the 333 files Tk adds, which a onefile unpacks at every start.
+TK_DATA_UNUSED = (
+    "_tcl_data/tcl8/",
+    "_tcl_data/msgs/",
+    "_tcl_data/http1.0/",
+    "_tcl_data/opt0.4/",
+    "_tcl_data/tzdata/",
+    "_tcl_data/encoding/",
+    "_tcl_data/tclAppInit.c",
+    # ``clock format``'s script needs msgcat (see above); safe interpreters are never made
+    "_tcl_data/clock.tcl",
+    "_tcl_data/safe.tcl",
+    "_tk_data/msgs/",
+    "_tk_data/images/",
+    "_tk_data/demos/",
+    "_tk_data/tkAppInit.c",
+)
+#: Encoding files kept for a machine whose locale is not UTF-8 (the common single-byte ones).
+TCL_ENCODINGS = ("ascii", "cp1252", "iso8859-15")
+
 #: Environment variables passed through to PyInstaller; everything else is dropped
 #: so that a build does not depend on the caller's shell (PYTHONPATH, PYTHONSTARTUP...).
 _BUILD_ENV_PASSTHROUGH = (
@@ -389,6 +540,16 @@ def render_spec(
         hiddenimports += list(updates)
         kept = [m for m in kept if m not in updates]
         never += updates_excludes(application, UPDATES_TRIMS)
+    datas_dropped: list[str] = []
+    binaries_dropped: list[str] = []
+    if application is None and {"numba", "sklearn"} <= set(files.forbidden):
+        keeps = set() if updates is None else set(UPDATES_KEEPS)
+        if updates is not None and set(TLS_MODULES) <= set(updates):
+            keeps |= set(TLS_KEEPS)
+        never += [*NUMPY_UNUSED, *(m for m in STDLIB_UNUSED if m not in keeps)]
+    if application is None:
+        datas_dropped = list(TK_DATA_UNUSED)
+        binaries_dropped = list(X_SYSTEM_LIBRARIES)
     excludes = sorted(set(forbidden) | set(kept) | set(never))
     return env.get_template(SPEC_TEMPLATE).render(
         name=name,
@@ -406,6 +567,9 @@ def render_spec(
         selftest_hook=str(SELFTEST_HOOK),
         hookspath=[str(p) for p in hookspath],
         strip_extra=list(UPDATES_STRIP) if updates is not None else [],
+        datas_dropped=datas_dropped,
+        binaries_dropped=binaries_dropped,
+        tcl_encodings=[f"_tcl_data/encoding/{e}.enc" for e in TCL_ENCODINGS],
     )
 
 
@@ -754,6 +918,9 @@ def _build_env() -> dict[str, str]:
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
             "TZ": "UTC",
+            # the PYZ's modules at zlib's best (PyInstaller's default for them is 6; the
+            # archive's other entries are already 9): 30 kB, inflated no slower
+            "PYINSTALLER_ZLIB_COMPRESSION_LEVEL": "9",
         }
     )
     return env
