@@ -544,7 +544,11 @@ def test_a_trial_logs_both_models_and_shows_only_the_active_one(world: World, da
     assert report.to_json()["agreement"] == report.agreement
     assert any("agreement" in line for line in report.lines())
     lines = (data / "logs" / "trial.jsonl").read_text().splitlines()
-    assert len(lines) == 3 * n and all("inputs" not in json.loads(x) for x in lines)
+    # a line per single prediction, one per batch (predict_many, the file's chunk)
+    assert len(lines) == n + 2 and all("inputs" not in json.loads(x) for x in lines)
+    batch = json.loads(lines[-1])
+    assert batch["rows"] == n and batch["candidate"]["labels"] == want_candidate
+    assert batch["active"]["labels"] == want_active
     first = json.loads(lines[differ[0]])
     assert (first["active"]["label"], first["candidate"]["label"]) == (
         want_active[differ[0]],
@@ -576,6 +580,30 @@ def test_a_trial_dropped_and_inputs_logged_only_when_asked(world: World, data: P
         store.drop()
     with pytest.raises(PackError, match="no model is in trial"):
         store.promote()
+
+
+def test_the_trial_report_counts_rows_whose_log_was_rotated_away(world: World, data: Path) -> None:
+    store = store_of(world.app)
+    store.install(world.packs["1.2.0"], trial=True)
+    model = mlbundle_runtime.load(world.app)
+    model._trial.log.max_bytes = 3000  # a few lines per file: most of the log rotates away
+    rows = records()
+    for _ in range(3):
+        for r in rows:
+            model.predict(r)
+        model.predict_many(rows)
+    model._trial.log.flush()
+    kept = sum(len(p.read_text().splitlines()) for p in (data / "logs").glob("trial.jsonl*"))
+    assert kept < 3 * len(rows)  # the log itself no longer holds every comparison
+    report = store.trial_report()
+    want = world.models["1.0.0"].predict(rows), world.models["1.2.0"].predict(rows)
+    agreed = sum(a == b for a, b in zip(*want, strict=True))
+    assert (report.rows, report.calls) == (6 * len(rows), 3 * (len(rows) + 1))
+    assert report.agreed == 6 * agreed
+    # a new trial counts from zero
+    store.drop()
+    store.install(world.packs["1.2.0"], trial=True)
+    assert store.trial_report().rows == 0
 
 
 def test_the_trial_log_rotates_at_its_size_limit(tmp_path: Path) -> None:

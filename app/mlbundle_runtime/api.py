@@ -326,6 +326,15 @@ class Model:
     def _predict_trial(self, record: Mapping[str, object]) -> Prediction:
         """``predict`` with a trial running: the candidate scores the same record after the
         active model, and only the active model's answer is returned."""
+        trial = self._trial
+        scorer = trial.scorer
+        if scorer is None and hasattr(self._scorer, "encoder"):
+            from mlbundle_runtime.trial import TrialScorer
+
+            scorer = trial.scorer = TrialScorer(self._scorer, trial)
+        if scorer is not None:
+            scores = scorer.score_record(record, lambda: [record])
+            return _prediction(scores, 0, self._uncertain_below)
         from time import perf_counter
 
         start = perf_counter()

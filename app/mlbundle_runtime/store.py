@@ -293,6 +293,10 @@ class ModelStore:
             previous = [v for v in state["previous"] if v != version]
             if trial:
                 state.update(trial=version, log_inputs=bool(log_inputs))
+                # a new trial counts from zero (the log's older lines stay for reading)
+                from mlbundle_runtime.trial import start_summary
+
+                start_summary(self.logs, state["active"] or self.bundled_version(), version)
             else:
                 if state["active"] is not None:
                     previous.append(state["active"])
