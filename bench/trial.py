@@ -37,6 +37,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=20000, help="predictions per variant")
     parser.add_argument("--rounds", type=int, default=40, help="turns the variants take")
+    parser.add_argument("--file-rows", type=int, default=100_000, help="rows of the file")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "trial.json")
     args = parser.parse_args()
 
@@ -106,6 +107,19 @@ def main() -> int:
             for i in range(per_round):
                 predict(records[i % n])
             samples[name].append(1e6 * (time.perf_counter() - t0) / per_round)
+    # a file: the e2e rows tiled to --file-rows, scored by predict_file
+    src = work / "rows.csv"
+    tiled = pd.concat([frame[names]] * (args.file_rows // len(frame) + 1), ignore_index=True)
+    tiled.iloc[: args.file_rows].to_csv(src, index=False)
+    file_s: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(3):
+        for name, model in variants.items():
+            t0 = time.perf_counter()
+            model.predict_file(src, work / f"out-{name}.csv")
+            if model.trial is not None:
+                model._trial.log.flush()  # the log's writing counts too
+            file_s[name].append(time.perf_counter() - t0)
+    file_us = {name: 1e6 * min(v) / args.file_rows for name, v in file_s.items()}
     medians = {name: statistics.median(v) for name, v in samples.items()}
     # the quickest round of each: what a prediction costs when nothing else runs
     # (the rounds interleave, so a noisy machine slows each variant alike)
@@ -122,6 +136,9 @@ def main() -> int:
         "trial_added_us": added,
         "candidate_us": medians["candidate"],
         "added_over_candidate": added / medians["candidate"],
+        "file_rows": args.file_rows,
+        "file_us_per_row_fastest_of_3": file_us,
+        "file_trial_added_us_per_row": file_us["trial"] - file_us["bundled"],
         "install_seconds_in_process": install_s,
         "load_average": os.getloadavg()[0],
     }
@@ -135,6 +152,11 @@ def main() -> int:
         f"trial adds {added:.2f} µs; the candidate alone takes {medians['candidate']:.2f} µs "
         f"(ratio {added / medians['candidate']:.2f}; fastest rounds: adds {added_fastest:.2f}, "
         f"ratio {added_fastest / fastest['candidate']:.2f}); install {install_s * 1000:.0f} ms"
+    )
+    print(
+        f"file of {args.file_rows:,} rows, µs per row: bundled {file_us['bundled']:.2f}, "
+        f"candidate {file_us['candidate']:.2f}, trial {file_us['trial']:.2f} (adds "
+        f"{file_us['trial'] - file_us['bundled']:.2f})"
     )
     return 0
 

@@ -43,6 +43,10 @@ MAX_LOG_BYTES = 8 << 20
 #: The writer thread collects this long after a first comparison before writing a batch.
 BATCH_SECONDS = 0.05
 KEEP = 2
+#: The log's probabilities are rounded to this many decimals: JSON's shortest text of a
+#: full-precision float costs twice as long to write, and the report's largest difference
+#: is taken from the unrounded outputs (the running totals), not from the log.
+PROBA_DECIMALS = 6
 #: Beside the log: the trial's running totals, so that the report counts every row
 #: compared, also those in log files rotated away.
 SUMMARY_FILE = "trial-summary.json"
@@ -268,9 +272,14 @@ def _comparison_text(
 def _columns(scores: Scores) -> dict[str, Any]:
     """A batch's outputs column by column: labels, and probabilities or values (a
     non-finite number as null, which JSON has instead)."""
-    out: dict[str, Any] = {"labels": [_plain(v) for v in scores.labels()]}
+    if scores.label_index is not None:
+        plain = _label_values(tuple(scores.classes))
+        labels = [plain[i] for i in scores.label_index.tolist()]
+    else:
+        labels = [_plain(v) for v in scores.labels()]
+    out: dict[str, Any] = {"labels": labels}
     if scores.proba is not None:
-        out["proba"] = _finite_lists(scores.proba)
+        out["proba"] = _finite_lists(np.round(scores.proba, PROBA_DECIMALS))
     if scores.values is not None:
         out["values"] = _finite_lists(scores.values)
     return out
@@ -323,6 +332,12 @@ class _Totals:
             diff = np.abs(active.values - candidate.values)
             self.agreed += int(np.count_nonzero(diff <= 1e-9))
             self.max_value = _fmax(self.max_value, diff)
+        elif (
+            active.label_index is not None
+            and candidate.label_index is not None
+            and tuple(active.classes) == tuple(candidate.classes)
+        ):
+            self.agreed += int(np.count_nonzero(active.label_index == candidate.label_index))
         else:
             same = [a == c for a, c in zip(active.labels(), candidate.labels(), strict=True)]
             self.agreed += sum(same)
@@ -458,6 +473,7 @@ def _outputs(scores: Scores) -> list[str]:
         labels = [json.dumps(_plain(v)) for v in scores.labels()]
     proba = scores.proba
     if proba is not None:
+        proba = np.round(proba, PROBA_DECIMALS)
         return [
             f'{{"label":{label},"proba":{_floats(p)}}}'
             for label, p in zip(labels, proba.tolist(), strict=True)
@@ -484,6 +500,12 @@ def _floats(values: list[float]) -> str:
 
 def _float(x: float) -> str:
     return repr(x) if math.isfinite(x) else "null"
+
+
+@functools.lru_cache(maxsize=8)
+def _label_values(classes: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Each class label as a JSON-able value, made once per model."""
+    return tuple(_plain(c) for c in classes)
 
 
 @functools.lru_cache(maxsize=8)
