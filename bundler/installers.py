@@ -156,6 +156,27 @@ def read_elf(path: Path) -> ElfInfo | None:
     )
 
 
+#: The X client libraries the window takes from the system (``freeze.X_SYSTEM_LIBRARIES``),
+#: by what the bundled Tk and Xft load directly: the .deb's package names (their own
+#: dependencies bring the rest) and the RPM's soname capabilities, which every RPM
+#: distribution's packages provide.
+X_DEB_DEPENDS = ("libx11-6", "libxext6", "libxrender1", "libfontconfig1", "libfreetype6")
+X_RPM_REQUIRES = (
+    "libX11.so.6()(64bit)",
+    "libXext.so.6()(64bit)",
+    "libXrender.so.1()(64bit)",
+    "libfontconfig.so.1()(64bit)",
+    "libfreetype.so.6()(64bit)",
+)
+
+
+def needs_system_x(tree: Path) -> bool:
+    """True when the onedir tree carries Tk but not libX11: the window then loads the X
+    libraries from the system, and the package must say so (Debian policy 8.6)."""
+    names = {p.name for p in tree.rglob("*.so*")}
+    return any(n.startswith("libtk") for n in names) and "libX11.so.6" not in names
+
+
 def glibc_floor(tree: Path) -> str | None:
     """The highest ``GLIBC_x.y`` symbol version any ELF file under ``tree`` requires, as
     ``"x.y"`` (the ``libc6 (>= x.y)`` a package of the tree depends on); None without ELF."""
@@ -438,6 +459,7 @@ def make_deb(
             homepage=app.get("homepage"),
             license=license_,
             glibc=glibc_floor(root / "opt" / name),
+            x_depends=X_DEB_DEPENDS if needs_system_x(root / "opt" / name) else (),
             installed_kb=size_kb,
             title=title,
             description_lines=_wrap(description or title),
@@ -517,6 +539,9 @@ def make_rpm(
             homepage=_rpm_text(app.get("homepage")),
             arch=arch,
             glibc=glibc_floor(root / "opt" / name),
+            x_requires=X_RPM_REQUIRES
+            if needs_system_x(root / "opt" / name) and arch in ("x86_64", "aarch64")
+            else (),
             description_lines=[_rpm_text(line) for line in _wrap(description or title)],
             model_algorithm=model["algorithm"],
             model_version=model["version"],

@@ -15,6 +15,8 @@ import pytest
 from bundler.installers import (
     LINTIAN_OVERRIDES,
     MAINTAINER_PLACEHOLDER,
+    X_DEB_DEPENDS,
+    X_RPM_REQUIRES,
     glibc_floor,
     make_installers,
     read_elf,
@@ -130,6 +132,32 @@ def test_deb_control_names_the_app_and_depends_on_the_glibc_floor(packages: Path
     assert fields["Depends"] == f"libc6 (>= {floor})"
     control = _run("dpkg-deb", "-f", packages / DEB, "Description")
     assert all(len(line) <= 80 for line in control.splitlines())
+
+
+def test_a_window_that_takes_x_from_the_system_depends_on_it(tmp_path: Path) -> None:
+    """Tk bundled without libX11 (the built-in window's freeze): the packages name the X
+    libraries it loads from the system; a bundle with its own libX11 names none."""
+    _need("dpkg-deb", "rpmbuild")
+    onedir = _onedir(tmp_path / "x")
+    (onedir / "_internal" / "libtk8.6.so").write_bytes(b"")
+    out = tmp_path / "out"
+    make_installers(
+        onedir, out, kinds=("deb", "rpm"), name="penguins", version="1.0.0", title=TITLE,
+        description=DESCRIPTION, record=RECORD, work=tmp_path / "work", icon=None,
+    )  # fmt: skip
+    floor = _objdump_glibc(Path("/bin/true"))
+    depends = _run("dpkg-deb", "-f", out / DEB, "Depends").strip()
+    assert depends == ", ".join([f"libc6 (>= {floor})", *X_DEB_DEPENDS])
+    requires = _run("rpm", "-qp", "--requires", out / RPM).splitlines()
+    assert set(X_RPM_REQUIRES) <= set(requires)
+    (onedir / "_internal" / "libX11.so.6").write_bytes(b"")
+    make_installers(
+        onedir, tmp_path / "own", kinds=("deb",), name="penguins", version="1.0.0",
+        title=TITLE, description=DESCRIPTION, record=RECORD, work=tmp_path / "work2", icon=None,
+    )  # fmt: skip
+    assert _run("dpkg-deb", "-f", tmp_path / "own" / DEB, "Depends").strip() == (
+        f"libc6 (>= {floor})"
+    )
 
 
 def test_deb_layout_menu_entry_icon_copyright_changelog(deb_root: Path) -> None:
@@ -259,7 +287,9 @@ def test_the_example_deb_installs_runs_its_selftest_and_passes_lintian(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     floor = glibc_floor(root / "opt/penguins")
-    assert _run("dpkg-deb", "-f", deb, "Depends").strip() == f"libc6 (>= {floor})"
+    # the built-in window takes the X client libraries from the system, and says so
+    depends = ", ".join([f"libc6 (>= {floor})", *X_DEB_DEPENDS])
+    assert _run("dpkg-deb", "-f", deb, "Depends").strip() == depends
     assert (root / "usr/share/applications/penguins.desktop").exists()
     lint = subprocess.run(
         ["lintian", "--fail-on", "error", str(deb)], capture_output=True, text=True, timeout=600
@@ -267,7 +297,7 @@ def test_the_example_deb_installs_runs_its_selftest_and_passes_lintian(
     assert lint.returncode == 0, lint.stdout + lint.stderr
     sizes = {p.name: p.stat().st_size for p in sorted(installers.iterdir())}
     with capsys.disabled():
-        print(f"\nDepends: libc6 (>= {floor})")
+        print(f"\nDepends: {depends}")
         for name, size in sizes.items():
             print(f"installer {name}: {size} bytes ({size / 1e6:.1f} MB)")
         print("lintian:\n" + lint.stdout.strip())
