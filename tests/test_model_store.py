@@ -639,3 +639,90 @@ def test_check_installs_the_newest_pack_of_a_source_folder(
     with pytest.raises(PackError, match="cannot be downloaded.*last successful check: 20"):
         store.check()
     assert mlbundle_runtime.load(world.app).version == "1.2.0"
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as a test CA the client is told to trust."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_check_downloads_a_newer_pack_over_https_and_keeps_working_offline(
+    world: World, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real TLS server on localhost serves latest.mlpack; the client verifies its
+    certificate (trusted through SSL_CERT_FILE, as a company CA would be)."""
+    import functools
+    import http.server
+    import ssl
+    import threading
+
+    served = tmp_path / "www"
+    served.mkdir()
+    shutil.copy(world.packs["1.1.0"], served / "latest.mlpack")
+    cert, key = _self_signed(tmp_path)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/latest.mlpack"
+        store = store_of(world.app)
+        store.source = url
+        # not trusted yet: the certificate is refused, nothing changes
+        with pytest.raises(PackError, match="cannot be downloaded.*CERTIFICATE_VERIFY_FAILED"):
+            store.check()
+        assert mlbundle_runtime.load(world.app).version == "1.0.0"
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        result = store.check()
+        assert result.installed is not None and result.installed.version == "1.1.0"
+        assert mlbundle_runtime.load(world.app).version == "1.1.0"
+        again = store.check()  # the same pack again: nothing newer
+        assert again.installed is None and "not newer" in again.message
+        # a newer pack damaged on the way is refused like any pack file
+        damaged = bytearray(world.packs["1.2.0"].read_bytes())
+        damaged[len(damaged) // 2] ^= 1
+        (served / "latest.mlpack").write_bytes(bytes(damaged))
+        with pytest.raises(PackError, match="signature does not match"):
+            store.check()
+        assert mlbundle_runtime.load(world.app).version == "1.1.0"
+    finally:
+        server.shutdown()
+        server.server_close()
