@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import mlbundle_runtime
@@ -401,12 +401,22 @@ def test_an_app_without_updates_refuses_packs_and_loads_nothing_for_them(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(at=st.integers(min_value=0), bit=st.integers(min_value=0, max_value=7))
+@example(at=28, bit=5)  # a hex letter's case: the signature would still decode to the same bytes
 def test_any_flipped_bit_in_a_pack_is_refused(world: World, at: int, bit: int) -> None:
     data = world.packs["1.1.0"].read_bytes()
     at %= len(data)
     bad = data[:at] + bytes([data[at] ^ (1 << bit)]) + data[at + 1 :]
     with pytest.raises(PackError):
         packs.read_pack(bad, "bad.mlpack", packs_key(world))
+
+
+def test_a_signature_in_upper_case_is_refused(world: World) -> None:
+    data = world.packs["1.1.0"].read_bytes()
+    head, body = data.split(b"\n", 1)
+    sig, rest = body.split(b"\n", 1)
+    assert sig.upper() != sig
+    with pytest.raises(PackError, match="signature line is malformed"):
+        packs.read_pack(head + b"\n" + sig.upper() + b"\n" + rest, "bad.mlpack", packs_key(world))
 
 
 def packs_key(world: World) -> bytes:

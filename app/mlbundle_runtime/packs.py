@@ -306,12 +306,11 @@ def _check_name(name: str, source: str) -> None:
 
 
 def _unhex(text: bytes, source: str) -> bytes | None:
-    if len(text) != _SIG_HEX:
+    # Only the one spelling write_pack produces: bytes.fromhex also takes upper case,
+    # so a flipped case bit would otherwise leave a changed file with a valid signature.
+    if len(text) != _SIG_HEX or text.strip(b"0123456789abcdef"):
         return None
-    try:
-        return bytes.fromhex(text.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        return None
+    return bytes.fromhex(text.decode("ascii"))
 
 
 def _parse_time(value: Any, source: str, key: str) -> datetime:
