@@ -106,6 +106,8 @@ def training_ranges(spec: Spec, inputs: list[dict[str, Any]]) -> dict[str, dict[
         where = Where(source, chunk.first_row, chunk.lines)
         for n, cells in zip(names, chunk.columns, strict=True):
             for r, cell in enumerate(cells):
+                if kinds[n] == "text":  # documents have no range
+                    continue
                 text = cell.strip()
                 if text in MISSING_TEXT:
                     continue

@@ -54,9 +54,13 @@ def sklearn_frame(
     """Input cells (one sequence per input, already accepted by our scorer) as
     scikit-learn saw them in training: a DataFrame when it was fitted on one."""
     arrays: list[np.ndarray] = []
+    if not named and list(kinds) == ["text"]:
+        return list(columns[0])  # documents as scikit-learn takes them: a 1-d sequence
     for cells, kind in zip(columns, kinds, strict=True):
         stripped = [c.strip() for c in cells]
-        if kind == "categorical":
+        if kind == "text":  # a document is its cell as it is, never missing
+            arrays.append(np.array(list(cells), dtype=object))
+        elif kind == "categorical":
             arrays.append(
                 np.array([np.nan if c in MISSING_TEXT else c for c in stripped], dtype=object)
             )
@@ -66,7 +70,7 @@ def sklearn_frame(
         import pandas as pd
 
         return pd.DataFrame({n: c for n, c in zip(names, arrays, strict=True)}, columns=names)
-    dtype = object if "categorical" in kinds else np.float64
+    dtype = object if "categorical" in kinds or "text" in kinds else np.float64
     return np.column_stack(arrays).astype(dtype) if arrays else np.empty((0, 0))
 
 

@@ -42,6 +42,7 @@ from mlbundle_runtime.inputs import (
     RestOfFile,
     _check_header,
     _Lines,
+    chunk_rows_for,
 )
 
 #: Rows per chunk: as the file scorer's (large enough to amortise a kernel call).
@@ -531,6 +532,9 @@ class _Scoring:
         bad: dict[int, str] = {}
         if batch.columns is not None:
             for j, cells in enumerate(batch.columns):
+                if j in encoder.text:  # CSV cells are always text: nothing to refuse
+                    encoder._fill_docs(ws, j, cells, 0, "row")
+                    continue
                 try:
                     ws[:, j] = encoder._text_column(cells, j, where)
                     continue
@@ -551,6 +555,8 @@ class _Scoring:
             try:
                 for j, name in enumerate(names):
                     row[j] = encoder._value(record[name], j, line, "line")
+                for j in encoder.text:
+                    encoder._fill_docs(ws[i : i + 1], j, [record[names[j]]], 0, "line")
             except InputError as exc:
                 bad[i] = str(exc)
         return bad
@@ -656,6 +662,7 @@ def score_file(
     read as a whole (no such file, a header without the inputs) or written, and, with
     ``strict``, for the first bad row; ``Cancelled`` when ``cancel`` is set."""
     src_name, dst_name = str(src), str(dst)
+    chunk_rows = chunk_rows_for(scorer.plan.width, chunk_rows)  # wide text plans: fewer rows
     if dst_name != "-" and Path(dst_name).is_dir():
         raise InputError(f"{dst_name}: is a folder; give a file name for the scores")
     given_in = format_of(src_name, input_format, "--input-format")

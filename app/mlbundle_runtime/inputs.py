@@ -2,8 +2,11 @@
 
 Numeric inputs become float64 (missing -> NaN); categorical inputs become the
 index of their category in the plan's vocabulary (missing -> NaN, unknown ->
--1, which matches no category). Every rejection names the row and the field
-and says what would have been valid, because end users read these messages.
+-1, which matches no category); a text input's own column holds 0.0 and its
+documents become term columns (``mlbundle_runtime.text``; empty text is text, a
+missing one is refused, as scikit-learn refuses NaN documents). Every rejection
+names the row and the field and says what would have been valid, because end
+users read these messages.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from mlbundle_runtime.plan import Plan
+from mlbundle_runtime.text import TextEncoder
 
 #: Cell texts that mean "missing" in an input CSV.
 MISSING_TEXT = frozenset({"", "NA", "NaN", "nan", "N/A", "null"})
@@ -59,7 +63,33 @@ class Encoder:
             for i in plan.inputs
         )
         self._expected = ", ".join(self.names)
-        self.numeric_only = all(codes is None for codes in self.codes)
+        #: Per text input (by index), the encoders writing its term columns.
+        self.text: dict[int, tuple[TextEncoder, ...]] = {
+            j: tuple(TextEncoder(f) for f in plan.text if f.input == j)
+            for j, i in enumerate(plan.inputs)
+            if i.kind == "text"
+        }
+        self.numeric_only = not self.text and all(codes is None for codes in self.codes)
+
+    def _text_doc(self, value: object, j: int, r: int, what: str) -> str:
+        """A text input's value: a string (empty is valid text), never missing."""
+        if isinstance(value, str):
+            return value
+        got = "null (missing)" if value is None or _is_nan(value) else _describe(value)
+        raise InputError(
+            f'{what} {r}, field {self.names[j]!r}: expected text (a string; "" is empty '
+            f"text), got {got}"
+        )
+
+    def _fill_docs(
+        self, ws: np.ndarray, j: int, cells: Sequence[object], first_row: int, what: str
+    ) -> None:
+        """Text input ``j`` for rows ``0:len(cells)`` of ``ws``: its own column 0.0, then
+        each of its features' term columns."""
+        docs = [self._text_doc(c, j, first_row + r + 1, what) for r, c in enumerate(cells)]
+        ws[: len(docs), j] = 0.0
+        for encoder in self.text[j]:
+            encoder.fill(ws, docs)
 
     def fill_records(
         self, ws: np.ndarray, records: Sequence[Mapping[str, object]], first_row: int = 0
@@ -76,6 +106,9 @@ class Encoder:
             row = ws[r]
             for j, name in enumerate(self.names):
                 row[j] = self._value(record[name], j, first_row + r + 1)
+        for j in self.text:
+            name = self.names[j]
+            self._fill_docs(ws, j, [rec[name] for rec in records], first_row, "record")
 
     def fill_record(self, row: np.ndarray, record: Mapping[str, object]) -> None:
         """Write one record into ``row``: the single-prediction path, so the common case
@@ -95,6 +128,8 @@ class Encoder:
                 pass
         for j, value in enumerate(values):
             row[j] = self._value(value, j, 1)
+        for j in self.text:
+            self._fill_docs(row[None, :], j, [values[j]], 0, "record")
 
     def fill_array(self, ws: np.ndarray, rows: np.ndarray, first_row: int = 0) -> None:
         """Write a 2-D object array (cells as in records) into the first columns of ``ws``.
@@ -110,6 +145,8 @@ class Encoder:
                 for j, value in enumerate(row):
                     value = None if _is_nan(value) else value
                     out[j] = self._value(value, j, first_row + r + 1, "row")
+            for j in self.text:
+                self._fill_docs(ws, j, rows[:, j].tolist(), first_row, "row")
             return
         for j in range(len(self.names)):
             self._fill_cells(ws, j, rows[:, j].tolist(), first_row)
@@ -122,7 +159,7 @@ class Encoder:
         """
         for j, column in enumerate(columns):
             part = column[a:b]
-            if self.codes[j] is None and part.dtype.kind in "fiu":
+            if self.codes[j] is None and j not in self.text and part.dtype.kind in "fiu":
                 ws[:, j] = part
             else:
                 self._fill_cells(ws, j, part.tolist(), a)
@@ -130,6 +167,9 @@ class Encoder:
     def _fill_cells(self, ws: np.ndarray, j: int, cells: list[object], first_row: int) -> None:
         """Column ``j`` of ``ws`` from Python cells: numbers in one numpy call once their
         types are right, categories with ``map(dict.get)``, the rest cell by cell."""
+        if j in self.text:
+            self._fill_docs(ws, j, cells, first_row, "row")
+            return
         codes = self.codes[j]
         if codes is None:
             if set(map(type, cells)) <= _NUMBER_CELLS:
@@ -202,6 +242,9 @@ class Encoder:
         """``value`` of input ``j`` as a workspace value; ``r``: the 1-based record or row
         that messages name."""
         codes = self.codes[j]
+        if j in self.text:  # checked here, written by _fill_docs
+            self._text_doc(value, j, r, what)
+            return 0.0
         if value is None:
             return math.nan
         if codes is None:
@@ -236,7 +279,10 @@ class Encoder:
         if where is None:
             where = Where(chunk.source, chunk.first_row, chunk.lines)
         for j, cells in enumerate(chunk.columns):
-            ws[:, j] = self._text_column(cells, j, where)
+            if j in self.text:  # a CSV cell is text as it is: unstripped, never missing
+                self._fill_docs(ws, j, cells, 0, "row")
+            else:
+                ws[:, j] = self._text_column(cells, j, where)
 
     def _text_column(
         self,
@@ -413,6 +459,17 @@ def _row_chunks(
             source, header, first, lines, [list(map(itemgetter(i), rows)) for i in index], rows
         )
         first += len(rows)
+
+
+#: Most bytes a file chunk's workspace may take: a plan with text inputs is as wide as
+#: its vocabularies (one float64 column per term), so its chunks hold fewer rows.
+CHUNK_BYTES = 64 << 20
+
+
+def chunk_rows_for(width: int, rows: int = 8192) -> int:
+    """Rows per file chunk for a workspace of ``width`` columns: ``rows``, or fewer so
+    that a chunk stays within ``CHUNK_BYTES`` (at least 16 rows)."""
+    return max(16, min(rows, CHUNK_BYTES // (8 * max(1, width))))
 
 
 #: Bytes read at a time (at least) while looking for the end of a chunk.
@@ -713,6 +770,12 @@ class CsvReader:
             s = starts if i == 0 else commas[:, i - 1] + 1
             e = ends if i == seps else commas[:, i]
             col = ws[:, j]
+            if j in self.encoder.text:
+                cells = [
+                    data[a:b].decode("utf-8") for a, b in zip(s.tolist(), e.tolist(), strict=True)
+                ]
+                self.encoder._fill_docs(ws, j, cells, first, "row")
+                continue
             table = self._tables[j]
             if table is None:
                 rest = _parse_decimals(col, words, s + _PAD, e + _PAD)
@@ -730,10 +793,7 @@ class CsvReader:
                 s = starts if i == 0 else commas[:, i - 1] + 1
                 e = ends if i == seps else commas[:, i]
                 kept.append(
-                    [
-                        data[a:b].decode("utf-8")
-                        for a, b in zip(s.tolist(), e.tolist(), strict=True)
-                    ]
+                    [data[a:b].decode("utf-8") for a, b in zip(s.tolist(), e.tolist(), strict=True)]
                 )
         return True
 

@@ -27,12 +27,13 @@ import numpy as np
 from mlbundle_runtime import kernels
 from mlbundle_runtime.errors import BundleError
 from mlbundle_runtime.kernels import EXPORTS
-from mlbundle_runtime.plan_checks import check_op
+from mlbundle_runtime.plan_checks import check_op, check_text
 from mlbundle_runtime.program import ENTRY, LABEL_KERNELS, parse_signature
+from mlbundle_runtime.text import TextFeature
 
 FORMAT = "mlbundle.plan"
 #: (major, minor). A reader accepts any minor of its own major.
-FORMAT_VERSION = (2, 0)
+FORMAT_VERSION = (2, 1)
 PLAN_FILE = "plan.json"
 ARRAYS_FILE = "arrays.npz"
 
@@ -45,10 +46,11 @@ class PlanError(BundleError):
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One input field: numeric, or categorical with its known categories."""
+    """One input field: numeric, categorical with its known categories, or text (a
+    document that the plan's ``text`` features turn into term columns)."""
 
     name: str
-    kind: str  # "numeric" | "categorical"
+    kind: str  # "numeric" | "categorical" | "text"
     categories: tuple[str, ...] = ()
 
 
@@ -99,6 +101,8 @@ class Plan:
     ops: tuple[Op, ...]
     output: Output
     meta: dict[str, Any]
+    #: How text inputs become workspace columns (format 2.1; empty without text inputs).
+    text: tuple[TextFeature, ...] = ()
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -129,7 +133,7 @@ def plan_kernels() -> tuple[str, ...]:
 
 
 TASKS = ("classification", "regression")
-INPUT_KINDS = ("numeric", "categorical")
+INPUT_KINDS = ("numeric", "categorical", "text")
 
 
 def _check_bounds(kernel: str, args: list[Any], width: int, where: str) -> None:
@@ -444,4 +448,28 @@ def parse_plan(header: Any, arrays: dict[str, np.ndarray], where: str = "plan") 
         ops=ops,
         output=_parse_output(header, width, where),
         meta=dict(_field(header, "meta", dict, where, {})),
+        text=_parse_text(header, inputs, width, arrays, where),
     )
+
+
+def _parse_text(
+    header: dict[str, Any],
+    inputs: tuple[InputSpec, ...],
+    width: int,
+    arrays: dict[str, np.ndarray],
+    where: str,
+) -> tuple[TextFeature, ...]:
+    """The ``text`` list (format 2.1): each text input's features, checked; every text
+    input needs at least one, or nothing would ever read it."""
+    kinds = [i.kind for i in inputs]
+    features = []
+    for n, raw in enumerate(_objects(header, "text", where)):
+        checked = check_text(raw, kinds, width, arrays)
+        if isinstance(checked, str):
+            raise PlanError(f"{where}: text feature {n}: {checked}")
+        features.append(checked)
+    used = {f.input for f in features}
+    for j, inp in enumerate(inputs):
+        if inp.kind == "text" and j not in used:
+            raise PlanError(f"{where}: text input {inp.name!r} has no text feature")
+    return tuple(features)

@@ -560,3 +560,99 @@ def check_op(kernel: str, args: Args, width: int) -> str | None:
     if check is None:
         return f"kernel {kernel!r} has no structural check; refusing to run it"
     return check(args, width)
+
+
+# -- text features (not kernel calls: the input encoding runs them) -------------------
+_TEXT_FLAGS = ("lowercase", "binary", "sublinear_tf")
+
+
+def _text_problem(entry: Any, kinds: list[str], width: int, arrays: dict[str, Any]) -> str | None:
+    """What is wrong with one entry of a plan's ``text`` list, or None."""
+    import re
+
+    from mlbundle_runtime.text import ANALYZERS, NORMS, STRIP_ACCENTS
+
+    if not isinstance(entry, dict):
+        return f"must be an object, not {type(entry).__name__}"
+    n_inputs = len(kinds)
+    j = entry.get("input")
+    if not isinstance(j, int) or isinstance(j, bool) or not 0 <= j < n_inputs:
+        return f"'input' must be the index of an input (0 to {n_inputs - 1}), not {j!r}"
+    if kinds[j] != "text":
+        return f"input {j} is {kinds[j]}, not text"
+    cols, vocab = entry.get("cols"), entry.get("vocabulary")
+    if not isinstance(cols, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) for c in cols
+    ):
+        return "'cols' must be a list of column indices"
+    if any(not n_inputs <= c < width for c in cols) or len(set(cols)) != len(cols):
+        return f"'cols' must be distinct columns after the inputs ({n_inputs} to {width - 1})"
+    if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):
+        return "'vocabulary' must be a list of terms (text)"
+    if len(vocab) != len(cols) or len(set(vocab)) != len(vocab):
+        return f"'vocabulary' must hold {len(cols)} distinct terms, one per column"
+    if entry.get("analyzer") not in ANALYZERS:
+        return f"'analyzer' must be one of {', '.join(ANALYZERS)}"
+    for flag in _TEXT_FLAGS:
+        if not isinstance(entry.get(flag), bool):
+            return f"{flag!r} must be true or false"
+    if entry.get("strip_accents") not in STRIP_ACCENTS:
+        return "'strip_accents' must be null, 'ascii' or 'unicode'"
+    if entry.get("norm") not in NORMS:
+        return "'norm' must be null, 'l1' or 'l2'"
+    pattern = entry.get("token_pattern")
+    if not isinstance(pattern, str):
+        return "'token_pattern' must be a regular expression (text)"
+    try:
+        if re.compile(pattern).groups > 1:
+            return "'token_pattern' may capture at most one group"
+    except (re.error, RecursionError, OverflowError) as exc:
+        return f"'token_pattern' is not a regular expression ({exc})"
+    ngrams = entry.get("ngram_range")
+    if not (
+        isinstance(ngrams, list)
+        and len(ngrams) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in ngrams)
+        and 1 <= ngrams[0] <= ngrams[1]
+    ):
+        return "'ngram_range' must be [min, max] with 1 <= min <= max"
+    stop = entry.get("stop_words", [])
+    if not isinstance(stop, list) or not all(isinstance(w, str) for w in stop):
+        return "'stop_words' must be a list of words (text)"
+    idf = entry.get("idf")
+    if idf is not None:
+        key = idf.get("array") if isinstance(idf, dict) else None
+        data = arrays.get(key) if isinstance(key, str) else None
+        if not isinstance(data, np.ndarray) or data.dtype.kind != "f" or data.shape != (len(cols),):
+            return f"'idf' must name a float array of {len(cols)} values in the plan's arrays"
+        if not np.all(np.isfinite(data)):
+            return "'idf' holds a value that is not finite"
+    if not isinstance(entry.get("origin", ""), str):
+        return "'origin' must be text"
+    return None
+
+
+def check_text(entry: Any, kinds: list[str], width: int, arrays: dict[str, Any]) -> Any:
+    """A plan's ``text`` entry as a ``TextFeature``, or the problem with it (a str)."""
+    from mlbundle_runtime.text import TextFeature
+
+    problem = _text_problem(entry, kinds, width, arrays)
+    if problem:
+        return problem
+    idf = entry.get("idf")
+    return TextFeature(
+        input=entry["input"],
+        cols=tuple(entry["cols"]),
+        vocabulary=tuple(entry["vocabulary"]),
+        analyzer=entry["analyzer"],
+        lowercase=entry["lowercase"],
+        strip_accents=entry["strip_accents"],
+        token_pattern=entry["token_pattern"],
+        ngram_range=(entry["ngram_range"][0], entry["ngram_range"][1]),
+        stop_words=tuple(entry.get("stop_words", [])),
+        binary=entry["binary"],
+        sublinear_tf=entry["sublinear_tf"],
+        idf=None if idf is None else np.array(arrays[idf["array"]], dtype=np.float64),
+        norm=entry["norm"],
+        origin=entry.get("origin", ""),
+    )

@@ -24,6 +24,7 @@ from mlbundle_runtime.inputs import (
     Encoder,
     InputError,
     Where,
+    chunk_rows_for,
     csv_rows,
     iter_csv_chunks,
 )
@@ -386,7 +387,9 @@ class Scorer:
         with open(src, "rb") as fin:
             position: Callable[[], int]
             if isinstance(self, Scorer):
-                reader = CsvReader(self.encoder, fin, str(src), self.plan.width, CHUNK_ROWS)
+                reader = CsvReader(
+                    self.encoder, fin, str(src), self.plan.width, chunk_rows_for(self.plan.width)
+                )
 
                 def overlapped() -> Iterator[Scores]:
                     from concurrent.futures import ThreadPoolExecutor

@@ -68,6 +68,8 @@ def write_plan_files(plan: CompiledPlan, folder: Path) -> None:
 def input_names(est: object) -> list[str]:
     """The input names a plan exposes: ``feature_names_in_``, else ``x0 .. x{n-1}``."""
     require_refit(est)  # a search without best_estimator_ knows no inputs: say why
+    if _reads_documents(est):  # a 1-d input of documents: one text input
+        return [TEXT_INPUT]
     names = getattr(est, "feature_names_in_", None)
     if names is not None:
         return [str(n) for n in names]
@@ -78,6 +80,24 @@ def input_names(est: object) -> list[str]:
             "is it fitted?"
         )
     return [f"x{i}" for i in range(int(n))]
+
+
+#: The input name of a model that takes documents directly (a vectorizer first, no
+#: ColumnTransformer): scikit-learn's 1-d input has no column name.
+TEXT_INPUT = "text"
+
+
+def _reads_documents(est: object) -> bool:
+    """Whether ``est`` (or the first step of its pipelines) is a text vectorizer."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.pipeline import Pipeline
+
+    while isinstance(est, Pipeline):
+        steps = [s for _, s in est.steps if s is not None and not (isinstance(s, str))]
+        if not steps:
+            return False
+        est = steps[0]
+    return isinstance(est, CountVectorizer)
 
 
 def compile_estimators(

@@ -97,6 +97,9 @@ class PlanBuilder:
         self.arrays: dict[str, np.ndarray] = {}
         self._path: list[str] = []
         self.output: Prediction | None = None
+        #: the plan's text features (format 2.1), and which columns each one writes
+        self.text: list[dict[str, Any]] = []
+        self._text_of: dict[tuple[int, ...], int] = {}
 
     @property
     def inputs_names(self) -> list[str]:
@@ -140,6 +143,11 @@ class PlanBuilder:
             return self.coding[col]
         if col < len(self.inputs):
             inp = self.inputs[col]
+            if inp.kind == "text":
+                raise UnsupportedEstimatorError(
+                    f"{self.origin(est)} treats input {inp.name!r} as categories, but a "
+                    "vectorizer reads it as text; a plan needs one type per input"
+                )
             if inp.used_as_number:
                 raise UnsupportedEstimatorError(
                     f"{self.origin(est)} treats input {inp.name!r} as text, but another step "
@@ -172,7 +180,42 @@ class PlanBuilder:
                     "text categories; encode it first (for example with OneHotEncoder)"
                 )
             if c < len(self.inputs):
+                if self.inputs[c].kind == "text":
+                    raise UnsupportedEstimatorError(
+                        f"{self.origin(est)} computes with input {self.inputs[c].name!r}, "
+                        "which a vectorizer reads as text; give it to the vectorizer only"
+                    )
                 self.inputs[c].used_as_number = True
+
+    # -- text -----------------------------------------------------------------
+    def make_text(self, col: int, est: object) -> int:
+        """Declare that raw input ``col`` holds documents; return its input index."""
+        if col >= len(self.inputs):
+            raise UnsupportedEstimatorError(
+                f"{self.origin(est)} receives column {self.names[col]!r}, which is not an "
+                "input of the model; a vectorizer must read a raw text input"
+            )
+        inp = self.inputs[col]
+        if inp.used_as_number or inp.kind == "categorical":
+            raise UnsupportedEstimatorError(
+                f"{self.origin(est)} reads input {inp.name!r} as text, but another step uses "
+                "it as a number or category; a plan needs one type per input"
+            )
+        inp.kind = "text"
+        return col
+
+    def add_text(self, feature: dict[str, Any], names: Sequence[str], est: object) -> Cols:
+        """New term columns written by the input encoding as ``feature`` says."""
+        out = self.new_cols(names)
+        entry = {**feature, "cols": list(out.idx), "origin": self.origin(est)}
+        self._text_of[out.idx] = len(self.text)
+        self.text.append(entry)
+        return out
+
+    def text_feature(self, cols: Cols) -> dict[str, Any] | None:
+        """The text feature that writes exactly ``cols``, if one does."""
+        k = self._text_of.get(cols.idx)
+        return None if k is None else self.text[k]
 
     # -- ops ----------------------------------------------------------------
     def array(self, data: Any, dtype: Any) -> dict[str, str]:
@@ -227,4 +270,6 @@ class PlanBuilder:
             },
             "meta": meta,
         }
+        if self.text:
+            header["text"] = self.text
         return header, dict(self.arrays)

@@ -25,6 +25,7 @@ from bundler.compiler.converters import (
     sgd,
     svm,
     svm_linear,
+    text,
     trees,
 )
 
@@ -37,3 +38,4 @@ __all__ += ["discriminant", "glm", "search"]
 __all__ += ["decomposition"]
 __all__ += ["discriminant_qda"]
 __all__ += ["ensembles"]
+__all__ += ["text"]

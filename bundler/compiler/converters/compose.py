@@ -57,10 +57,16 @@ def convert_pipeline(est: Pipeline, builder: PlanBuilder, cols: Cols) -> Cols | 
 def convert_column_transformer(est: ColumnTransformer, builder: PlanBuilder, cols: Cols) -> Cols:
     weights = est.transformer_weights or {}
     out = Cols(())
-    for name, trans, _ in est.transformers_:
+    for name, trans, selection in est.transformers_:
         positions = est._transformer_to_input_indices.get(name, [])
         if _is(trans, "drop") or len(positions) == 0:
             continue
+        if hasattr(trans, "build_analyzer") and not isinstance(selection, (str, int)):
+            # a list selects a 2-D frame, which a vectorizer reads as its column names
+            raise UnsupportedEstimatorError(
+                f"{builder.origin(est)}: transformer {name!r} is a text vectorizer given the "
+                f'columns {selection!r}; valid: one column named by a string, e.g. "text"'
+            )
         sub = cols.take([int(p) for p in positions])
         if _is(trans, "passthrough"):
             result: Any = sub

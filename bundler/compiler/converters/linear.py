@@ -119,12 +119,15 @@ def emit_dot2(
     *,
     check: bool = True,
 ) -> Cols:
-    """``cols @ coef.T + intercept`` with the compensated kernel (after validation)."""
+    """``cols @ coef.T + intercept`` with the compensated kernel (after validation); on
+    sparse columns in scipy's CSR order instead (each row's terms left to right, from
+    0.0, then the intercept: the ``linear`` kernel, whose zero terms change no sum), so
+    a text model's decisions come out bit for bit."""
     if check:
         builder.check(cols, est, allow_nan=False)
     out = builder.new_cols(names)
     builder.emit(
-        "linear_dot2",
+        "linear" if cols.sparse else "linear_dot2",
         est,
         builder.idx(cols),
         builder.idx(out),
