@@ -5,17 +5,20 @@ a refused cell in a batch must still be named by its row of the whole batch."""
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import ThreadpoolController
 
 from bundler.compiler import compile_estimators
 from mlbundle_runtime import scorer as scorer_module
 from mlbundle_runtime.inputs import InputError
-from mlbundle_runtime.scorer import DENSE_BLAS_ROWS, Scorer
+from mlbundle_runtime.scorer import BLOCK_ROWS, DENSE_BLAS_ROWS, Scorer
 from tests._parity import TOL, kernels
 
 
@@ -70,7 +73,7 @@ def test_below_the_threshold_the_compiled_kernel_runs(monkeypatch: pytest.Monkey
     scorer = Scorer(compile_estimators(model).load(), kernels(), threads=1)
     rows = X[: DENSE_BLAS_ROWS - 1]
 
-    def refuse(self: object, ws: np.ndarray) -> None:
+    def refuse(self: object, ws: np.ndarray, whole: bool) -> None:
         raise AssertionError("BLAS path taken for a small batch")
 
     monkeypatch.setattr(scorer_module._Dense, "run", refuse)
@@ -90,3 +93,54 @@ def test_batch_error_names_the_row() -> None:
     small[70, 2] = np.inf
     with pytest.raises(InputError, match=r"row 71\b"):
         scorer.score_rows(small)
+
+
+def _blas_threads() -> int:
+    return ThreadpoolController().select(user_api="blas").info()[0]["num_threads"]
+
+
+def _watched_products(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    """(rows, BLAS threads, multiply-adds) of every layer's product from now on."""
+    seen: list[tuple[int, int, int]] = []
+    product = scorer_module._Dense._rows
+
+    def watch(self: Any, ws: np.ndarray) -> None:
+        seen.append((ws.shape[0], _blas_threads(), ws.shape[0] * self.coef.size))
+        product(self, ws)
+
+    monkeypatch.setattr(scorer_module._Dense, "_rows", watch)
+    return seen
+
+
+def test_a_batch_on_threads_holds_blas_to_one_thread_and_gives_the_setting_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model, X = _fit("classifier", "relu")
+    scorer = Scorer(compile_estimators(model).load(), kernels(), threads=2)
+    rows = np.tile(X, (4, 1))
+    want = scorer.score_rows(rows).proba
+    before = _blas_threads()
+    assert before > 1  # else this test shows nothing
+    seen = _watched_products(monkeypatch)
+    assert np.array_equal(scorer.score_rows(rows).proba, want)
+    assert seen and {threads for _, threads, _ in seen} == {1}
+    # one product per layer and block: the block is not cut into small products
+    assert max(n for n, _, _ in seen) == BLOCK_ROWS
+    assert _blas_threads() == before
+    # two batches at once, from two threads: both right, and the setting given back
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: scorer.score_rows(rows).proba, range(2)))
+    assert all(np.array_equal(r, want) for r in results)
+    assert _blas_threads() == before
+
+
+def test_without_a_blas_limit_layers_are_cut_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    model, X = _fit("classifier", "relu")
+    scorer = Scorer(compile_estimators(model).load(), kernels(), threads=2)
+    rows = np.tile(X, (4, 1))
+    want = scorer.score_rows(rows).proba
+    monkeypatch.setattr(scorer_module._ONE_BLAS_THREAD, "_usable", False)
+    seen = _watched_products(monkeypatch)
+    assert np.array_equal(scorer.score_rows(rows).proba, want)
+    # each product small enough for OpenBLAS to keep it on the calling thread
+    assert max(macs for _, _, macs in seen) < scorer_module._BLAS_ONE_THREAD

@@ -11,7 +11,9 @@ import csv
 import io
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -539,6 +541,7 @@ class Scorer:
         """``_run_block`` for a plan with dense layers, on enough rows for BLAS to pay: the
         ops between layers run packed as usual, each layer is one numpy matrix product."""
         assert self._segments is not None
+        whole = _ONE_BLAS_THREAD.usable()
         rows = _NO_ROWS if x is None else x
         if rows.shape[1] and type(self._segments[0]) is _Dense:
             ws[:, : rows.shape[1]] = rows
@@ -546,7 +549,7 @@ class Scorer:
         out = self._no_label if label is None else label
         for seg in self._segments:
             if type(seg) is _Dense:
-                seg.run(ws)
+                seg.run(ws, whole)
                 continue
             program, first = seg
             status = self._run_program(ws, rows, program.data, out)
@@ -570,8 +573,9 @@ class Scorer:
             for a in starts:
                 block(a, min(a + BLOCK_ROWS, n))
             return
-        for _ in self._executor().map(lambda a: block(a, min(a + BLOCK_ROWS, n)), starts):
-            pass
+        with _ONE_BLAS_THREAD.hold() if self._segments is not None else nullcontext():
+            for _ in self._executor().map(lambda a: block(a, min(a + BLOCK_ROWS, n)), starts):
+                pass
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -641,32 +645,100 @@ class _Dense:
         # that fight over the same cores (ten times slower on a busy 2-core machine)
         self.rows = max(8, (_BLAS_ONE_THREAD - 1) // max(1, coef.shape[0] * coef.shape[1]))
 
-    def run(self, ws: np.ndarray) -> None:
-        step = self.rows
+    def run(self, ws: np.ndarray, whole: bool) -> None:
+        """``whole``: one product per block (BLAS can be held to one thread)."""
         n = ws.shape[0]
+        step = n if whole else self.rows
         for a in range(0, n, step):
             self._rows(ws[a : min(n, a + step)])
 
     def _rows(self, ws: np.ndarray) -> None:
         z = ws[:, self.src] @ self.coef
-        z += self.intercept
+        # the last step writes into the workspace when its columns are a view (they
+        # are consecutive), which saves a pass over the layer's output
+        into = type(self.dst) is slice
+        out = ws[:, self.dst] if into else z
         act = self.activation
+        if act == 0:
+            np.add(z, self.intercept, out=out)
+        else:
+            z += self.intercept
         if act == 1:
             np.negative(z, out=z)
             np.exp(z, out=z)
             z += 1.0
-            np.divide(1.0, z, out=z)
+            np.divide(1.0, z, out=out)
         elif act == 2:
-            np.tanh(z, out=z)
+            np.tanh(z, out=out)
         elif act == 3:
-            np.maximum(z, 0.0, out=z)
+            np.maximum(z, 0.0, out=out)
         elif act == 4:
-            np.exp(z, out=z)
-        ws[:, self.dst] = z
+            np.exp(z, out=out)
+        if not into:
+            ws[:, self.dst] = z
 
 
 #: OpenBLAS's ``SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD``: below it, one thread.
 _BLAS_ONE_THREAD = 65536 * 4
+
+
+class _OneBlasThread:
+    """While a batch's blocks run on the scorer's threads, BLAS runs on each calling
+    thread only, so a block's layer is one matrix product.
+
+    The scorer already shares a batch out to one thread per core; BLAS threads on top
+    of that fight over the same cores, and products cut small enough for OpenBLAS to
+    stay on one thread by itself cost Python per piece (held to one thread, whole
+    blocks: 1.4x the MLP's batch throughput in bench/scoring.py). The limit is
+    process-wide, so it is set by ``threadpoolctl`` (which knows each BLAS's call and
+    lets only one Python thread change OpenBLAS at a time) in the thread that hands out
+    the blocks, and given back when they are done: a batch running meanwhile on
+    another thread shares it. Without threadpoolctl, or a BLAS it knows, layers are
+    cut small as before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._controller: Any = None
+        self._usable: bool | None = None
+        self._held = False
+
+    def usable(self) -> bool:
+        """Whether a block's layer may be one product (BLAS can be held to one thread)."""
+        if self._usable is None:
+            with self._lock:
+                if self._usable is None:
+                    self._usable = self._start()
+        return self._usable
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """BLAS on one thread until the batch is done, unless another batch holds it."""
+        if not self.usable():
+            yield
+            return
+        with self._lock:
+            mine, self._held = not self._held, True
+        if not mine:
+            yield
+            return
+        try:
+            with self._controller.limit(limits=1, user_api="blas"):
+                yield
+        finally:
+            with self._lock:
+                self._held = False
+
+    def _start(self) -> bool:
+        try:
+            # imported on the first batch of an MLP: a start never pays for it
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return False
+        self._controller = ThreadpoolController().select(user_api="blas")
+        return bool(self._controller.lib_controllers)
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
 
 
 def _segments(ops: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
