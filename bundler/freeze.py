@@ -546,6 +546,8 @@ def render_spec(
         keeps = set() if updates is None else set(UPDATES_KEEPS)
         if updates is not None and set(TLS_MODULES) <= set(updates):
             keeps |= set(TLS_KEEPS)
+        if reads_text(payload_dir):
+            keeps |= set(TEXT_KEEPS)
         never += [*NUMPY_UNUSED, *(m for m in STDLIB_UNUSED if m not in keeps)]
     if application is None:
         datas_dropped = list(TK_DATA_UNUSED)
@@ -571,6 +573,24 @@ def render_spec(
         binaries_dropped=binaries_dropped,
         tcl_encodings=[f"_tcl_data/encoding/{e}.enc" for e in TCL_ENCODINGS],
     )
+
+
+#: What an app with a text input needs of ``STDLIB_UNUSED``: accent stripping normalises
+#: with ``unicodedata`` (a model pack of the same app may strip accents where its first
+#: model did not, so any text input keeps it).
+TEXT_KEEPS = ("unicodedata",)
+
+
+def reads_text(payload_dir: Path) -> bool:
+    """Whether the payload's plan has a text input (``mlbundle_runtime.text`` runs)."""
+    for path in sorted(Path(payload_dir).rglob("plan.json")):
+        try:
+            inputs = json.loads(path.read_text(encoding="utf-8")).get("inputs") or []
+        except (ValueError, AttributeError, OSError):
+            continue  # not the plan: the payload stage has validated the real one
+        if any(isinstance(i, dict) and i.get("kind") == "text" for i in inputs):
+            return True
+    return False
 
 
 def updates_needs(payload_dir: Path) -> tuple[str, ...] | None:
