@@ -254,6 +254,8 @@ def about_lines(model: Model) -> list[tuple[str, str]]:
     for item in model.inputs:
         if item.kind == "categorical":
             what = ", ".join(item.categories) or "categorical"
+        elif item.kind == "text":
+            what = "text"
         else:
             hint = range_hint(item)
             what = f"a number, trained on {hint}" if hint else "a number"
@@ -466,10 +468,11 @@ class Bar:
 
 @dataclass
 class Field:
-    """One input's widgets: the entry or drop-down, its variable, and its hint line."""
+    """One input's widgets: the entry, drop-down or (text input) multi-line text box, its
+    variable (a text box's content, kept in step both ways), and its hint line."""
 
     item: Input
-    widget: ttk.Entry | ttk.Combobox
+    widget: ttk.Entry | ttk.Combobox | tk.Text
     var: tk.StringVar
     hint: ttk.Label
     default_hint: str = ""  # what the hint line says while the field is fine
@@ -766,6 +769,9 @@ class ModelWindow:
             )
             widget.bind("<KeyPress>", lambda e, w=widget: self._pick_by_letter(w, e))
             hint_text = "choose one; empty means missing"
+        elif item.kind == "text":
+            widget = self._text_box(tk, form, var)
+            hint_text = "text, any length (Enter starts a new line; empty is empty text)"
         else:
             widget = ttk.Entry(form, textvariable=var, width=26)
             hint = range_hint(item)
@@ -777,6 +783,36 @@ class ModelWindow:
         f = Field(item=item, widget=widget, var=var, hint=label, default_hint=hint_text)
         self.fields[item.name] = f
         var.trace_add("write", lambda *_a, f=f: self._check(f))
+
+    def _text_box(self, tk: Any, form: Any, var: Any) -> Any:
+        """A multi-line text box for a text input, its content mirrored in ``var`` both ways
+        (so the form reads, and tests set, every field alike). Enter inserts a new line
+        here instead of predicting (Ctrl+Enter and the button still predict)."""
+        box = tk.Text(form, width=40, height=6, wrap="word", undo=True)
+
+        def to_var(_e: Any = None) -> None:
+            text = box.get("1.0", "end-1c")
+            if var.get() != text:
+                var.set(text)
+            box.edit_modified(False)
+
+        def to_box(*_a: Any) -> None:
+            if box.get("1.0", "end-1c") != var.get():
+                box.delete("1.0", "end")
+                box.insert("1.0", var.get())
+
+        def newline(_e: Any) -> str:
+            box.insert("insert", "\n")
+            to_var()
+            return "break"
+
+        box.bind("<<Modified>>", to_var)
+        box.bind("<KeyRelease>", to_var)
+        for seq in ("<Return>", "<KP_Enter>"):
+            box.bind(seq, newline)
+        box.bind("<Control-Return>", lambda _e: (to_var(), self.predict(), "break")[-1])
+        var.trace_add("write", to_box)
+        return box
 
     def _menu(self, tk: Any) -> None:
         """The menu bar: the same commands as the buttons, with their keys shown."""
@@ -850,7 +886,9 @@ class ModelWindow:
 
     def _mark(self, f: Field, state: str, message: str = "") -> None:
         f.state = state
-        if f.item.kind == "categorical":
+        if f.item.kind == "text":
+            pass  # a text box has no ttk style, and text is never wrong
+        elif f.item.kind == "categorical":
             f.widget.configure(style="Warn.TCombobox" if state == "warn" else "TCombobox")
         else:
             f.widget.configure(
@@ -876,6 +914,8 @@ class ModelWindow:
                         f"{field_label(f.item)} ({name}): {text.strip()!r} is not a number. "
                         "Write a number, or leave the field empty for a missing value."
                     ) from None
+            elif f.item.kind == "text":
+                out[name] = text  # empty text is text, not missing
             else:
                 out[name] = text or None
         return out
