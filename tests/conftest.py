@@ -153,7 +153,9 @@ def built_jit(tmp_path_factory: pytest.TempPathFactory) -> Path:
 #: Fixtures that build a real PyInstaller binary (or hand one out). A test using any of
 #: them, directly or through another fixture, must carry the ``frozen`` marker, so that
 #: ``pytest -m "not frozen"`` stays a quick loop that builds nothing.
-FROZEN_FIXTURES = frozenset({"built", "built_jit", "frozen", "fieldreport", "contract_app"})
+FROZEN_FIXTURES = frozenset(
+    {"built", "built_jit", "frozen", "fieldreport", "contract_app", "reviews_app"}
+)
 
 
 def unmarked_frozen_tests(items: list[pytest.Item]) -> list[str]:
