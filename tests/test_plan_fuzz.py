@@ -6,9 +6,9 @@ writer must be refused with PlanError (the CLI's one message and exit code for a
 plan), never end in a KeyError or TypeError, and a plan the reader accepts must score
 rows without any exception but a refusal of the input (InputError). The mutations
 start from real compiled plans (a forest, a logistic pipeline with one-hot encoding,
-histogram boosting with NaN, an MLP): keys dropped, values of other types or out of
-range, list items dropped or repeated, array references swapped, arrays of other
-dtypes and shapes, and the archive's bytes cut or flipped.
+histogram boosting with NaN, an MLP, a tf-idf text model): keys dropped, values of
+other types or out of range, list items dropped or repeated, array references swapped,
+arrays of other dtypes and shapes, and the archive's bytes cut or flipped.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
@@ -42,7 +43,7 @@ from mlbundle_runtime.plan import Plan, PlanError, plan_from_bytes
 from mlbundle_runtime.scorer import Scorer
 from tests._parity import kernels
 
-KINDS = ("forest", "logistic_onehot", "hgb", "mlp")
+KINDS = ("forest", "logistic_onehot", "hgb", "mlp", "text")
 #: A longer, random soak: ``MLBUNDLE_FUZZ_EXAMPLES=2000 pytest tests/test_plan_fuzz.py``.
 _SOAK = int(os.environ.get("MLBUNDLE_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(
@@ -67,6 +68,10 @@ def _model(kind: str) -> Any:
             return HistGradientBoostingClassifier(max_iter=3, random_state=0).fit(X, y)
         if kind == "mlp":
             return MLPClassifier((6,), max_iter=20, random_state=0).fit(X, y)
+        if kind == "text":  # a text input: the plan's ``text`` features (format 2.1)
+            docs = ["good film", "bad film", "très bon", "not good at all", "x y", ""] * 5
+            vec = TfidfVectorizer(ngram_range=(1, 2), stop_words=["at"], sublinear_tf=True)
+            return make_pipeline(vec, LogisticRegression()).fit(docs, [1, 0, 1, 0, 1, 0] * 5)
         rng = np.random.RandomState(0)
         df = pd.DataFrame(
             {
@@ -109,7 +114,11 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
 def _record(plan: Plan) -> dict[str, object]:
     """One plausible record for whatever inputs the (mutated) plan declares."""
     return {
-        i.name: (i.categories[0] if i.categories else "x") if i.kind == "categorical" else 0.25
+        i.name: "good film x"
+        if i.kind == "text"
+        else (i.categories[0] if i.categories else "x")
+        if i.kind == "categorical"
+        else 0.25
         for i in plan.inputs
     }
 
@@ -164,7 +173,7 @@ def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 #: Where mutations go, the likeliest first (hypothesis favours early choices).
-SECTIONS = ("ops", "output", "inputs", "meta", "width", "columns")
+SECTIONS = ("ops", "output", "inputs", "text", "meta", "width", "columns")
 
 
 def _mutate(doc: Any, data: st.DataObject, array_keys: list[str]) -> None:
