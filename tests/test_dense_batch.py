@@ -127,6 +127,13 @@ def test_a_batch_on_threads_holds_blas_to_one_thread_and_gives_the_setting_back(
     # one product per layer and block: the block is not cut into small products
     assert max(n for n, _, _ in seen) == BLOCK_ROWS
     assert _blas_threads() == before
+    # one thread of ours, and a single block: held too
+    seen.clear()
+    for one in (Scorer(compile_estimators(model).load(), kernels(), threads=1), scorer):
+        assert np.allclose(one.score_rows(rows[: BLOCK_ROWS + 5]).proba, want[: BLOCK_ROWS + 5])
+        assert np.allclose(one.score_rows(rows[:200]).proba, want[:200])
+    assert seen and {threads for _, threads, _ in seen} == {1}
+    assert _blas_threads() == before
     # two batches at once, from two threads: both right, and the setting given back
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: scorer.score_rows(rows).proba, range(2)))
