@@ -182,6 +182,24 @@ def test_wrong_shape_is_named(forest: tuple[Any, np.ndarray]) -> None:
         _scorer(model).score_rows(X[:2, :29])
     with pytest.raises(InputError, match="shape \\(30,\\)"):
         _scorer(model).score_rows(X[0])
+    with pytest.raises(InputError, match="shape \\(\\)"):
+        _scorer(model).score_rows(np.float64(1.0) * np.ones(()))
+
+
+def test_a_single_numeric_row_takes_the_short_path_and_its_errors_name_the_row(
+    forest: tuple[Any, np.ndarray],
+) -> None:
+    model, X = forest
+    scorer = _scorer(model)
+    whole = scorer.score_rows(np.ascontiguousarray(X[:300]))
+    for r in (0, 7, 299):
+        one = scorer.score_rows(np.ascontiguousarray(X[r : r + 1]))
+        assert np.array_equal(one.proba, whole.proba[r : r + 1])
+        assert np.array_equal(one.label_index, whole.label_index[r : r + 1])
+    bad = np.ascontiguousarray(X[:3]).copy()
+    bad[2, 4] = np.inf
+    with pytest.raises(InputError, match=r"row 3, field 'x4': an infinite value"):
+        scorer.score_rows(bad)
 
 
 def test_record_with_wrong_fields_is_named(forest: tuple[Any, np.ndarray]) -> None:

@@ -223,6 +223,11 @@ class Scorer:
         self._extras = tuple(zip(out.extras, self._extra_cols, strict=True))
         self._n_inputs = len(plan.inputs)
         self._numeric = all(i.kind == "numeric" for i in plan.inputs)
+        #: rows that may take the inlined path: a numeric plan, and no layer through BLAS
+        self._small_rows = (
+            -1 if not self._numeric else DENSE_BLAS_ROWS - 1 if self._segments else BLOCK_ROWS
+        )
+        self._task, self._classes = out.task, out.classes
         self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None
         #: Training ranges to warn against (set by the runtime API from the model record).
@@ -253,6 +258,15 @@ class Scorer:
         pass an object array (strings for categorical inputs, None or NaN for
         missing values), checked cell by cell as records are.
         """
+        if (  # the desktop app's single prediction, in as few Python steps as it takes
+            type(rows) is np.ndarray
+            and rows.ndim == 2
+            and rows.dtype is _F8
+            and rows.shape[0] <= self._small_rows
+            and rows.shape[1] == self._n_inputs
+            and rows.flags.c_contiguous
+        ):
+            return self._score_small_rows(rows)
         X = rows if type(rows) is np.ndarray else np.asarray(rows)
         shape = X.shape
         if len(shape) != 2 or shape[1] != self._n_inputs:
@@ -278,6 +292,22 @@ class Scorer:
             return self.run(ws, _row_at, X)
         self.encoder.fill_array(ws, X)
         return self.run(ws, _row_at)
+
+    def _score_small_rows(self, X: np.ndarray) -> Scores:
+        """``_run_small`` for a few numeric rows, inlined: a prediction's Python is
+        about half its time on a forest (3 of 5 µs before), so each step counts."""
+        n = X.shape[0]
+        ws = np.empty((n, self._width))
+        label = None if self._value_rule else np.empty(n, dtype=np.int64)
+        found = None if self.ranges is None else self.ranges.rows(X)
+        status = self._run_program(ws, X, self._data, self._no_label if label is None else label)
+        if status >= 0:
+            self._fail(status, ws, 0, _row_at)
+        if self._nonnegative and label is not None:
+            label[:] = ~(ws[:, self._decision[0]] < 0)
+        scores = self._scores(ws, label)
+        scores.warnings = found
+        return scores
 
     def score_columns(self, columns: Any) -> Scores:
         """Score inputs given column by column: a mapping of input name to a 1-D array,
@@ -493,14 +523,13 @@ class Scorer:
     def _scores(self, ws: np.ndarray, label: np.ndarray | None) -> Scores:
         """The outputs of a run workspace: views of its columns (values copied, so the
         workspace is not kept alive by a regression's results)."""
-        out = self.plan.output
         proba = None if self._proba_cols is None else ws[:, self._proba_cols]
         extras = tuple([(e, ws[:, cols]) for e, cols in self._extras]) if self._extras else ()
         if label is None:
             return Scores(
-                out.task, out.classes, None, proba, ws[:, self._decision[0]].copy(), extras
+                self._task, self._classes, None, proba, ws[:, self._decision[0]].copy(), extras
             )
-        return Scores(out.task, out.classes, label, proba, None, extras)
+        return Scores(self._task, self._classes, label, proba, None, extras)
 
     def _fail(
         self, status: int, ws: np.ndarray, start: int, where: Callable[[int], str]
