@@ -249,6 +249,8 @@ class Scorer:
         """Score one JSON-like record: the desktop app's case, kept short."""
         ws = np.empty((1, self._width))
         self.encoder.fill_record(ws[0], record)
+        if self._segments is None:
+            return self._score_small(ws, _NO_ROWS, _record_at)
         return self._run_small(ws, _NO_ROWS, _record_at)
 
     def score_rows(self, rows: Any) -> Scores:
@@ -266,7 +268,7 @@ class Scorer:
             and rows.shape[1] == self._n_inputs
             and rows.flags.c_contiguous
         ):
-            return self._score_small_rows(rows)
+            return self._score_small(np.empty((rows.shape[0], self._width)), rows, _row_at)
         X = rows if type(rows) is np.ndarray else np.asarray(rows)
         shape = X.shape
         if len(shape) != 2 or shape[1] != self._n_inputs:
@@ -293,16 +295,17 @@ class Scorer:
         self.encoder.fill_array(ws, X)
         return self.run(ws, _row_at)
 
-    def _score_small_rows(self, X: np.ndarray) -> Scores:
-        """``_run_small`` for a few numeric rows, inlined: a prediction's Python is
-        about half its time on a forest (3 of 5 µs before), so each step counts."""
-        n = X.shape[0]
-        ws = np.empty((n, self._width))
+    def _score_small(self, ws: np.ndarray, X: np.ndarray, where: Callable[[int], str]) -> Scores:
+        """``_run_small`` inlined, for a few rows of a plan with no layer through BLAS
+        (``X``: numeric rows to copy in, or ``_NO_ROWS`` when ``ws`` is filled): a
+        prediction's Python is about half its time on a forest (3 of 5 µs before), so
+        each step counts."""
+        n = ws.shape[0]
         label = None if self._value_rule else np.empty(n, dtype=np.int64)
-        found = None if self.ranges is None else self.ranges.rows(X)
+        found = None if self.ranges is None else self.ranges.rows(ws if X is _NO_ROWS else X)
         status = self._run_program(ws, X, self._data, self._no_label if label is None else label)
         if status >= 0:
-            self._fail(status, ws, 0, _row_at)
+            self._fail(status, ws, 0, where)
         if self._nonnegative and label is not None:
             label[:] = ~(ws[:, self._decision[0]] < 0)
         scores = self._scores(ws, label)
