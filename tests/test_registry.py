@@ -217,7 +217,7 @@ def test_unfitted_estimator_is_refused() -> None:
     "make, match",
     [
         (
-            lambda: SimpleImputer(missing_values=-1.0),
+            lambda: SimpleImputer(missing_values=-1.0, add_indicator=True),
             "missing_values",
         ),
         (lambda: FunctionTransformer(np.square), "square"),

@@ -33,7 +33,7 @@ from mlbundle_runtime.text import TextFeature
 
 FORMAT = "mlbundle.plan"
 #: (major, minor). A reader accepts any minor of its own major.
-FORMAT_VERSION = (2, 1)
+FORMAT_VERSION = (2, 2)
 PLAN_FILE = "plan.json"
 ARRAYS_FILE = "arrays.npz"
 

@@ -35,6 +35,10 @@ def _impute(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst", "fill")
 
 
+def _impute_value(a: Args, width: int) -> str | None:
+    return _same_length(a, "src", "dst", "marker", "fill")
+
+
 def _scale(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst", "offset", "divisor")
 
@@ -507,6 +511,7 @@ def _nb_proba(a: Args, width: int) -> str | None:
 CHECKS: dict[str, Check] = {
     "check_values": _check_values,
     "impute": _impute,
+    "impute_value": _impute_value,
     "scale": _scale,
     "onehot": _onehot,
     "linear": _linear,

@@ -79,6 +79,25 @@ def impute(ws, src, dst, fill):
                 ws[i, dst[j]] = fill[j] if np.isnan(x) else x
 
 
+def impute_value(ws, src, dst, marker, fill):
+    """SimpleImputer with a missing marker other than NaN (``""``, ``"?"``, ``-1``).
+
+    A cell equal to ``marker[j]`` (a category's code, or a number) becomes ``fill[j]``;
+    a NaN marker matches nothing. NaN is then not missing but refused, as scikit-learn's
+    ``validate_data`` refuses it ("Input contains NaN"): the first NaN's position is
+    returned.
+    """
+    n = ws.shape[0]
+    m = src.shape[0]
+    for i in range(n):
+        for j in range(m):
+            x = ws[i, src[j]]
+            if np.isnan(x):
+                return i * m + j
+            ws[i, dst[j]] = fill[j] if x == marker[j] else x
+    return -1
+
+
 def scale(ws, src, dst, offset, divisor):
     """``(x - offset) / divisor`` per column, in scikit-learn's order of operations.
 
@@ -200,6 +219,7 @@ def positive(ws, src, out):
 EXPORTS: dict[str, str] = {
     "check_values": sig(F2, I1, "i8", "i8", ret="i8"),
     "impute": sig(F2, I1, I1, F1),
+    "impute_value": sig(F2, I1, I1, F1, F1, ret="i8"),
     "scale": sig(F2, I1, I1, F1, F1),
     "onehot": sig(F2, I1, I1, F1, I1, I1, "i8", ret="i8"),
     "linear": sig(F2, I1, I1, F2, F1),

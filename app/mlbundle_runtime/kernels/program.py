@@ -17,6 +17,7 @@ from mlbundle_runtime.kernels.core import (
     check_values,
     expit_pair,
     impute,
+    impute_value,
     linear,
     onehot,
     positive,
@@ -90,7 +91,16 @@ def run_program(ws, x, data, label):
         elif kid == 1:  # impute
             impute(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4))
             p += 6
-        elif kid == 2:  # scale
+        elif kid == 2:  # impute_value
+            s = impute_value(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _v(fb, code, p + 4),
+                _v(fb, code, p + 6),
+            )
+            p += 8
+        elif kid == 3:  # scale
             scale(
                 ws,
                 _v(ib, code, p),
@@ -99,7 +109,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 6),
             )
             p += 8
-        elif kid == 3:  # onehot
+        elif kid == 4:  # onehot
             s = onehot(
                 ws,
                 _v(ib, code, p),
@@ -110,7 +120,7 @@ def run_program(ws, x, data, label):
                 code[p + 10],
             )
             p += 11
-        elif kid == 4:  # linear
+        elif kid == 5:  # linear
             linear(
                 ws,
                 _v(ib, code, p),
@@ -119,19 +129,19 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 7),
             )
             p += 9
-        elif kid == 5:  # expit_pair
+        elif kid == 6:  # expit_pair
             expit_pair(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 6:  # softmax
+        elif kid == 7:  # softmax
             softmax(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 7:  # argmax
+        elif kid == 8:  # argmax
             argmax(ws, _v(ib, code, p), label)
             p += 2
-        elif kid == 8:  # positive
+        elif kid == 9:  # positive
             positive(ws, _v(ib, code, p), label)
             p += 2
-        elif kid == 9:  # hgb
+        elif kid == 10:  # hgb
             hgb(
                 ws,
                 _v(ib, code, p),
@@ -151,7 +161,7 @@ def run_program(ws, x, data, label):
                 _m(fb, code, p + 28),
             )
             p += 31
-        elif kid == 10:  # tree_sum
+        elif kid == 11:  # tree_sum
             tree_sum(
                 ws,
                 _v(ib, code, p),
@@ -167,10 +177,10 @@ def run_program(ws, x, data, label):
                 code[p + 21],
             )
             p += 22
-        elif kid == 11:  # exp_link
+        elif kid == 12:  # exp_link
             exp_link(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 12:  # iforest
+        elif kid == 13:  # iforest
             iforest(
                 ws,
                 _v(ib, code, p),
@@ -186,7 +196,7 @@ def run_program(ws, x, data, label):
                 fb[code[p + 20]],
             )
             p += 21
-        elif kid == 13:  # mul_add
+        elif kid == 14:  # mul_add
             mul_add(
                 ws,
                 _v(ib, code, p),
@@ -195,13 +205,13 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 6),
             )
             p += 8
-        elif kid == 14:  # multiply
+        elif kid == 15:  # multiply
             multiply(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4))
             p += 6
-        elif kid == 15:  # clip
+        elif kid == 16:  # clip
             clip(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4), _v(fb, code, p + 6))
             p += 8
-        elif kid == 16:  # normalize_rows
+        elif kid == 17:  # normalize_rows
             normalize_rows(
                 ws,
                 _v(ib, code, p),
@@ -211,7 +221,7 @@ def run_program(ws, x, data, label):
                 code[p + 6],
             )
             p += 7
-        elif kid == 17:  # onehot_fallback
+        elif kid == 18:  # onehot_fallback
             onehot_fallback(
                 ws,
                 _v(ib, code, p),
@@ -222,7 +232,7 @@ def run_program(ws, x, data, label):
                 _v(ib, code, p + 10),
             )
             p += 12
-        elif kid == 18:  # ordinal_encode
+        elif kid == 19:  # ordinal_encode
             s = ordinal_encode(
                 ws,
                 _v(ib, code, p),
@@ -234,10 +244,10 @@ def run_program(ws, x, data, label):
                 code[p + 12],
             )
             p += 13
-        elif kid == 19:  # missing_indicator
+        elif kid == 20:  # missing_indicator
             missing_indicator(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 20:  # product
+        elif kid == 21:  # product
             product(
                 ws,
                 _v(ib, code, p),
@@ -247,10 +257,10 @@ def run_program(ws, x, data, label):
                 code[p + 8],
             )
             p += 9
-        elif kid == 21:  # constant
+        elif kid == 22:  # constant
             constant(ws, _v(ib, code, p), _v(fb, code, p + 2))
             p += 4
-        elif kid == 22:  # bin_index
+        elif kid == 23:  # bin_index
             bin_index(
                 ws,
                 _v(ib, code, p),
@@ -260,10 +270,10 @@ def run_program(ws, x, data, label):
                 code[p + 8],
             )
             p += 9
-        elif kid == 23:  # unary_func
+        elif kid == 24:  # unary_func
             unary_func(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 24:  # linear_dot2
+        elif kid == 25:  # linear_dot2
             linear_dot2(
                 ws,
                 _v(ib, code, p),
@@ -272,16 +282,16 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 7),
             )
             p += 9
-        elif kid == 25:  # binarize
+        elif kid == 26:  # binarize
             binarize(ws, _v(ib, code, p), _v(ib, code, p + 2), fb[code[p + 4]])
             p += 5
-        elif kid == 26:  # huber_pair
+        elif kid == 27:  # huber_pair
             huber_pair(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 27:  # ovr_proba
+        elif kid == 28:  # ovr_proba
             ovr_proba(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 28:  # gaussian_nb
+        elif kid == 29:  # gaussian_nb
             gaussian_nb(
                 ws,
                 _v(ib, code, p),
@@ -292,10 +302,10 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 29:  # nb_proba
+        elif kid == 30:  # nb_proba
             nb_proba(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 30:  # mlp_dense
+        elif kid == 31:  # mlp_dense
             mlp_dense(
                 ws,
                 _v(ib, code, p),
@@ -305,7 +315,7 @@ def run_program(ws, x, data, label):
                 code[p + 9],
             )
             p += 10
-        elif kid == 31:  # svm_kernel_sum
+        elif kid == 32:  # svm_kernel_sum
             svm_kernel_sum(
                 ws,
                 _v(ib, code, p),
@@ -320,13 +330,13 @@ def run_program(ws, x, data, label):
                 code[p + 17],
             )
             p += 18
-        elif kid == 32:  # svm_votes
+        elif kid == 33:  # svm_votes
             svm_votes(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 33:  # svm_ovr
+        elif kid == 34:  # svm_ovr
             svm_ovr(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 34:  # svm_proba
+        elif kid == 35:  # svm_proba
             svm_proba(
                 ws,
                 _v(ib, code, p),
@@ -335,7 +345,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 6),
             )
             p += 8
-        elif kid == 35:  # knn_tree
+        elif kid == 36:  # knn_tree
             knn_tree(
                 ws,
                 _v(ib, code, p),
@@ -353,16 +363,16 @@ def run_program(ws, x, data, label):
                 fb[code[p + 25]],
             )
             p += 26
-        elif kid == 36:  # knn_vote
+        elif kid == 37:  # knn_vote
             s = knn_vote(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(ib, code, p + 4), code[p + 6])
             p += 7
-        elif kid == 37:  # knn_mean
+        elif kid == 38:  # knn_mean
             s = knn_mean(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4), code[p + 6])
             p += 7
-        elif kid == 38:  # knn_brute
+        elif kid == 39:  # knn_brute
             knn_brute(ws, _v(ib, code, p), _v(ib, code, p + 2), _m(fb, code, p + 4), code[p + 7])
             p += 8
-        elif kid == 39:  # radius_query
+        elif kid == 40:  # radius_query
             s = radius_query(
                 ws,
                 _v(ib, code, p),
@@ -385,7 +395,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 31),
             )
             p += 33
-        elif kid == 40:  # categorical_nb
+        elif kid == 41:  # categorical_nb
             s = categorical_nb(
                 ws,
                 _v(ib, code, p),
@@ -396,7 +406,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 11),
             )
             p += 13
-        elif kid == 41:  # qda
+        elif kid == 42:  # qda
             qda(
                 ws,
                 _v(ib, code, p),
@@ -407,7 +417,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 42:  # member_average
+        elif kid == 43:  # member_average
             member_average(
                 ws,
                 _v(ib, code, p),
@@ -416,7 +426,7 @@ def run_program(ws, x, data, label):
                 fb[code[p + 6]],
             )
             p += 7
-        elif kid == 43:  # hard_vote
+        elif kid == 44:  # hard_vote
             hard_vote(
                 ws,
                 _v(ib, code, p),
@@ -426,7 +436,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 8),
             )
             p += 10
-        elif kid == 44:  # calibrate
+        elif kid == 45:  # calibrate
             calibrate(
                 ws,
                 _v(ib, code, p),
@@ -455,6 +465,7 @@ COMPILED_HELPERS = ("_copy_rows",)
 KERNELS = (
     "check_values",
     "impute",
+    "impute_value",
     "scale",
     "onehot",
     "linear",

@@ -9,6 +9,13 @@
   on object (mixed) data, whose numbers are never checked.
 - ``add_indicator`` appends a 0/1 column per feature that had missing values in
   training (``indicator_.features_``), computed before any column is dropped.
+- Another marker (``missing_values=""``, ``"?"`` on text columns, ``-1`` on numbers): a
+  cell *equal* to it is missing. A text marker is a category of the input (its code is
+  what the plan compares, so ``""`` given for a categorical input is missing, exactly as
+  ``X == ""`` is in scikit-learn), and NaN is refused ("Input contains NaN"), as
+  ``validate_data(ensure_all_finite=True)`` refuses it. A plan cannot tell None from NaN:
+  both are refused, where scikit-learn keeps a None cell as a value (a later encoder
+  then usually refuses or ignores it).
 """
 
 from __future__ import annotations
@@ -36,15 +43,19 @@ def _fill(stat: object, fit_dtype: np.dtype) -> float:
 
 @register_converter(
     SimpleImputer,
-    "missing_values=nan; mean, median, most_frequent, constant (fill_value), callable; "
-    "keep_empty_features; add_indicator; numeric and string columns; dense or sparse input",
+    'missing_values=nan, a text marker ("", "?") or a number (dense, no add_indicator); '
+    "mean, median, most_frequent, constant (fill_value), callable; keep_empty_features; "
+    "add_indicator; numeric and string columns; dense or sparse input",
 )
 def convert_simple_imputer(est: SimpleImputer, builder: PlanBuilder, cols: Cols) -> Cols:
-    if not (isinstance(est.missing_values, float) and math.isnan(est.missing_values)):
-        raise UnsupportedEstimatorError(
-            f"{builder.origin(est)}: missing_values={est.missing_values!r} is not supported; "
-            "valid: missing_values=np.nan (a plan reads every missing cell as NaN)"
-        )
+    marker = est.missing_values
+    if not (isinstance(marker, float) and math.isnan(marker)):
+        if marker is None or not isinstance(marker, (str, int, float)) or isinstance(marker, bool):
+            raise UnsupportedEstimatorError(
+                f"{builder.origin(est)}: missing_values={marker!r} is not supported (a plan "
+                "reads None and NaN alike); valid: np.nan, a text marker or a number"
+            )
+        return _convert_marker(est, builder, cols)
     fit_dtype = np.dtype(est._fit_dtype)
     stats = list(est.statistics_)
     keep = [j for j, s in enumerate(stats) if est.keep_empty_features or not _is_nan(s)]
@@ -80,3 +91,60 @@ def convert_simple_imputer(est: SimpleImputer, builder: PlanBuilder, cols: Cols)
             builder.emit("missing_indicator", est, builder.idx(flagged), builder.idx(marks))
             result = result + Cols(marks.idx, cols.sparse, cols.float32)
     return result
+
+
+def _convert_marker(est: SimpleImputer, builder: PlanBuilder, cols: Cols) -> Cols:
+    """``missing_values`` other than NaN: cells equal to the marker take the statistic.
+
+    Every column goes through ``impute_value``, which also refuses NaN, as scikit-learn
+    refuses it in any column of the input; a column dropped for having no observed
+    value in training is read too (an object-data one as text: only the marker was
+    seen in it), then left out of the result.
+    """
+    marker = est.missing_values
+    if est.add_indicator or cols.sparse:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: missing_values={marker!r} is supported without "
+            "add_indicator, on dense input; valid: add_indicator=False, or missing_values=np.nan"
+        )
+    fit_dtype = np.dtype(est._fit_dtype)
+    text_marker = isinstance(marker, str)
+    if fit_dtype.kind in "iuf" and text_marker:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: a text missing_values={marker!r} on numeric data; "
+            "valid: a number, or np.nan"
+        )
+    stats = list(est.statistics_)
+    keep = [j for j, s in enumerate(stats) if est.keep_empty_features or not _is_nan(s)]
+    markers: list[float] = []
+    fills: list[float] = []
+    numeric: list[int] = []
+    for j, stat in enumerate(stats):
+        col = cols.idx[j]
+        dropped = j not in keep
+        if isinstance(stat, str) or (dropped and fit_dtype.kind == "O" and text_marker):
+            owner = builder.make_categorical(col, est)
+            markers.append(builder.code(owner, marker) if text_marker else math.nan)
+            fills.append(markers[-1] if dropped else builder.code(owner, stat))
+        else:
+            numeric.append(col)
+            markers.append(math.nan if text_marker else float(marker))
+            fills.append(0.0 if dropped else _fill(stat, fit_dtype))
+    if numeric:
+        if fit_dtype.kind == "O":
+            # object data is only checked for NaN (impute_value refuses it), not infinity
+            builder.use_as_numbers(Cols(tuple(numeric)), est)
+        else:
+            builder.check(Cols(tuple(numeric)), est, allow_nan=False)
+    out = builder.derived(cols)
+    if len(cols):
+        builder.emit(
+            "impute_value",
+            est,
+            builder.idx(cols),
+            builder.idx(out),
+            builder.array(markers, np.float64),
+            builder.array(fills, np.float64),
+            message="with this missing_values marker, NaN (null) is refused; give the marker",
+        )
+    return Cols(out.take(keep).idx, False, cols.float32)
