@@ -39,6 +39,15 @@ def _impute_value(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst", "marker", "fill")
 
 
+def _kmeans_distances(a: Args, width: int) -> str | None:
+    shape = (a["dst"].size, a["src"].size)
+    if a["src"].size == 0 or a["centers"].shape != shape:
+        return f"centers shape {a['centers'].shape} does not match {shape}"
+    if int(a["mode"]) not in (0, 1):
+        return "mode must be 0 (predict) or 1 (transform)"
+    return _same_length(a, "dst", "c_sq")
+
+
 def _scale(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst", "offset", "divisor")
 
@@ -512,6 +521,7 @@ CHECKS: dict[str, Check] = {
     "check_values": _check_values,
     "impute": _impute,
     "impute_value": _impute_value,
+    "kmeans_distances": _kmeans_distances,
     "scale": _scale,
     "onehot": _onehot,
     "linear": _linear,

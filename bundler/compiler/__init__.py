@@ -126,7 +126,9 @@ def compile_estimators(
                 f"{type(model).__name__} was fitted on {expected}; were they trained together?"
             )
     builder.push("model")
+    builder.final = True
     result = convert(model, builder, cols)
+    builder.final = False
     builder.pop()
     if not isinstance(result, Prediction):
         raise UnsupportedEstimatorError(

@@ -97,6 +97,9 @@ class PlanBuilder:
         self.arrays: dict[str, np.ndarray] = {}
         self._path: list[str] = []
         self.output: Prediction | None = None
+        #: whether the step being converted is the model's final estimator (an estimator
+        #: that both predicts and transforms, like KMeans, returns a Prediction only then)
+        self.final = False
         #: the plan's text features (format 2.1), and which columns each one writes
         self.text: list[dict[str, Any]] = []
         self._text_of: dict[tuple[int, ...], int] = {}

@@ -659,12 +659,64 @@ def radius_query(
     return -1
 
 
+def kmeans_distances(ws, src, dst, centers, c_sq, mode):
+    """KMeans: distances of each row to the cluster centers, as scikit-learn computes them.
+
+    ``c_sq`` holds ``row_norms(centers, squared=True)``. ``mode`` 0 (``predict``) writes
+    ``-(c_sq[j] - 2 x.c_j)``, the negated score ``lloyd_iter_chunked_dense`` ranks by
+    (its gemm adds ``-2 x.c_j`` to ``c_sq``), so the first largest column is scikit-learn's
+    first smallest. ``mode`` 1 (``transform``) writes ``euclidean_distances``:
+    ``sqrt(max((-2 x.c_j + ||x||^2) + c_sq[j], 0))``, ``||x||^2`` added as ``np.einsum``
+    does (two lanes fed by blocks of eight). The dot products go left to right, where
+    BLAS may block and fuse: the last bits can differ.
+    """
+    n = ws.shape[0]
+    d = src.shape[0]
+    k = dst.shape[0]
+    x = np.empty(d)
+    for i in range(n):
+        for f in range(d):
+            x[f] = ws[i, src[f]]
+        xx = 0.0
+        if mode == 1:
+            lane0 = 0.0
+            lane1 = 0.0
+            f = 0
+            while d - f >= 8:
+                for q in range(3, -1, -1):
+                    x0 = x[f + 2 * q]
+                    x1 = x[f + 2 * q + 1]
+                    lane0 = x0 * x0 + lane0
+                    lane1 = x1 * x1 + lane1
+                f += 8
+            while f < d:
+                x0 = x[f]
+                lane0 = x0 * x0 + lane0
+                if f + 1 < d:
+                    x1 = x[f + 1]
+                    lane1 = x1 * x1 + lane1
+                f += 2
+            xx = 0.0 + (lane0 + lane1)
+        for j in range(k):
+            dot = 0.0
+            for f in range(d):
+                dot += x[f] * centers[j, f]
+            if mode == 0:
+                ws[i, dst[j]] = -(-2.0 * dot + c_sq[j])
+            else:
+                dist = (-2.0 * dot + xx) + c_sq[j]
+                if dist < 0.0:
+                    dist = 0.0
+                ws[i, dst[j]] = np.sqrt(dist)
+
+
 #: Kernel name -> Numba signature, for the kernels of this module.
 EXPORTS: dict[str, str] = {
     "knn_tree": sig(F2, I1, I1, F2, I1, I1, I1, U1, F2, F2, F1, "i8", "i8", "f8"),
     "knn_vote": sig(F2, I1, I1, I1, "i8", ret="i8"),
     "knn_mean": sig(F2, I1, I1, F1, "i8", ret="i8"),
     "knn_brute": sig(F2, I1, I1, F2, "i8"),
+    "kmeans_distances": sig(F2, I1, I1, F2, F1, "i8"),
     "radius_query": sig(
         *(F2, I1, I1, F2, I1, I1, I1, U1, F2, F2, F1),
         *("i8", "i8", "f8", "f8", F1, "i8", "i8", F1),

@@ -33,7 +33,14 @@ from mlbundle_runtime.kernels.linear_models import (
     nb_proba,
     ovr_proba,
 )
-from mlbundle_runtime.kernels.neighbors import knn_brute, knn_mean, knn_tree, knn_vote, radius_query
+from mlbundle_runtime.kernels.neighbors import (
+    kmeans_distances,
+    knn_brute,
+    knn_mean,
+    knn_tree,
+    knn_vote,
+    radius_query,
+)
 from mlbundle_runtime.kernels.neural import mlp_dense
 from mlbundle_runtime.kernels.preprocess import (
     bin_index,
@@ -372,7 +379,17 @@ def run_program(ws, x, data, label):
         elif kid == 39:  # knn_brute
             knn_brute(ws, _v(ib, code, p), _v(ib, code, p + 2), _m(fb, code, p + 4), code[p + 7])
             p += 8
-        elif kid == 40:  # radius_query
+        elif kid == 40:  # kmeans_distances
+            kmeans_distances(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _m(fb, code, p + 4),
+                _v(fb, code, p + 7),
+                code[p + 9],
+            )
+            p += 10
+        elif kid == 41:  # radius_query
             s = radius_query(
                 ws,
                 _v(ib, code, p),
@@ -395,7 +412,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 31),
             )
             p += 33
-        elif kid == 41:  # categorical_nb
+        elif kid == 42:  # categorical_nb
             s = categorical_nb(
                 ws,
                 _v(ib, code, p),
@@ -406,7 +423,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 11),
             )
             p += 13
-        elif kid == 42:  # qda
+        elif kid == 43:  # qda
             qda(
                 ws,
                 _v(ib, code, p),
@@ -417,7 +434,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 43:  # member_average
+        elif kid == 44:  # member_average
             member_average(
                 ws,
                 _v(ib, code, p),
@@ -426,7 +443,7 @@ def run_program(ws, x, data, label):
                 fb[code[p + 6]],
             )
             p += 7
-        elif kid == 44:  # hard_vote
+        elif kid == 45:  # hard_vote
             hard_vote(
                 ws,
                 _v(ib, code, p),
@@ -436,7 +453,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 8),
             )
             p += 10
-        elif kid == 45:  # calibrate
+        elif kid == 46:  # calibrate
             calibrate(
                 ws,
                 _v(ib, code, p),
@@ -503,6 +520,7 @@ KERNELS = (
     "knn_vote",
     "knn_mean",
     "knn_brute",
+    "kmeans_distances",
     "radius_query",
     "categorical_nb",
     "qda",

@@ -1,6 +1,7 @@
 """Converters, one module per estimator family; importing this package registers them all."""
 
 from bundler.compiler.converters import (
+    cluster,
     compose,
     decomposition,
     discretize,
@@ -39,3 +40,4 @@ __all__ += ["decomposition"]
 __all__ += ["discriminant_qda"]
 __all__ += ["ensembles"]
 __all__ += ["text"]
+__all__ += ["cluster"]

@@ -32,9 +32,15 @@ def convert_pipeline(est: Pipeline, builder: PlanBuilder, cols: Cols) -> Cols | 
     # Fitted on a DataFrame, the first step gets its Fortran-ordered values; steps that
     # keep the memory order pass it on (it changes how Normalizer's sums are added).
     fortran = getattr(est, "feature_names_in_", None) is not None and not cols.sparse
-    for name, step in est.steps:
-        if step is None or _is(step, "passthrough"):
+    final = builder.final
+    active = [
+        k for k, (_, step) in enumerate(est.steps) if not (step is None or _is(step, "passthrough"))
+    ]
+    for k, (name, step) in enumerate(est.steps):
+        if k not in active:
             continue
+        # only the last step of a final pipeline is the final estimator
+        builder.final = final and k == active[-1]
         if isinstance(value, Prediction):
             raise UnsupportedEstimatorError(
                 f"{builder.origin(est)}: step {name!r} follows a final estimator"
@@ -45,6 +51,7 @@ def convert_pipeline(est: Pipeline, builder: PlanBuilder, cols: Cols) -> Cols | 
         value = convert(step, builder, value)
         builder.pop()
         fortran = fortran and keeps_memory_order(step)
+    builder.final = final
     return value
 
 
@@ -56,6 +63,7 @@ def convert_pipeline(est: Pipeline, builder: PlanBuilder, cols: Cols) -> Cols | 
 )
 def convert_column_transformer(est: ColumnTransformer, builder: PlanBuilder, cols: Cols) -> Cols:
     weights = est.transformer_weights or {}
+    builder.final = False  # its transformers transform (a KMeans among them gives distances)
     out = Cols(())
     for name, trans, selection in est.transformers_:
         positions = est._transformer_to_input_indices.get(name, [])
