@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.preprocessing import OrdinalEncoder
+from sklearn.preprocessing import OrdinalEncoder, TargetEncoder
 
 from bundler.compiler._builder import Cols, PlanBuilder
 from bundler.compiler._registry import register_converter
@@ -123,3 +123,45 @@ def convert_ordinal_encoder(est: OrdinalEncoder, builder: PlanBuilder, cols: Col
         int(not use_value),
     )
     return Cols(out.idx, False, float32_output(est, builder))
+
+
+@register_converter(
+    TargetEncoder,
+    "transform as at predict time (encodings_; fit_transform's cross fitting is training "
+    "only); binary, multiclass and continuous targets; unknown categories get target_mean_",
+)
+def convert_target_encoder(est: TargetEncoder, builder: PlanBuilder, cols: Cols) -> Cols:
+    """``transform``: each known category's ``encodings_`` value, unknown ones ``target_mean_``.
+
+    It is an ordinal lookup whose outputs are the encodings: ``_transform`` with
+    ``handle_unknown="ignore"`` finds the category (NaN matches NaN when NaN was seen
+    in training), and ``_transform_X_ordinal`` writes, per feature (and per class, for
+    a multiclass target: column ``feature * n_classes + class``), its encoding, or the
+    target mean where the category is unknown.
+    """
+    refuse_sparse(est, builder, cols)
+    values, starts = categories_of(est, builder, cols, list(est.categories_))
+    multiclass = est.target_type_ == "multiclass"
+    n_classes = len(est.classes_) if multiclass else 1
+    means = np.atleast_1d(np.asarray(est.target_mean_, dtype=np.float64))
+    names = []
+    for c in cols.idx:
+        if multiclass:
+            names += [f"{builder.name(c)}_{k}" for k in est.classes_]
+        else:
+            names.append(builder.name(c))
+    out = builder.new_cols(names)
+    for k in range(n_classes):
+        encoded = [est.encodings_[f * n_classes + k] for f in range(len(cols))]
+        builder.emit(
+            "ordinal_encode",
+            est,
+            builder.idx(cols),
+            builder.array(starts, np.int64),
+            builder.array(values, np.float64),
+            builder.array(np.concatenate(encoded), np.float64),
+            builder.idx(out.take([f * n_classes + k for f in range(len(cols))])),
+            builder.array(np.full(len(cols), means[k]), np.float64),
+            0,
+        )
+    return Cols(out.idx)
