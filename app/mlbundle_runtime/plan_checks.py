@@ -48,6 +48,19 @@ def _kmeans_distances(a: Args, width: int) -> str | None:
     return _same_length(a, "dst", "c_sq")
 
 
+def _power_transform(a: Args, width: int) -> str | None:
+    if int(a["method"]) not in (0, 1):
+        return "method must be 0 (yeo-johnson) or 1 (box-cox)"
+    return _same_length(a, "src", "dst", "lmbdas")
+
+
+def _quantile_uniform(a: Args, width: int) -> str | None:
+    q, r = a["quantiles"], a["references"]
+    if q.shape[0] < 2 or q.shape != (r.size, a["src"].size):
+        return f"quantiles shape {q.shape} does not match {r.size}x{a['src'].size} (2 rows or more)"
+    return _same_length(a, "src", "dst")
+
+
 def _scale(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst", "offset", "divisor")
 
@@ -522,6 +535,8 @@ CHECKS: dict[str, Check] = {
     "impute": _impute,
     "impute_value": _impute_value,
     "kmeans_distances": _kmeans_distances,
+    "power_transform": _power_transform,
+    "quantile_uniform": _quantile_uniform,
     "scale": _scale,
     "onehot": _onehot,
     "linear": _linear,

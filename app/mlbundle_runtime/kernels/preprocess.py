@@ -230,6 +230,130 @@ def unary_func(ws, src, dst, op):
             ws[i, dst[j]] = x
 
 
+def power_transform(ws, src, dst, lmbdas, method):
+    """PowerTransformer's map per column, as scipy computes it (``standardize`` follows
+    as a ``scale`` op).
+
+    ``method`` 0 is Yeo-Johnson (``scipy.stats._yeojohnson_transform``): for
+    ``x >= 0`` ``log1p(x)`` when ``|lmbda| < eps``, else ``expm1(lmbda * log1p(x)) /
+    lmbda``; below zero ``-expm1((2 - lmbda) * log1p(-x)) / (2 - lmbda)``, or
+    ``-log1p(-x)`` when ``|lmbda - 2| <= eps``; NaN stays NaN. ``method`` 1 is Box-Cox
+    (``scipy.special.boxcox``): ``log(x)`` when ``|lmbda| < 1e-19``, ``expm1(lmbda *
+    log(x)) / lmbda`` while ``lmbda * log(x) < 709.78``, else
+    ``copysign(1, lmbda) * exp(lmbda * log(x) - log(|lmbda|)) - 1 / lmbda``; a value
+    ``<= 0`` is refused (its position returned), as ``_check_input`` refuses it.
+    """
+    eps = 2.220446049250313e-16
+    n = ws.shape[0]
+    m = src.shape[0]
+    for i in range(n):
+        for j in range(m):
+            x = ws[i, src[j]]
+            lm = lmbdas[j]
+            if method == 0:
+                if x >= 0.0:
+                    y = np.log1p(x) if abs(lm) < eps else np.expm1(lm * np.log1p(x)) / lm
+                elif abs(lm - 2.0) > eps:
+                    y = -np.expm1((2.0 - lm) * np.log1p(-x)) / (2.0 - lm)
+                else:
+                    y = -np.log1p(-x)
+            else:
+                if x <= 0.0:
+                    return i * m + j
+                lx = np.log(x)
+                if abs(lm) < 1e-19:
+                    y = lx
+                elif lm * lx < 709.78:
+                    y = np.expm1(lm * lx) / lm
+                else:
+                    y = np.copysign(1.0, lm) * np.exp(lm * lx - np.log(abs(lm))) - 1.0 / lm
+            ws[i, dst[j]] = y
+    return -1
+
+
+def quantile_uniform(ws, src, dst, quantiles, references):
+    """QuantileTransformer with ``output_distribution="uniform"``, as ``_transform_col`` does.
+
+    Column ``j`` is ``0.5 * (interp(x, q, r) - interp(-x, -q[::-1], -r[::-1]))`` with
+    ``q = quantiles[:, j]`` and ``r = references`` (both interpolations averaged, for
+    repeated quantiles), then ``x == q[-1]`` gives 1 and ``x == q[0]`` gives 0 (in that
+    order); NaN stays NaN. ``interp`` is ``numpy.interp``'s: ``fp[0]`` left of ``xp``,
+    ``fp[-1]`` right of it and at its last point, else ``slope * (x - xp[k]) + fp[k]``
+    on the last ``k`` with ``xp[k] <= x``, recomputed from ``xp[k + 1]`` when NaN.
+    """
+    n = ws.shape[0]
+    m = src.shape[0]
+    K = quantiles.shape[0]
+    for i in range(n):
+        for j in range(m):
+            x = ws[i, src[j]]
+            if np.isnan(x):
+                ws[i, dst[j]] = x
+                continue
+            res0 = 0.0
+            res1 = 0.0
+            for side in range(2):
+                # side 0: xp = q, fp = r; side 1: xp = -q[::-1], fp = -r[::-1], at -x
+                key = x if side == 0 else -x
+                first = quantiles[0, j] if side == 0 else -quantiles[K - 1, j]
+                last = quantiles[K - 1, j] if side == 0 else -quantiles[0, j]
+                if key > last:
+                    k = K
+                elif key < first:
+                    k = -1
+                else:
+                    a = 0
+                    b = K  # the last k with xp[k] <= key
+                    while a < b:
+                        mid = a + ((b - a) >> 1)
+                        xm = quantiles[mid, j] if side == 0 else -quantiles[K - 1 - mid, j]
+                        if xm <= key:
+                            a = mid + 1
+                        else:
+                            b = mid
+                    k = a - 1
+                if side == 0:
+                    f0 = references[0]
+                    f_last = references[K - 1]
+                else:
+                    f0 = -references[K - 1]
+                    f_last = -references[0]
+                if k == -1:
+                    res = f0
+                elif k >= K - 1:
+                    res = f_last
+                else:
+                    if side == 0:
+                        x0 = quantiles[k, j]
+                        x1 = quantiles[k + 1, j]
+                        y0 = references[k]
+                        y1 = references[k + 1]
+                    else:
+                        x0 = -quantiles[K - 1 - k, j]
+                        x1 = -quantiles[K - 2 - k, j]
+                        y0 = -references[K - 1 - k]
+                        y1 = -references[K - 2 - k]
+                    if x1 == key:
+                        res = y1
+                    else:
+                        slope = (y1 - y0) / (x1 - x0)
+                        res = slope * (key - x0) + y0
+                        if np.isnan(res):
+                            res = slope * (key - x1) + y1
+                            if np.isnan(res) and y0 == y1:
+                                res = y0
+                if side == 0:
+                    res0 = res
+                else:
+                    res1 = res
+            y = 0.5 * (res0 - res1)
+            if x == quantiles[K - 1, j]:
+                y = 1.0
+            if x == quantiles[0, j]:
+                y = 0.0
+            ws[i, dst[j]] = y
+
+
 #: Kernel name -> Numba signature, for the kernels of this module.
 EXPORTS: dict[str, str] = {
     "mul_add": sig(F2, I1, I1, F1, F1),
@@ -243,4 +367,6 @@ EXPORTS: dict[str, str] = {
     "constant": sig(F2, I1, F1),
     "bin_index": sig(F2, I1, I1, I1, F1, "i8"),
     "unary_func": sig(F2, I1, I1, "i8"),
+    "power_transform": sig(F2, I1, I1, F1, "i8", ret="i8"),
+    "quantile_uniform": sig(F2, I1, I1, F2, F1),
 }

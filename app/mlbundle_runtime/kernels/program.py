@@ -52,7 +52,9 @@ from mlbundle_runtime.kernels.preprocess import (
     normalize_rows,
     onehot_fallback,
     ordinal_encode,
+    power_transform,
     product,
+    quantile_uniform,
     unary_func,
 )
 from mlbundle_runtime.kernels.svm import svm_kernel_sum, svm_ovr, svm_proba, svm_votes
@@ -280,7 +282,25 @@ def run_program(ws, x, data, label):
         elif kid == 24:  # unary_func
             unary_func(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 25:  # linear_dot2
+        elif kid == 25:  # power_transform
+            s = power_transform(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _v(fb, code, p + 4),
+                code[p + 6],
+            )
+            p += 7
+        elif kid == 26:  # quantile_uniform
+            quantile_uniform(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _m(fb, code, p + 4),
+                _v(fb, code, p + 7),
+            )
+            p += 9
+        elif kid == 27:  # linear_dot2
             linear_dot2(
                 ws,
                 _v(ib, code, p),
@@ -289,16 +309,16 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 7),
             )
             p += 9
-        elif kid == 26:  # binarize
+        elif kid == 28:  # binarize
             binarize(ws, _v(ib, code, p), _v(ib, code, p + 2), fb[code[p + 4]])
             p += 5
-        elif kid == 27:  # huber_pair
+        elif kid == 29:  # huber_pair
             huber_pair(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 28:  # ovr_proba
+        elif kid == 30:  # ovr_proba
             ovr_proba(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 29:  # gaussian_nb
+        elif kid == 31:  # gaussian_nb
             gaussian_nb(
                 ws,
                 _v(ib, code, p),
@@ -309,10 +329,10 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 30:  # nb_proba
+        elif kid == 32:  # nb_proba
             nb_proba(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 31:  # mlp_dense
+        elif kid == 33:  # mlp_dense
             mlp_dense(
                 ws,
                 _v(ib, code, p),
@@ -322,7 +342,7 @@ def run_program(ws, x, data, label):
                 code[p + 9],
             )
             p += 10
-        elif kid == 32:  # svm_kernel_sum
+        elif kid == 34:  # svm_kernel_sum
             svm_kernel_sum(
                 ws,
                 _v(ib, code, p),
@@ -337,13 +357,13 @@ def run_program(ws, x, data, label):
                 code[p + 17],
             )
             p += 18
-        elif kid == 33:  # svm_votes
+        elif kid == 35:  # svm_votes
             svm_votes(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 34:  # svm_ovr
+        elif kid == 36:  # svm_ovr
             svm_ovr(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 35:  # svm_proba
+        elif kid == 37:  # svm_proba
             svm_proba(
                 ws,
                 _v(ib, code, p),
@@ -352,7 +372,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 6),
             )
             p += 8
-        elif kid == 36:  # knn_tree
+        elif kid == 38:  # knn_tree
             knn_tree(
                 ws,
                 _v(ib, code, p),
@@ -370,16 +390,16 @@ def run_program(ws, x, data, label):
                 fb[code[p + 25]],
             )
             p += 26
-        elif kid == 37:  # knn_vote
+        elif kid == 39:  # knn_vote
             s = knn_vote(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(ib, code, p + 4), code[p + 6])
             p += 7
-        elif kid == 38:  # knn_mean
+        elif kid == 40:  # knn_mean
             s = knn_mean(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4), code[p + 6])
             p += 7
-        elif kid == 39:  # knn_brute
+        elif kid == 41:  # knn_brute
             knn_brute(ws, _v(ib, code, p), _v(ib, code, p + 2), _m(fb, code, p + 4), code[p + 7])
             p += 8
-        elif kid == 40:  # kmeans_distances
+        elif kid == 42:  # kmeans_distances
             kmeans_distances(
                 ws,
                 _v(ib, code, p),
@@ -389,7 +409,7 @@ def run_program(ws, x, data, label):
                 code[p + 9],
             )
             p += 10
-        elif kid == 41:  # radius_query
+        elif kid == 43:  # radius_query
             s = radius_query(
                 ws,
                 _v(ib, code, p),
@@ -412,7 +432,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 31),
             )
             p += 33
-        elif kid == 42:  # categorical_nb
+        elif kid == 44:  # categorical_nb
             s = categorical_nb(
                 ws,
                 _v(ib, code, p),
@@ -423,7 +443,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 11),
             )
             p += 13
-        elif kid == 43:  # qda
+        elif kid == 45:  # qda
             qda(
                 ws,
                 _v(ib, code, p),
@@ -434,7 +454,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 44:  # member_average
+        elif kid == 46:  # member_average
             member_average(
                 ws,
                 _v(ib, code, p),
@@ -443,7 +463,7 @@ def run_program(ws, x, data, label):
                 fb[code[p + 6]],
             )
             p += 7
-        elif kid == 45:  # hard_vote
+        elif kid == 47:  # hard_vote
             hard_vote(
                 ws,
                 _v(ib, code, p),
@@ -453,7 +473,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 8),
             )
             p += 10
-        elif kid == 46:  # calibrate
+        elif kid == 48:  # calibrate
             calibrate(
                 ws,
                 _v(ib, code, p),
@@ -505,6 +525,8 @@ KERNELS = (
     "constant",
     "bin_index",
     "unary_func",
+    "power_transform",
+    "quantile_uniform",
     "linear_dot2",
     "binarize",
     "huber_pair",

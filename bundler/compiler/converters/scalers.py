@@ -17,6 +17,8 @@ from sklearn.preprocessing import (
     MaxAbsScaler,
     MinMaxScaler,
     Normalizer,
+    PowerTransformer,
+    QuantileTransformer,
     RobustScaler,
     StandardScaler,
 )
@@ -180,3 +182,72 @@ def convert_normalizer(est: Normalizer, builder: PlanBuilder, cols: Cols) -> Col
         0 if cols.sparse else 1,
     )
     return Cols(out.idx, cols.sparse)
+
+
+@register_converter(
+    PowerTransformer,
+    "yeo-johnson and box-cox (scipy's formulas; log1p/expm1 from libm, numpy's own differ "
+    "by an ulp), standardize; box-cox refuses values <= 0 as scikit-learn does",
+)
+def convert_power_transformer(est: PowerTransformer, builder: PlanBuilder, cols: Cols) -> Cols:
+    """scipy's transform per column (``power_transform`` kernel), then ``_scaler``.
+
+    ``validate_data(ensure_all_finite="allow-nan")`` refuses infinity; the map can
+    overflow to infinity, which the standardizing StandardScaler then refuses too.
+    """
+    refuse_float32(builder, est, cols)
+    _refuse_sparse(builder, est, cols, "PowerTransformer does not support sparse input")
+    if est.method not in ("yeo-johnson", "box-cox"):
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: method={est.method!r}; valid: 'yeo-johnson', 'box-cox'"
+        )
+    builder.check(cols, est, allow_nan=True)
+    out = builder.derived(cols)
+    builder.emit(
+        "power_transform",
+        est,
+        builder.idx(cols),
+        builder.idx(out),
+        builder.array(est.lambdas_, np.float64),
+        int(est.method == "box-cox"),
+        message="the Box-Cox transformation can only be applied to strictly positive data",
+    )
+    out = Cols(out.idx)
+    if est.standardize:
+        return convert_standard_scaler(est._scaler, builder, out)
+    return out
+
+
+@register_converter(
+    QuantileTransformer,
+    "output_distribution uniform (numpy.interp both ways, averaged, then the bounds), "
+    "dense input; normal output refused",
+)
+def convert_quantile_transformer(
+    est: QuantileTransformer, builder: PlanBuilder, cols: Cols
+) -> Cols:
+    """``_transform_col`` per column (``quantile_uniform`` kernel), infinity refused.
+
+    ``output_distribution="normal"`` applies ``scipy.stats.norm.ppf`` (cephes' ndtri)
+    after the interpolation; the runtime has no bit-exact ndtri, so it is refused.
+    """
+    refuse_float32(builder, est, cols)
+    _refuse_sparse(builder, est, cols, "the sparse branch is not compiled")
+    quantiles = np.asarray(est.quantiles_, dtype=np.float64)
+    if est.output_distribution != "uniform" or quantiles.shape[0] < 2:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: output_distribution={est.output_distribution!r} with "
+            f"{quantiles.shape[0]} quantiles is not supported; valid: 'uniform', with 2 "
+            "quantiles or more"
+        )
+    builder.check(cols, est, allow_nan=True)
+    out = builder.derived(cols)
+    builder.emit(
+        "quantile_uniform",
+        est,
+        builder.idx(cols),
+        builder.idx(out),
+        builder.array(quantiles, np.float64),
+        builder.array(est.references_, np.float64),
+    )
+    return Cols(out.idx)
