@@ -11,7 +11,7 @@ from pathlib import Path
 
 import joblib
 import pytest
-from sklearn.ensemble import AdaBoostClassifier
+from sklearn.neighbors import NearestCentroid
 
 from bundler.artifacts import sha256_file
 from tests.conftest import RESOURCES, SPEC, run_bundle
@@ -83,11 +83,11 @@ def test_unsupported_estimator_names_class_and_alternatives(tmp_path: Path) -> N
     ex = joblib.load(ART / "extractor.joblib")
     X = ex.transform(_frame())
     y = _frame_target()
-    model = AdaBoostClassifier(n_estimators=3).fit(X, y)
+    model = NearestCentroid().fit(X, y)
     path = tmp_path / "gb.joblib"
     joblib.dump(model, path)
     proc = run_bundle("build", str(write_spec(tmp_path, model=path)))
-    assert_refused(proc, 4, "AdaBoostClassifier", "Supported:", "RandomForestClassifier")
+    assert_refused(proc, 4, "NearestCentroid", "Supported:", "RandomForestClassifier")
     assert not (tmp_path / "dist").exists()
 
 

@@ -485,6 +485,28 @@ def _hard_vote(a: Args, width: int) -> str | None:
     return None
 
 
+def _samme_decision(a: Args, width: int) -> str | None:
+    start, rule, m, k = a["start"], a["rule"], a["weights"].size, a["total"].size
+    if m == 0 or start.size != m + 1 or rule.size != m or a["wrong"].size != m or k < 2:
+        return "expects one decision block, rule and weight per member, two classes or more"
+    if a["dst"].size != (1 if k == 2 else k):
+        return "expects one output column for two classes, else one per class"
+    if start[0] != 0 or start[-1] != a["src"].size or np.any(np.diff(start) < 1):
+        return "inconsistent decision blocks"
+    size = np.diff(start)
+    if np.any((rule < 0) | (rule > 2)) or np.any((rule > 0) & ((size != 1) | (k != 2))):
+        return "unknown label rule, or a binary rule outside a two-class vote"
+    if np.any((rule == 0) & (size != k)):
+        return "an argmax member must have one decision column per class"
+    return None
+
+
+def _weighted_median(a: Args, width: int) -> str | None:
+    if a["src"].size == 0 or a["src"].size != a["weights"].size or a["dst"].size != 1:
+        return "expects one prediction column and weight per member, one output column"
+    return None
+
+
 def _calibrate(a: Args, width: int) -> str | None:
     m, k = a["src"].size, a["dst"].size
     start, xs = a["start"], a["xs"]
@@ -576,6 +598,8 @@ CHECKS: dict[str, Check] = {
     "categorical_nb": _categorical_nb,
     "qda": _qda,
     "member_average": _member_average,
+    "samme_decision": _samme_decision,
+    "weighted_median": _weighted_median,
     "hard_vote": _hard_vote,
     "calibrate": _calibrate,
 }

@@ -127,9 +127,85 @@ def calibrate(ws, src, dst, cls, kind, a, b, lo, hi, xs, ys, start):
             ws[i, dst[c]] = 1.0 if (v > 1.0 and v <= 1.0 + 1e-5) else v
 
 
+def samme_decision(ws, src, dst, start, rule, weights, wrong, total):
+    """AdaBoostClassifier's ``decision_function``: each member's label (its decision columns
+    ``src[start[j]:start[j + 1]]`` read by ``rule[j]`` as in ``hard_vote``) adds
+    ``weights[j]`` to its class and ``wrong[j]`` (``-1 / (K - 1) * w``) to every other,
+    in member order; each sum is divided by ``total`` (the weights' numpy sum). With
+    two classes ``dst`` is one column, ``-p_0 + p_1``.
+    """
+    n = ws.shape[0]
+    m = weights.shape[0]
+    k = total.shape[0]
+    acc = np.empty(k)
+    for i in range(n):
+        for c in range(k):
+            acc[c] = 0.0
+        for j in range(m):
+            lo = start[j]
+            hi = start[j + 1]
+            if rule[j] == 0:
+                best = 0
+                top = ws[i, src[lo]]
+                if top == top:
+                    for t in range(lo + 1, hi):
+                        v = ws[i, src[t]]
+                        if v != v:
+                            best = t - lo
+                            break
+                        if v > top:
+                            top = v
+                            best = t - lo
+            elif rule[j] == 1:
+                best = 1 if ws[i, src[lo]] > 0.0 else 0
+            else:
+                best = 0 if ws[i, src[lo]] < 0.0 else 1
+            for c in range(k):
+                acc[c] += weights[j] if c == best else wrong[j]
+        for c in range(k):
+            acc[c] = acc[c] / total[c]
+        if k == 2:
+            ws[i, dst[0]] = 0.0 + -acc[0] + acc[1]
+        else:
+            for c in range(k):
+                ws[i, dst[c]] = acc[c]
+
+
+def weighted_median(ws, src, dst, weights):
+    """AdaBoostRegressor's ``predict``: the members' predictions ``src`` sorted (equal
+    ones in member order), their weights' running sum (``np.cumsum``), and the first
+    prediction whose sum reaches half the total.
+    """
+    n = ws.shape[0]
+    m = src.shape[0]
+    order = np.empty(m, dtype=np.int64)
+    for i in range(n):
+        for j in range(m):
+            v = ws[i, src[j]]
+            p = j
+            while p > 0 and ws[i, src[order[p - 1]]] > v:
+                order[p] = order[p - 1]
+                p -= 1
+            order[p] = j
+        total = 0.0
+        for j in range(m):
+            total += weights[order[j]]
+        half = 0.5 * total
+        cdf = 0.0
+        pick = order[0]
+        for j in range(m):
+            cdf += weights[order[j]]
+            if cdf >= half:
+                pick = order[j]
+                break
+        ws[i, dst[0]] = ws[i, src[pick]]
+
+
 #: Kernel name -> Numba signature, for the kernels of this module.
 EXPORTS: dict[str, str] = {
     "member_average": sig(F2, I1, I1, F1, "f8"),
     "hard_vote": sig(F2, I1, I1, I1, I1, F1),
+    "samme_decision": sig(F2, I1, I1, I1, I1, F1, F1, F1),
+    "weighted_median": sig(F2, I1, I1, F1),
     "calibrate": sig(F2, I1, I1, I1, I1, F1, F1, F1, F1, F1, F1, I1),
 }

@@ -24,7 +24,13 @@ from mlbundle_runtime.kernels.core import (
     scale,
     softmax,
 )
-from mlbundle_runtime.kernels.ensembles import calibrate, hard_vote, member_average
+from mlbundle_runtime.kernels.ensembles import (
+    calibrate,
+    hard_vote,
+    member_average,
+    samme_decision,
+    weighted_median,
+)
 from mlbundle_runtime.kernels.linear_models import (
     binarize,
     gaussian_nb,
@@ -473,7 +479,22 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 8),
             )
             p += 10
-        elif kid == 48:  # calibrate
+        elif kid == 48:  # samme_decision
+            samme_decision(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _v(ib, code, p + 4),
+                _v(ib, code, p + 6),
+                _v(fb, code, p + 8),
+                _v(fb, code, p + 10),
+                _v(fb, code, p + 12),
+            )
+            p += 14
+        elif kid == 49:  # weighted_median
+            weighted_median(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4))
+            p += 6
+        elif kid == 50:  # calibrate
             calibrate(
                 ws,
                 _v(ib, code, p),
@@ -548,6 +569,8 @@ KERNELS = (
     "qda",
     "member_average",
     "hard_vote",
+    "samme_decision",
+    "weighted_median",
     "calibrate",
 )
 CALLEES = HELPERS + KERNELS

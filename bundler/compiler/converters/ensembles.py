@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import (
+    AdaBoostClassifier,
+    AdaBoostRegressor,
     BaggingClassifier,
     BaggingRegressor,
     StackingClassifier,
@@ -428,3 +430,124 @@ def convert_calibrated_classifier(
         float(len(blocks)),
     )
     return Prediction("classification", out, "argmax", classes, out)
+
+
+def _boosted(est: Any, builder: PlanBuilder, cols: Cols) -> list[Prediction]:
+    """Each boosted member compiled on all the features; ``_check_X`` refuses NaN and inf."""
+    builder.check(cols, est, allow_nan=False)
+    out = []
+    for j, member in enumerate(est.estimators_):
+        builder.push(f"estimators_[{j}]")
+        result = convert(member, builder, cols)
+        builder.pop()
+        if not isinstance(result, Prediction):
+            raise UnsupportedEstimatorError(
+                f"{builder.origin(est)}: member {j} is a transformer, not a predictor"
+            )
+        out.append(result)
+    return out
+
+
+@register_converter(
+    AdaBoostClassifier,
+    "SAMME (the only algorithm in 1.9): decision_function, predict_proba (softmax of the "
+    "decision / (K - 1), or of [-d, d] / 2); members any compiled classifier",
+)
+def convert_ada_boost_classifier(
+    est: AdaBoostClassifier, builder: PlanBuilder, cols: Cols
+) -> Prediction:
+    """``decision_function`` as scikit-learn sums it (``samme_decision``), then its proba.
+
+    Each member's label is its own decision read by its rule (the same reading as
+    ``hard_vote``), compared with ``classes_`` as ``estimator.predict(X) == classes``.
+    """
+    origin = builder.origin(est)
+    classes = tuple(est.classes_)
+    k = len(classes)
+    if k < 2:
+        raise UnsupportedEstimatorError(f"{origin}: fitted on one class; nothing to predict")
+    members = _boosted(est, builder, cols)
+    for m in members:
+        if m.task != "classification" or tuple(m.classes) != classes:
+            raise UnsupportedEstimatorError(
+                f"{origin}: every member must be a classifier of the ensemble's {k} classes"
+            )
+    rules = [_RULES.get(m.label_rule, -1) for m in members]
+    if min(rules) < 0:
+        raise UnsupportedEstimatorError(f"{origin}: a member's label rule is not supported")
+    weights = np.asarray(est.estimator_weights_, dtype=np.float64)[: len(members)]
+    wrong = np.array([-1 / (k - 1) * w for w in weights], dtype=np.float64)
+    total = float(np.asarray(est.estimator_weights_).sum())
+    start = np.concatenate([[0], np.cumsum([len(m.decision) for m in members])])
+    src = Cols(tuple(c for m in members for c in m.decision.idx))
+    decision = builder.new_cols(["decision"] if k == 2 else [f"decision[{c}]" for c in classes])
+    builder.emit(
+        "samme_decision",
+        est,
+        builder.idx(src),
+        builder.idx(decision),
+        builder.array(start, np.int64),
+        builder.array(rules, np.int64),
+        builder.array(weights, np.float64),
+        builder.array(wrong, np.float64),
+        builder.array(np.full(k, total), np.float64),
+    )
+    # _compute_proba_from_decision: [-d, d] / 2 (two classes) or d / (K - 1), then softmax
+    if k == 2:
+        scaled = builder.new_cols(["-d/2", "d/2"])
+        src_cols = Cols(decision.idx * 2)
+        divisor = [-2.0, 2.0]
+    else:
+        scaled = builder.new_cols([f"d[{c}]/(K-1)" for c in classes])
+        src_cols = decision
+        divisor = [float(k - 1)] * k
+    builder.emit(
+        "scale",
+        est,
+        builder.idx(src_cols),
+        builder.idx(scaled),
+        builder.array(np.zeros(k), np.float64),
+        builder.array(divisor, np.float64),
+    )
+    proba = builder.new_cols([f"proba[{c}]" for c in classes])
+    builder.emit("softmax", est, builder.idx(scaled), builder.idx(proba))
+    labels = () if k == 2 else tuple(str(c) for c in classes)
+    return Prediction(
+        "classification",
+        decision,
+        "positive" if k == 2 else "argmax",
+        classes,
+        proba,
+        extras=(("decision_function", decision, labels),),
+    )
+
+
+@register_converter(
+    AdaBoostRegressor, "weighted median of the members (predict); members any compiled regressor"
+)
+def convert_ada_boost_regressor(
+    est: AdaBoostRegressor, builder: PlanBuilder, cols: Cols
+) -> Prediction:
+    """``_get_median_predict``: the first sorted prediction whose weight sum reaches half.
+
+    scikit-learn sorts with ``np.argsort`` (not stable): equal predictions may be taken
+    in another order, which changes which one is picked only when their running sums
+    round differently, and then only among equal values.
+    """
+    members = _boosted(est, builder, cols)
+    for m in members:
+        if m.task != "regression" or len(m.decision) != 1:
+            raise UnsupportedEstimatorError(
+                f"{builder.origin(est)}: every member must be a single-output regressor"
+            )
+    weights = np.asarray(est.estimator_weights_, dtype=np.float64)[: len(members)]
+    src = Cols(tuple(m.decision.idx[0] for m in members))
+    out = builder.new_cols(["prediction"])
+    builder.emit(
+        "weighted_median",
+        est,
+        builder.idx(src),
+        builder.idx(out),
+        builder.array(weights, np.float64),
+    )
+    return Prediction("regression", out, "value")
