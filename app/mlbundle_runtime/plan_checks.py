@@ -61,6 +61,17 @@ def _quantile_uniform(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst")
 
 
+def _spline_basis(a: Args, width: int) -> str | None:
+    k, n_out, t = int(a["degree"]), a["dst"].size, a["t"]
+    if a["src"].size != 1 or k < 0 or t.size != n_out + k + 1 or n_out <= k:
+        return f"expects one column, and {n_out} + degree + 1 knots for {n_out} outputs"
+    if int(a["mode"]) not in (0, 1, 2) or int(a["nan_zeros"]) not in (0, 1):
+        return "mode must be 0, 1 or 2 and nan_zeros 0 or 1"
+    if np.any(np.diff(t) < 0) or not np.all(np.isfinite(t)):
+        return "the knots must be finite and sorted"
+    return _same_length(a, "dst", "f_min", "f_max")
+
+
 def _scale(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst", "offset", "divisor")
 
@@ -559,6 +570,7 @@ CHECKS: dict[str, Check] = {
     "kmeans_distances": _kmeans_distances,
     "power_transform": _power_transform,
     "quantile_uniform": _quantile_uniform,
+    "spline_basis": _spline_basis,
     "scale": _scale,
     "onehot": _onehot,
     "linear": _linear,

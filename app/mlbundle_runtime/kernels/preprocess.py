@@ -354,6 +354,73 @@ def quantile_uniform(ws, src, dst, quantiles, references):
             ws[i, dst[j]] = y
 
 
+def spline_basis(ws, src, dst, t, degree, mode, f_min, f_max, nan_zeros):
+    """SplineTransformer, one feature: its ``n`` B-spline basis values into ``dst``.
+
+    scipy's ``BSpline.__call__`` with identity coefficients: the knot interval found as
+    ``find_interval`` does (``extrapolate`` in ``mode`` 0), the Cox-de Boor recurrence of
+    ``_deBoor_D``, then each output ``0.0 + sum(c * h)`` over the window. ``mode`` 0
+    ``continue``; 1 ``error`` (outside ``[t[k], t[n]]`` is refused: its row is returned);
+    2 ``constant`` (inside the knots' range as is; below it the first ``degree`` columns
+    take ``f_min``, above it the last ``degree`` take ``f_max``, the others 0). NaN (only
+    with ``handle_missing="zeros"``, ``nan_zeros``) gives zeros.
+    """
+    n_rows = ws.shape[0]
+    k = degree
+    n_out = dst.shape[0]
+    n = t.shape[0] - k - 1
+    h = np.empty(k + 1)
+    hh = np.empty(k + 1)
+    tb = t[k]
+    te = t[n]
+    for i in range(n_rows):
+        x = ws[i, src[0]]
+        for j in range(n_out):
+            ws[i, dst[j]] = 0.0
+        if np.isnan(x):
+            if nan_zeros != 0:
+                continue
+            return i
+        if mode == 2 and (x < tb or x > te):
+            if x < tb:
+                for j in range(k):
+                    ws[i, dst[j]] = f_min[j]
+            else:
+                for j in range(n_out - k, n_out):
+                    ws[i, dst[j]] = f_max[j]
+            continue
+        if mode != 0 and (x < tb or x > te):
+            return i
+        ell = k
+        while x < t[ell] and ell != k:
+            ell -= 1
+        ell += 1
+        while x >= t[ell] and ell != n:
+            ell += 1
+        ell -= 1
+        h[0] = 1.0
+        for j in range(1, k + 1):
+            for q in range(j):
+                hh[q] = h[q]
+            h[0] = 0.0
+            for q in range(1, j + 1):
+                xb = t[ell + q]
+                xa = t[ell + q - j]
+                if xb == xa:
+                    h[q] = 0.0
+                    continue
+                w = hh[q - 1] / (xb - xa)
+                h[q - 1] += w * (xb - x)
+                h[q] = w * (x - xa)
+        for j in range(n_out):
+            acc = 0.0
+            for a in range(k + 1):
+                c = 1.0 if ell + a - k == j else 0.0
+                acc = acc + c * h[a]
+            ws[i, dst[j]] = acc
+    return -1
+
+
 #: Kernel name -> Numba signature, for the kernels of this module.
 EXPORTS: dict[str, str] = {
     "mul_add": sig(F2, I1, I1, F1, F1),
@@ -369,4 +436,5 @@ EXPORTS: dict[str, str] = {
     "unary_func": sig(F2, I1, I1, "i8"),
     "power_transform": sig(F2, I1, I1, F1, "i8", ret="i8"),
     "quantile_uniform": sig(F2, I1, I1, F2, F1),
+    "spline_basis": sig(F2, I1, I1, F1, "i8", "i8", F1, F1, "i8", ret="i8"),
 }

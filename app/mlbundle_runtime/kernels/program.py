@@ -61,6 +61,7 @@ from mlbundle_runtime.kernels.preprocess import (
     power_transform,
     product,
     quantile_uniform,
+    spline_basis,
     unary_func,
 )
 from mlbundle_runtime.kernels.svm import svm_kernel_sum, svm_ovr, svm_proba, svm_votes
@@ -306,7 +307,20 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 7),
             )
             p += 9
-        elif kid == 27:  # linear_dot2
+        elif kid == 27:  # spline_basis
+            s = spline_basis(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _v(fb, code, p + 4),
+                code[p + 6],
+                code[p + 7],
+                _v(fb, code, p + 8),
+                _v(fb, code, p + 10),
+                code[p + 12],
+            )
+            p += 13
+        elif kid == 28:  # linear_dot2
             linear_dot2(
                 ws,
                 _v(ib, code, p),
@@ -315,16 +329,16 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 7),
             )
             p += 9
-        elif kid == 28:  # binarize
+        elif kid == 29:  # binarize
             binarize(ws, _v(ib, code, p), _v(ib, code, p + 2), fb[code[p + 4]])
             p += 5
-        elif kid == 29:  # huber_pair
+        elif kid == 30:  # huber_pair
             huber_pair(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 30:  # ovr_proba
+        elif kid == 31:  # ovr_proba
             ovr_proba(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 31:  # gaussian_nb
+        elif kid == 32:  # gaussian_nb
             gaussian_nb(
                 ws,
                 _v(ib, code, p),
@@ -335,10 +349,10 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 32:  # nb_proba
+        elif kid == 33:  # nb_proba
             nb_proba(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 33:  # mlp_dense
+        elif kid == 34:  # mlp_dense
             mlp_dense(
                 ws,
                 _v(ib, code, p),
@@ -348,7 +362,7 @@ def run_program(ws, x, data, label):
                 code[p + 9],
             )
             p += 10
-        elif kid == 34:  # svm_kernel_sum
+        elif kid == 35:  # svm_kernel_sum
             svm_kernel_sum(
                 ws,
                 _v(ib, code, p),
@@ -363,13 +377,13 @@ def run_program(ws, x, data, label):
                 code[p + 17],
             )
             p += 18
-        elif kid == 35:  # svm_votes
+        elif kid == 36:  # svm_votes
             svm_votes(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 36:  # svm_ovr
+        elif kid == 37:  # svm_ovr
             svm_ovr(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 37:  # svm_proba
+        elif kid == 38:  # svm_proba
             svm_proba(
                 ws,
                 _v(ib, code, p),
@@ -378,7 +392,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 6),
             )
             p += 8
-        elif kid == 38:  # knn_tree
+        elif kid == 39:  # knn_tree
             knn_tree(
                 ws,
                 _v(ib, code, p),
@@ -396,16 +410,16 @@ def run_program(ws, x, data, label):
                 fb[code[p + 25]],
             )
             p += 26
-        elif kid == 39:  # knn_vote
+        elif kid == 40:  # knn_vote
             s = knn_vote(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(ib, code, p + 4), code[p + 6])
             p += 7
-        elif kid == 40:  # knn_mean
+        elif kid == 41:  # knn_mean
             s = knn_mean(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4), code[p + 6])
             p += 7
-        elif kid == 41:  # knn_brute
+        elif kid == 42:  # knn_brute
             knn_brute(ws, _v(ib, code, p), _v(ib, code, p + 2), _m(fb, code, p + 4), code[p + 7])
             p += 8
-        elif kid == 42:  # kmeans_distances
+        elif kid == 43:  # kmeans_distances
             kmeans_distances(
                 ws,
                 _v(ib, code, p),
@@ -415,7 +429,7 @@ def run_program(ws, x, data, label):
                 code[p + 9],
             )
             p += 10
-        elif kid == 43:  # radius_query
+        elif kid == 44:  # radius_query
             s = radius_query(
                 ws,
                 _v(ib, code, p),
@@ -438,7 +452,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 31),
             )
             p += 33
-        elif kid == 44:  # categorical_nb
+        elif kid == 45:  # categorical_nb
             s = categorical_nb(
                 ws,
                 _v(ib, code, p),
@@ -449,7 +463,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 11),
             )
             p += 13
-        elif kid == 45:  # qda
+        elif kid == 46:  # qda
             qda(
                 ws,
                 _v(ib, code, p),
@@ -460,7 +474,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 46:  # member_average
+        elif kid == 47:  # member_average
             member_average(
                 ws,
                 _v(ib, code, p),
@@ -469,7 +483,7 @@ def run_program(ws, x, data, label):
                 fb[code[p + 6]],
             )
             p += 7
-        elif kid == 47:  # hard_vote
+        elif kid == 48:  # hard_vote
             hard_vote(
                 ws,
                 _v(ib, code, p),
@@ -479,7 +493,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 8),
             )
             p += 10
-        elif kid == 48:  # samme_decision
+        elif kid == 49:  # samme_decision
             samme_decision(
                 ws,
                 _v(ib, code, p),
@@ -491,10 +505,10 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 49:  # weighted_median
+        elif kid == 50:  # weighted_median
             weighted_median(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4))
             p += 6
-        elif kid == 50:  # calibrate
+        elif kid == 51:  # calibrate
             calibrate(
                 ws,
                 _v(ib, code, p),
@@ -548,6 +562,7 @@ KERNELS = (
     "unary_func",
     "power_transform",
     "quantile_uniform",
+    "spline_basis",
     "linear_dot2",
     "binarize",
     "huber_pair",

@@ -17,11 +17,12 @@ One ``product`` call per degree computes all terms of that degree.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.preprocessing import PolynomialFeatures
+from sklearn.preprocessing import PolynomialFeatures, SplineTransformer
 
 from bundler.compiler._builder import Cols, PlanBuilder
 from bundler.compiler._registry import register_converter
 from bundler.compiler.converters.scalers import refuse_float32
+from bundler.errors import UnsupportedEstimatorError
 
 Term = tuple[int, ...]  # sorted input indices, one per factor
 
@@ -75,3 +76,59 @@ def _term_name(term: Term, names: list[str]) -> str:
         e = term.count(j)
         parts.append(names[j] + (f"^{e}" if e > 1 else ""))
     return " ".join(parts)
+
+
+_EXTRAPOLATION = {"continue": 0, "error": 1, "constant": 2}
+
+
+@register_converter(
+    SplineTransformer,
+    "degree, n_knots, knots (uniform, quantile, array), include_bias, handle_missing; "
+    "extrapolation continue, error, constant (periodic and linear refused); dense output",
+)
+def convert_spline_transformer(est: SplineTransformer, builder: PlanBuilder, cols: Cols) -> Cols:
+    """scipy's B-spline basis per feature (``spline_basis``), one op per feature.
+
+    ``transform`` calls ``BSpline(t, eye(n), k)(x)`` per column; the kernel repeats
+    scipy's interval search and Cox-de Boor recurrence, so the values are the same
+    bits. ``constant`` extrapolation writes ``spl(t[k])`` / ``spl(t[n])`` (computed here
+    by scipy itself) into the boundary columns. Without ``include_bias`` the last
+    column of each feature's block is left out, as scikit-learn does.
+    """
+    refuse_float32(builder, est, cols)
+    if cols.sparse or est.sparse_output or est.extrapolation not in _EXTRAPOLATION:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: extrapolation={est.extrapolation!r}, "
+            f"sparse_output={est.sparse_output} on {'sparse' if cols.sparse else 'dense'} "
+            "input is not supported; valid: extrapolation 'continue', 'error' or 'constant', "
+            "dense input and output"
+        )
+    zeros = est.handle_missing == "zeros"
+    if zeros:
+        builder.use_as_numbers(cols, est)  # ensure_all_finite=False: nothing refused
+    else:
+        builder.check(cols, est, allow_nan=False)
+    out = Cols(())
+    for f, col in enumerate(cols.idx):
+        spl = est.bsplines_[f]
+        n_splines = spl.c.shape[1]
+        k = int(spl.k)
+        t = np.asarray(spl.t, dtype=np.float64)
+        f_min = np.asarray(spl(t[k]), dtype=np.float64).reshape(-1)
+        f_max = np.asarray(spl(t[-k - 1]), dtype=np.float64).reshape(-1)
+        block = builder.new_cols([f"{builder.name(col)}_sp_{j}" for j in range(n_splines)])
+        builder.emit(
+            "spline_basis",
+            est,
+            builder.idx(Cols((col,))),
+            builder.idx(block),
+            builder.array(t, np.float64),
+            k,
+            _EXTRAPOLATION[est.extrapolation],
+            builder.array(f_min, np.float64),
+            builder.array(f_max, np.float64),
+            int(zeros),
+            message="X contains values beyond the limits of the knots",
+        )
+        out = out + (block if est.include_bias else block.take(range(n_splines - 1)))
+    return out
