@@ -404,7 +404,11 @@ def test_random_csv_bytes_score_or_fail_by_row_never_a_traceback(
 
 
 _json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=6)
     | st.sampled_from([10**400, -(10**400), 2**63]),  # beyond float, beyond int64
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
