@@ -245,6 +245,13 @@ X_SYSTEM_LIBRARIES = (
     "libbrotlidec.so.1",
     "libexpat.so.1",
 )
+#: The C++ runtime the built-in app loads from the system instead of the bundle: numpy's
+#: core needs libstdc++ (and it libgcc_s), which numpy's own wheel never carries (the
+#: manylinux policy counts them as the system's), so a machine that can install numpy has
+#: them; Debian's apt itself depends on them. 2.2 MB to unpack at every onefile start,
+#: 0.8 MB of the onefile; a bundled libstdc++ older than the system's also breaks the
+#: graphics drivers that load the newer one.
+CXX_SYSTEM_LIBRARIES = ("libstdc++.so.6", "libgcc_s.so.1")
 #: Tcl/Tk script folders and files the window never reads (strace of the frozen window):
 #: Tcl's packages in ``tcl8/`` (PyInstaller collects them flat, where ``package require``
 #: does not look; Tk falls back to its own msgcat), its and Tk's message catalogues (read
@@ -551,7 +558,7 @@ def render_spec(
         never += [*NUMPY_UNUSED, *(m for m in STDLIB_UNUSED if m not in keeps)]
     if application is None:
         datas_dropped = list(TK_DATA_UNUSED)
-        binaries_dropped = list(X_SYSTEM_LIBRARIES)
+        binaries_dropped = [*X_SYSTEM_LIBRARIES, *CXX_SYSTEM_LIBRARIES]
     excludes = sorted(set(forbidden) | set(kept) | set(never))
     return env.get_template(SPEC_TEMPLATE).render(
         name=name,

@@ -93,6 +93,8 @@ class ElfInfo:
     machine: int
     shared_library: bool  # ET_DYN without a program interpreter: loaded, never run
     glibc: tuple[int, ...] | None  # highest GLIBC_x.y it requires, None if none
+    #: the shared libraries it needs versioned symbols of (``readelf -V``'s "File:" names)
+    versioned_needs: frozenset[str] = frozenset()
 
 
 def read_elf(path: Path) -> ElfInfo | None:
@@ -127,6 +129,7 @@ def read_elf(path: Path) -> ElfInfo | None:
             _, sh_type, _, _, off, size, link, info = struct.unpack_from(end + "IIIIIIII", data, at)
         sections.append((sh_type, off, size, link, info))
     found: list[tuple[int, ...]] = []
+    needs: set[str] = set()
     for sh_type, off, _size, link, count in sections:
         if sh_type != _SHT_GNU_VERNEED:
             continue
@@ -138,7 +141,8 @@ def read_elf(path: Path) -> ElfInfo | None:
 
         need = off
         for _ in range(count):  # sh_info: the number of Verneed entries
-            _ver, cnt, _file, aux, nxt = struct.unpack_from(end + "HHIII", data, need)
+            _ver, cnt, file, aux, nxt = struct.unpack_from(end + "HHIII", data, need)
+            needs.add(name(file))
             at = need + aux
             for _ in range(cnt):
                 _hash, _flags, _other, vname, anext = struct.unpack_from(end + "IHHII", data, at)
@@ -153,6 +157,7 @@ def read_elf(path: Path) -> ElfInfo | None:
         machine=machine,
         shared_library=e_type == _ET_DYN and not interp,
         glibc=max(found) if found else None,
+        versioned_needs=frozenset(needs),
     )
 
 
@@ -168,6 +173,29 @@ X_RPM_REQUIRES = (
     "libfontconfig.so.1()(64bit)",
     "libfreetype.so.6()(64bit)",
 )
+
+
+#: The C++ runtime the built-in app takes from the system (``freeze.CXX_SYSTEM_LIBRARIES``),
+#: by soname: the .deb's package and the RPM's capability. numpy's wheel itself relies on
+#: the system's (the manylinux policy lets no wheel bundle it).
+CXX_SYSTEM_PACKAGES = {
+    "libstdc++.so.6": ("libstdc++6", "libstdc++.so.6()(64bit)"),
+    "libgcc_s.so.1": ("libgcc-s1", "libgcc_s.so.1()(64bit)"),
+}
+
+
+def system_cxx(tree: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The .deb packages and RPM capabilities of the C++ runtime libraries that files in
+    ``tree`` need but ``tree`` does not carry (Debian policy 8.6: the package must say so)."""
+    bundled = {p.name for p in tree.rglob("*.so*")}
+    needed: set[str] = set()
+    for path in sorted(tree.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            info = read_elf(path)
+            if info is not None:
+                needed |= info.versioned_needs
+    missing = [CXX_SYSTEM_PACKAGES[n] for n in sorted(needed - bundled) if n in CXX_SYSTEM_PACKAGES]
+    return tuple(d for d, _ in missing), tuple(r for _, r in missing)
 
 
 def needs_system_x(tree: Path) -> bool:
@@ -459,7 +487,10 @@ def make_deb(
             homepage=app.get("homepage"),
             license=license_,
             glibc=glibc_floor(root / "opt" / name),
-            x_depends=X_DEB_DEPENDS if needs_system_x(root / "opt" / name) else (),
+            system_depends=(
+                *(X_DEB_DEPENDS if needs_system_x(root / "opt" / name) else ()),
+                *system_cxx(root / "opt" / name)[0],
+            ),
             installed_kb=size_kb,
             title=title,
             description_lines=_wrap(description or title),
@@ -539,8 +570,11 @@ def make_rpm(
             homepage=_rpm_text(app.get("homepage")),
             arch=arch,
             glibc=glibc_floor(root / "opt" / name),
-            x_requires=X_RPM_REQUIRES
-            if needs_system_x(root / "opt" / name) and arch in ("x86_64", "aarch64")
+            system_requires=(
+                *(X_RPM_REQUIRES if needs_system_x(root / "opt" / name) else ()),
+                *system_cxx(root / "opt" / name)[1],
+            )
+            if arch in ("x86_64", "aarch64")
             else (),
             description_lines=[_rpm_text(line) for line in _wrap(description or title)],
             model_algorithm=model["algorithm"],

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy
 import pytest
 
 from bundler.installers import (
@@ -160,6 +161,31 @@ def test_a_window_that_takes_x_from_the_system_depends_on_it(tmp_path: Path) -> 
     )
 
 
+def test_a_bundle_without_the_cxx_runtime_depends_on_the_systems(tmp_path: Path) -> None:
+    """numpy's core (a real C++ extension) bundled without libstdc++ and libgcc_s (the
+    built-in app's freeze): the packages name them; with both bundled, neither."""
+    _need("dpkg-deb", "rpmbuild")
+    onedir = _onedir(tmp_path / "cxx")
+    core = next(Path(numpy.__file__).parent.glob("_core/_multiarray_umath*.so"))
+    shutil.copy2(core, onedir / "_internal" / core.name)
+    out = tmp_path / "out"
+    make_installers(
+        onedir, out, kinds=("deb", "rpm"), name="penguins", version="1.0.0", title=TITLE,
+        description=DESCRIPTION, record=RECORD, work=tmp_path / "work", icon=None,
+    )  # fmt: skip
+    depends = _run("dpkg-deb", "-f", out / DEB, "Depends").strip().split(", ")
+    assert depends[1:] == ["libgcc-s1", "libstdc++6"]
+    requires = set(_run("rpm", "-qp", "--requires", out / RPM).splitlines())
+    assert {"libstdc++.so.6()(64bit)", "libgcc_s.so.1()(64bit)"} <= requires
+    for lib in ("libstdc++.so.6", "libgcc_s.so.1"):
+        (onedir / "_internal" / lib).write_bytes(b"")
+    make_installers(
+        onedir, tmp_path / "own", kinds=("deb",), name="penguins", version="1.0.0",
+        title=TITLE, description=DESCRIPTION, record=RECORD, work=tmp_path / "work2", icon=None,
+    )  # fmt: skip
+    assert ", " not in _run("dpkg-deb", "-f", tmp_path / "own" / DEB, "Depends").strip()
+
+
 def test_deb_layout_menu_entry_icon_copyright_changelog(deb_root: Path) -> None:
     _need("desktop-file-validate")
     assert (deb_root / "opt/penguins/penguins").stat().st_mode & 0o111
@@ -287,8 +313,9 @@ def test_the_example_deb_installs_runs_its_selftest_and_passes_lintian(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     floor = glibc_floor(root / "opt/penguins")
-    # the built-in window takes the X client libraries from the system, and says so
-    depends = ", ".join([f"libc6 (>= {floor})", *X_DEB_DEPENDS])
+    # the built-in app takes the X client libraries and the C++ runtime from the system,
+    # and says so
+    depends = ", ".join([f"libc6 (>= {floor})", *X_DEB_DEPENDS, "libgcc-s1", "libstdc++6"])
     assert _run("dpkg-deb", "-f", deb, "Depends").strip() == depends
     assert (root / "usr/share/applications/penguins.desktop").exists()
     lint = subprocess.run(
