@@ -95,6 +95,11 @@ SUPPORTED = [
     for module, names in SUPPORTED_NAMES.items()
     for name in names
 ]
+#: Classes of the optional ``boosting`` extra: they must have a converter whenever their
+#: library imports, and are skipped (never refused at import) when it is not installed.
+OPTIONAL_NAMES = {
+    "lightgbm": ["LGBMClassifier", "LGBMRegressor"],
+}
 
 
 def _xy(n: int = 60, d: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +129,35 @@ def test_supported_class_has_a_converter(cls: type) -> None:
     else:
         est = cls()
     assert get_converter(est) is reg.fn
+
+
+@pytest.mark.parametrize(
+    "library, name",
+    [(lib, name) for lib, names in OPTIONAL_NAMES.items() for name in names],
+    ids=lambda v: v,
+)
+def test_optional_class_has_a_converter_when_its_library_imports(library: str, name: str) -> None:
+    cls = getattr(pytest.importorskip(library), name)
+    registered = {r.cls: r for r in supported()}
+    assert cls in registered and registered[cls].options.strip()
+    assert get_converter(cls()) is registered[cls].fn
+
+
+def test_optional_families_are_not_imported_without_their_library() -> None:
+    """With the libraries hidden, importing the compiler registers every other converter."""
+    import subprocess
+    import sys
+
+    hide = (
+        "import importlib.util, sys; find = importlib.util.find_spec; "
+        f"importlib.util.find_spec = lambda n, *a: None if n in {sorted(OPTIONAL_NAMES)} "
+        "else find(n, *a); import bundler.compiler as c; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        f"{sorted(OPTIONAL_NAMES)}), len(c.supported()))"
+    )
+    out = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True, check=True)
+    loaded, count = out.stdout.split("] ")
+    assert loaded == "[" and int(count) >= len(SUPPORTED), out.stdout
 
 
 def test_supported_is_sorted_and_unique() -> None:
@@ -246,11 +280,11 @@ def test_brute_force_neighbours_with_an_unsupported_metric_are_refused() -> None
         compile_estimators(est)
 
 
-def test_multi_output_trees_are_refused() -> None:
+def test_multi_output_trees_compile_one_output_per_target() -> None:
     X, y = _xy()
     est = DecisionTreeRegressor(max_depth=3).fit(X, np.column_stack([y, 1 - y]).astype(float))
-    with pytest.raises(UnsupportedEstimatorError, match="multi-output"):
-        compile_estimators(est)
+    header = compile_estimators(est).header
+    assert [o["name"] for o in header["outputs"]] == ["y0", "y1"]
 
 
 def test_register_converter_refuses_duplicates(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,11 @@
-"""Converters, one module per estimator family; importing this package registers them all."""
+"""Converters, one module per estimator family; importing this package registers them all.
+
+The LightGBM and XGBoost families (``OPTIONAL``) register only when their library is
+installed (the ``boosting`` extra): without it, nothing is imported for them.
+"""
+
+import importlib
+import importlib.util
 
 from bundler.compiler.converters import (
     cluster,
@@ -41,3 +48,9 @@ __all__ += ["discriminant_qda"]
 __all__ += ["ensembles"]
 __all__ += ["text"]
 __all__ += ["cluster"]
+
+#: Library -> the converter module that needs it: imported only where the library is.
+OPTIONAL = {"lightgbm": "boosting_lightgbm"}
+for _library, _module in OPTIONAL.items():
+    if importlib.util.find_spec(_library) is not None:
+        importlib.import_module(f"{__name__}.{_module}")
