@@ -61,6 +61,12 @@ def _quantile_uniform(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst")
 
 
+def _impute_predicted(a: Args, width: int) -> str | None:
+    if a["src"].size != 3 or a["dst"].size != 1 or a["lo"].size != 1 or a["hi"].size != 1:
+        return "expects 3 source columns (missing, predicted, current), 1 target and 1 bound each"
+    return None
+
+
 def _spline_basis(a: Args, width: int) -> str | None:
     k, n_out, t = int(a["degree"]), a["dst"].size, a["t"]
     if a["src"].size != 1 or k < 0 or t.size != n_out + k + 1 or n_out <= k:
@@ -571,6 +577,7 @@ CHECKS: dict[str, Check] = {
     "power_transform": _power_transform,
     "quantile_uniform": _quantile_uniform,
     "spline_basis": _spline_basis,
+    "impute_predicted": _impute_predicted,
     "scale": _scale,
     "onehot": _onehot,
     "linear": _linear,

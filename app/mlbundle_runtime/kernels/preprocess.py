@@ -421,6 +421,24 @@ def spline_basis(ws, src, dst, t, degree, mode, f_min, f_max, nan_zeros):
     return -1
 
 
+def impute_predicted(ws, src, dst, lo, hi):
+    """IterativeImputer's write of one imputation step into ``dst[0]``: where the input
+    ``src[0]`` is missing (NaN), the prediction ``src[1]`` clipped to ``[lo[0], hi[0]]`` as
+    ``numpy.clip`` does (NaN, and a zero equal to a bound, kept as they are); elsewhere
+    the current value ``src[2]``, untouched."""
+    n = ws.shape[0]
+    for i in range(n):
+        if np.isnan(ws[i, src[0]]):
+            x = ws[i, src[1]]
+            if x < lo[0]:
+                x = lo[0]
+            elif x > hi[0]:
+                x = hi[0]
+        else:
+            x = ws[i, src[2]]
+        ws[i, dst[0]] = x
+
+
 #: Kernel name -> Numba signature, for the kernels of this module.
 EXPORTS: dict[str, str] = {
     "mul_add": sig(F2, I1, I1, F1, F1),
@@ -437,4 +455,5 @@ EXPORTS: dict[str, str] = {
     "power_transform": sig(F2, I1, I1, F1, "i8", ret="i8"),
     "quantile_uniform": sig(F2, I1, I1, F2, F1),
     "spline_basis": sig(F2, I1, I1, F1, "i8", "i8", F1, F1, "i8", ret="i8"),
+    "impute_predicted": sig(F2, I1, I1, F1, F1),
 }

@@ -52,6 +52,7 @@ from mlbundle_runtime.kernels.preprocess import (
     bin_index,
     clip,
     constant,
+    impute_predicted,
     missing_indicator,
     mul_add,
     multiply,
@@ -320,7 +321,16 @@ def run_program(ws, x, data, label):
                 code[p + 12],
             )
             p += 13
-        elif kid == 28:  # linear_dot2
+        elif kid == 28:  # impute_predicted
+            impute_predicted(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _v(fb, code, p + 4),
+                _v(fb, code, p + 6),
+            )
+            p += 8
+        elif kid == 29:  # linear_dot2
             linear_dot2(
                 ws,
                 _v(ib, code, p),
@@ -329,16 +339,16 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 7),
             )
             p += 9
-        elif kid == 29:  # binarize
+        elif kid == 30:  # binarize
             binarize(ws, _v(ib, code, p), _v(ib, code, p + 2), fb[code[p + 4]])
             p += 5
-        elif kid == 30:  # huber_pair
+        elif kid == 31:  # huber_pair
             huber_pair(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 31:  # ovr_proba
+        elif kid == 32:  # ovr_proba
             ovr_proba(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 32:  # gaussian_nb
+        elif kid == 33:  # gaussian_nb
             gaussian_nb(
                 ws,
                 _v(ib, code, p),
@@ -349,10 +359,10 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 33:  # nb_proba
+        elif kid == 34:  # nb_proba
             nb_proba(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 34:  # mlp_dense
+        elif kid == 35:  # mlp_dense
             mlp_dense(
                 ws,
                 _v(ib, code, p),
@@ -362,7 +372,7 @@ def run_program(ws, x, data, label):
                 code[p + 9],
             )
             p += 10
-        elif kid == 35:  # svm_kernel_sum
+        elif kid == 36:  # svm_kernel_sum
             svm_kernel_sum(
                 ws,
                 _v(ib, code, p),
@@ -377,13 +387,13 @@ def run_program(ws, x, data, label):
                 code[p + 17],
             )
             p += 18
-        elif kid == 36:  # svm_votes
+        elif kid == 37:  # svm_votes
             svm_votes(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 37:  # svm_ovr
+        elif kid == 38:  # svm_ovr
             svm_ovr(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 38:  # svm_proba
+        elif kid == 39:  # svm_proba
             svm_proba(
                 ws,
                 _v(ib, code, p),
@@ -392,7 +402,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 6),
             )
             p += 8
-        elif kid == 39:  # knn_tree
+        elif kid == 40:  # knn_tree
             knn_tree(
                 ws,
                 _v(ib, code, p),
@@ -410,16 +420,16 @@ def run_program(ws, x, data, label):
                 fb[code[p + 25]],
             )
             p += 26
-        elif kid == 40:  # knn_vote
+        elif kid == 41:  # knn_vote
             s = knn_vote(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(ib, code, p + 4), code[p + 6])
             p += 7
-        elif kid == 41:  # knn_mean
+        elif kid == 42:  # knn_mean
             s = knn_mean(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4), code[p + 6])
             p += 7
-        elif kid == 42:  # knn_brute
+        elif kid == 43:  # knn_brute
             knn_brute(ws, _v(ib, code, p), _v(ib, code, p + 2), _m(fb, code, p + 4), code[p + 7])
             p += 8
-        elif kid == 43:  # kmeans_distances
+        elif kid == 44:  # kmeans_distances
             kmeans_distances(
                 ws,
                 _v(ib, code, p),
@@ -429,7 +439,7 @@ def run_program(ws, x, data, label):
                 code[p + 9],
             )
             p += 10
-        elif kid == 44:  # radius_query
+        elif kid == 45:  # radius_query
             s = radius_query(
                 ws,
                 _v(ib, code, p),
@@ -452,7 +462,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 31),
             )
             p += 33
-        elif kid == 45:  # categorical_nb
+        elif kid == 46:  # categorical_nb
             s = categorical_nb(
                 ws,
                 _v(ib, code, p),
@@ -463,7 +473,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 11),
             )
             p += 13
-        elif kid == 46:  # qda
+        elif kid == 47:  # qda
             qda(
                 ws,
                 _v(ib, code, p),
@@ -474,7 +484,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 47:  # member_average
+        elif kid == 48:  # member_average
             member_average(
                 ws,
                 _v(ib, code, p),
@@ -483,7 +493,7 @@ def run_program(ws, x, data, label):
                 fb[code[p + 6]],
             )
             p += 7
-        elif kid == 48:  # hard_vote
+        elif kid == 49:  # hard_vote
             hard_vote(
                 ws,
                 _v(ib, code, p),
@@ -493,7 +503,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 8),
             )
             p += 10
-        elif kid == 49:  # samme_decision
+        elif kid == 50:  # samme_decision
             samme_decision(
                 ws,
                 _v(ib, code, p),
@@ -505,10 +515,10 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 50:  # weighted_median
+        elif kid == 51:  # weighted_median
             weighted_median(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4))
             p += 6
-        elif kid == 51:  # calibrate
+        elif kid == 52:  # calibrate
             calibrate(
                 ws,
                 _v(ib, code, p),
@@ -563,6 +573,7 @@ KERNELS = (
     "power_transform",
     "quantile_uniform",
     "spline_basis",
+    "impute_predicted",
     "linear_dot2",
     "binarize",
     "huber_pair",

@@ -16,22 +16,41 @@
   ``validate_data(ensure_all_finite=True)`` refuses it. A plan cannot tell None from NaN:
   both are refused, where scikit-learn keeps a None cell as a value (a later encoder
   then usually refuses or ignores it).
+
+IterativeImputer's ``transform`` is its ``initial_imputer_`` (a SimpleImputer, compiled as
+above), then each ``(feat_idx, neighbor_feat_idx, estimator)`` of ``imputation_sequence_``
+in order: the estimator's prediction from the current neighbour columns, clipped to
+``_min_value``/``_max_value``, replaces the cells of ``feat_idx`` that were missing in the
+input, and nothing else (``impute_predicted`` kernel). A feature kept empty
+(``keep_empty_features``) is never missing there, so its steps write nothing. One
+difference is batch-wide in scikit-learn and cannot be per row: when *every* cell of a
+call's batch is missing, ``transform`` stops after the initial imputation; a plan scores
+each row alone and imputes an all-missing row as it does in any batch with one observed
+value.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from sklearn.impute import SimpleImputer
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (exposes the class)
+from sklearn.impute import IterativeImputer, SimpleImputer
 
-from bundler.compiler._builder import Cols, PlanBuilder
-from bundler.compiler._registry import register_converter
+from bundler.compiler._builder import Cols, PlanBuilder, Prediction
+from bundler.compiler._registry import convert, register_converter
 from bundler.errors import UnsupportedEstimatorError
 
 
 def _is_nan(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _nan_marker(est: Any) -> bool:
+    """Whether the imputer's ``missing_values`` is NaN (the default)."""
+    marker = est.missing_values
+    return isinstance(marker, float) and math.isnan(marker)
 
 
 def _fill(stat: object, fit_dtype: np.dtype) -> float:
@@ -49,7 +68,7 @@ def _fill(stat: object, fit_dtype: np.dtype) -> float:
 )
 def convert_simple_imputer(est: SimpleImputer, builder: PlanBuilder, cols: Cols) -> Cols:
     marker = est.missing_values
-    if not (isinstance(marker, float) and math.isnan(marker)):
+    if not _nan_marker(est):
         if marker is None or not isinstance(marker, (str, int, float)) or isinstance(marker, bool):
             raise UnsupportedEstimatorError(
                 f"{builder.origin(est)}: missing_values={marker!r} is not supported (a plan "
@@ -82,15 +101,21 @@ def convert_simple_imputer(est: SimpleImputer, builder: PlanBuilder, cols: Cols)
         builder.emit(
             "impute", est, builder.idx(src), builder.idx(out), builder.array(fills, np.float64)
         )
-    result = Cols(out.idx, cols.sparse, cols.float32)
-    if est.add_indicator:
-        features = [int(f) for f in est.indicator_.features_]
-        if features:
-            flagged = cols.take(features)
-            marks = builder.new_cols([f"missing({builder.name(c)})" for c in flagged.idx])
-            builder.emit("missing_indicator", est, builder.idx(flagged), builder.idx(marks))
-            result = result + Cols(marks.idx, cols.sparse, cols.float32)
-    return result
+    return with_indicator(est, builder, cols, Cols(out.idx, cols.sparse, cols.float32))
+
+
+def with_indicator(est: Any, builder: PlanBuilder, cols: Cols, result: Cols) -> Cols:
+    """``result`` followed by ``add_indicator``'s 0/1 columns, one per input column that had
+    missing values in training (``indicator_.features_``), when the imputer adds them."""
+    if not est.add_indicator:
+        return result
+    features = [int(f) for f in est.indicator_.features_]
+    if not features:
+        return result
+    flagged = cols.take(features)
+    marks = builder.new_cols([f"missing({builder.name(c)})" for c in flagged.idx])
+    builder.emit("missing_indicator", est, builder.idx(flagged), builder.idx(marks))
+    return result + Cols(marks.idx, cols.sparse, cols.float32)
 
 
 def _convert_marker(est: SimpleImputer, builder: PlanBuilder, cols: Cols) -> Cols:
@@ -148,3 +173,101 @@ def _convert_marker(est: SimpleImputer, builder: PlanBuilder, cols: Cols) -> Col
             message="with this missing_values marker, NaN (null) is refused; give the marker",
         )
     return Cols(out.take(keep).idx, False, cols.float32)
+
+
+@register_converter(
+    IterativeImputer,
+    "missing_values=nan; the initial_strategy as SimpleImputer; every estimator that compiles "
+    "as a single-value regressor (BayesianRidge by default, the linear regressors, trees); "
+    "n_nearest_features, imputation_order, skip_complete, min_value/max_value, "
+    "keep_empty_features, add_indicator; sample_posterior refused (random draws)",
+)
+def convert_iterative_imputer(est: IterativeImputer, builder: PlanBuilder, cols: Cols) -> Cols:
+    if not _nan_marker(est):
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: missing_values={est.missing_values!r} is not supported; "
+            "valid: np.nan"
+        )
+    if est.sample_posterior:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: sample_posterior=True imputes random draws from each "
+            "estimator's posterior, which no plan can reproduce; valid: sample_posterior=False"
+        )
+    if cols.sparse or cols.float32:
+        # validate_data refuses sparse input, and keeps float32 (then computes in float32)
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)} receives {'sparse' if cols.sparse else 'float32'} features; "
+            "valid: dense float64 input (the default dtype upstream)"
+        )
+    # validate_data(ensure_all_finite="allow-nan") before anything: the error names this step
+    builder.check(cols, est, allow_nan=True)
+    builder.push("initial_imputer_")
+    try:
+        work = convert_simple_imputer(est.initial_imputer_, builder, cols)
+    finally:
+        builder.pop()
+    empty = np.asarray(est._is_empty_feature, dtype=bool)
+    keep = [j for j in range(len(cols)) if est.keep_empty_features or not empty[j]]
+    if len(work) != len(keep):
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: the initial imputer keeps {len(work)} of {len(cols)} "
+            f"features where the imputer keeps {len(keep)}; refit it with a SimpleImputer "
+            "strategy of mean, median, most_frequent or constant"
+        )
+    current = list(work.idx)
+    if est.n_iter_ > 0:
+        for k, step in enumerate(est.imputation_sequence_):
+            p = int(step.feat_idx)
+            if empty[keep[p]]:
+                continue  # kept empty: never missing in transform, nothing is written
+            builder.push(f"imputation_sequence_[{k}]")
+            try:
+                current[p] = _impute_step(
+                    builder, est, step, Cols(tuple(current)), cols.idx[keep[p]], current[p], p
+                )
+            finally:
+                builder.pop()
+    return with_indicator(est, builder, cols, Cols(tuple(current)))
+
+
+def _impute_step(
+    builder: PlanBuilder,
+    est: IterativeImputer,
+    step: Any,
+    work: Cols,
+    missing: int,
+    current: int,
+    p: int,
+) -> int:
+    """One ``_impute_one_feature(fit_mode=False)``: the column that replaces ``current``.
+
+    The estimator predicts every row (a row's prediction depends on that row only), and
+    ``impute_predicted`` keeps it, clipped, where input column ``missing`` is NaN.
+    """
+    inner = step.estimator
+    final, builder.final = builder.final, False
+    try:
+        pred = convert(inner, builder, work.take([int(i) for i in step.neighbor_feat_idx]))
+    except UnsupportedEstimatorError as exc:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)} imputes with {type(inner).__name__}, which does not "
+            f"compile: {exc}; valid: BayesianRidge, a linear regressor or another registered "
+            "regressor"
+        ) from None
+    finally:
+        builder.final = final
+    if not isinstance(pred, Prediction) or pred.task != "regression" or len(pred.decision) != 1:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)} imputes with {type(inner).__name__}, which does not predict "
+            "one value per row; valid: a single-target regressor such as BayesianRidge"
+        )
+    out = builder.derived(Cols((current,)))
+    builder.emit(
+        "impute_predicted",
+        est,
+        builder.array([missing, pred.decision.idx[0], current], np.int64),
+        builder.idx(out),
+        builder.array([est._min_value[p]], np.float64),
+        builder.array([est._max_value[p]], np.float64),
+    )
+    return out.idx[0]
