@@ -19,7 +19,7 @@ import numpy as np
 from bundler.errors import ParityError
 from mlbundle_runtime.gate import GateTable
 from mlbundle_runtime.inputs import MISSING_TEXT
-from mlbundle_runtime.scorer import Scorer, Scores
+from mlbundle_runtime.scorer import MultiScores, Scorer, Scores
 
 #: The exactness bar: labels identical, every number within this absolute tolerance.
 TOLERANCE = 1e-9
@@ -159,9 +159,15 @@ def label_mismatches(ours: Sequence[Any], theirs: Sequence[Any]) -> list[int]:
 
 
 def compare(
-    ours: Scores, labels: np.ndarray, proba: np.ndarray | None, first_row: int = 0
+    ours: Scores | MultiScores, labels: np.ndarray, proba: Any, first_row: int = 0
 ) -> ParityReport:
-    """Compare our scores with scikit-learn's, listing the first disagreements."""
+    """Compare our scores with scikit-learn's, listing the first disagreements.
+
+    A multi-output model's ``labels`` are ``predict``'s 2-D result (a column per target)
+    and ``proba`` its list of arrays, one per target; each target is compared as a
+    single-output model would be, and its problems name it."""
+    if isinstance(ours, MultiScores):
+        return _compare_targets(ours, labels, proba, first_row)
     if len(ours) != len(labels):
         return ParityReport(
             rows=len(ours), max_abs_diff=math.inf, label_mismatches=0,
@@ -191,6 +197,37 @@ def compare(
             problems += p.problems
     return ParityReport(
         rows=len(ours), max_abs_diff=worst, label_mismatches=mismatches, problems=tuple(problems)
+    )
+
+
+def _compare_targets(
+    ours: MultiScores, labels: np.ndarray, proba: Any, first_row: int
+) -> ParityReport:
+    labels = np.asarray(labels)
+    k = len(ours.outputs)
+    if labels.ndim != 2 or labels.shape[1] != k:
+        return ParityReport(
+            rows=len(ours), max_abs_diff=math.inf, label_mismatches=0,
+            problems=(f"{k} targets scored, scikit-learn predicts shape {labels.shape}",),
+        )  # fmt: skip
+    if proba is not None and (not isinstance(proba, list) or len(proba) != k):
+        return ParityReport(
+            rows=len(ours), max_abs_diff=math.inf, label_mismatches=0,
+            problems=(f"scikit-learn's probabilities are not one array per target ({k})",),
+        )  # fmt: skip
+    reports = [
+        compare(sub, labels[:, j], None if proba is None else proba[j], first_row)
+        for j, sub in enumerate(ours.outputs)
+    ]
+    return ParityReport(
+        rows=len(ours),
+        max_abs_diff=max(r.max_abs_diff for r in reports),
+        label_mismatches=sum(r.label_mismatches for r in reports),
+        problems=tuple(
+            f"target {name!r}: {problem}"
+            for name, r in zip(ours.names, reports, strict=True)
+            for problem in r.problems
+        ),
     )
 
 
@@ -227,7 +264,9 @@ def check_parity(
     )
 
 
-def compare_with_model(ours: Scores, model: Any, Xt: Any, first_row: int = 0) -> ParityReport:
+def compare_with_model(
+    ours: Scores | MultiScores, model: Any, Xt: Any, first_row: int = 0
+) -> ParityReport:
     """Every output the app writes (labels or values, probabilities, extras) against
     ``model`` on ``Xt`` (the rows after the extractor): what the build checks."""
     labels, proba = sklearn_scores(model, None, Xt)
@@ -235,7 +274,7 @@ def compare_with_model(ours: Scores, model: Any, Xt: Any, first_row: int = 0) ->
 
 
 def _compare_extras(
-    report: ParityReport, ours: Scores, model: Any, Xt: Any, first_row: int = 0
+    report: ParityReport, ours: Scores | MultiScores, model: Any, Xt: Any, first_row: int = 0
 ) -> ParityReport:
     """Also compare decision_function / score_samples, which the app outputs too."""
     problems = list(report.problems)

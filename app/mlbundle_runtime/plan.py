@@ -17,7 +17,8 @@ import os
 import re
 import zipfile
 import zlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import IO, Any
@@ -33,7 +34,7 @@ from mlbundle_runtime.text import TextFeature
 
 FORMAT = "mlbundle.plan"
 #: (major, minor). A reader accepts any minor of its own major.
-FORMAT_VERSION = (2, 2)
+FORMAT_VERSION = (2, 3)
 PLAN_FILE = "plan.json"
 ARRAYS_FILE = "arrays.npz"
 
@@ -66,14 +67,25 @@ class Op:
 
 @dataclass(frozen=True)
 class Output:
-    """How to read results from the workspace."""
+    """How to read results from the workspace.
+
+    A multi-output plan (format 2.3) reads as one ``Output`` whose ``outputs`` hold one
+    named ``Output`` per target, in scikit-learn's column order of ``y``; its own task
+    is theirs, and it has no classes, columns or label rule of its own. Code that reads
+    one output (``proba``, ``decision``) therefore sees none, rather than the first
+    target's, and only code that knows ``outputs`` scores such a plan.
+    """
 
     task: str  # "classification" | "regression"
     classes: tuple[Any, ...]
     proba: tuple[int, ...]  # workspace columns of class probabilities (may be empty)
     decision: tuple[int, ...]  # columns the label rule reads
-    label_rule: str  # see LABEL_RULES
+    label_rule: str  # see LABEL_RULES ("" for a multi-output plan's whole)
     extras: tuple[Extra, ...] = ()  # further scores scikit-learn exposes (decision_function...)
+    #: the target's name in a multi-output plan (``y0, y1, ...`` unless the spec names them)
+    name: str = ""
+    #: a multi-output plan's outputs, one per target (empty: a single-output plan)
+    outputs: tuple[Output, ...] = ()
 
 
 #: How a label is read from the decision columns: first maximum (numpy's rule),
@@ -88,6 +100,46 @@ class Extra:
     name: str
     cols: tuple[int, ...]
     labels: tuple[str, ...] = ()
+
+
+def extra_columns(extra: Extra) -> list[str]:
+    """CSV columns of an extra output: its name, or ``name_<label>`` per column."""
+    return [f"{extra.name}_{label}" for label in extra.labels] if extra.labels else [extra.name]
+
+
+def output_columns(output: Output) -> list[str]:
+    """The columns a plan's outputs are written as: ``prediction``, ``proba_<class>`` per
+    class when the model has probabilities, then each extra output's columns.
+
+    A multi-output plan writes each output's columns in turn, named after it: a
+    regression target ``<name>`` (its value), a classification target
+    ``prediction_<name>`` then ``proba_<name>_<class>`` per class.
+
+    The one definition, so that the CSV the app writes, the model record, the gate
+    reader (which checks an e2e file against these names) and the docs cannot differ.
+    """
+    if output.outputs:
+        return [c for o in output.outputs for c in target_columns(o)]
+    return class_columns(output.classes if output.proba else None, output.extras)
+
+
+def target_columns(output: Output) -> list[str]:
+    """One target's columns in a multi-output plan (see ``output_columns``)."""
+    if output.task == "regression":
+        return [output.name]
+    return [f"prediction_{output.name}"] + [
+        f"proba_{output.name}_{c}" for c in (output.classes if output.proba else ())
+    ]
+
+
+def class_columns(classes: Sequence[Any] | None, extras: Sequence[Extra]) -> list[str]:
+    """A single-output plan's columns: ``prediction``, ``proba_<class>``, extras."""
+    cols = ["prediction"]
+    if classes is not None:
+        cols += [f"proba_{c}" for c in classes]
+    for extra in extras:
+        cols += extra_columns(extra)
+    return cols
 
 
 @dataclass(frozen=True)
@@ -284,9 +336,50 @@ def _parse_inputs(header: dict[str, Any], width: int, where: str) -> tuple[Input
     return tuple(inputs)
 
 
-def _parse_output(header: dict[str, Any], width: int, where: str) -> Output:
-    out = _field(header, "output", dict, where)
-    at = f"{where}: output"
+def _parse_outputs(
+    header: dict[str, Any], inputs: tuple[InputSpec, ...], width: int, where: str
+) -> Output:
+    """``output`` (one target), or ``outputs`` (format 2.3: one entry per target, each
+    an ``output`` with a ``name``) read as one ``Output`` holding them."""
+    if "outputs" not in header:
+        out = _field(header, "output", dict, where)
+        return _parse_output(out, width, f"{where}: output", where)
+    if "output" in header:
+        raise PlanError(f"{where}: a plan has 'output' (one target) or 'outputs', not both")
+    raw = _objects(header, "outputs", where)
+    if len(raw) < 2:
+        raise PlanError(
+            f"{where}: 'outputs' lists {len(raw)} target(s); a multi-output plan has two or "
+            "more (one target is written as 'output')"
+        )
+    outputs = []
+    for n, out in enumerate(raw):
+        at = f"{where}: outputs[{n}]"
+        name = _field(out, "name", str, at)
+        if not name.strip() or name != name.strip() or any(c in name for c in ',"\r\n'):
+            raise PlanError(
+                f"{at}: target name {name!r} must be non-empty text without commas, quotes, "
+                "line breaks or surrounding spaces (it names CSV columns)"
+            )
+        single = _parse_output(out, width, at, at)
+        if single.extras:
+            raise PlanError(f"{at}: a multi-output plan's targets have no extra outputs")
+        outputs.append(replace(single, name=name))
+    tasks = {o.task for o in outputs}
+    if len(tasks) != 1:
+        raise PlanError(f"{where}: the outputs mix tasks ({', '.join(sorted(tasks))}); valid: one")
+    whole = Output(tasks.pop(), (), (), (), "", (), "", tuple(outputs))
+    columns = output_columns(whole)
+    clash = sorted({c for c in columns if columns.count(c) > 1 or c in {i.name for i in inputs}})
+    if clash:
+        raise PlanError(
+            f"{where}: output column(s) {', '.join(map(repr, clash))} repeat or share an "
+            "input's name; valid: distinct target names that name no input"
+        )
+    return whole
+
+
+def _parse_output(out: dict[str, Any], width: int, at: str, where: str) -> Output:
     extras = []
     for raw in _objects(out, "extras", at):
         extras.append(
@@ -446,7 +539,7 @@ def parse_plan(header: Any, arrays: dict[str, np.ndarray], where: str = "plan") 
         width=width,
         columns=columns,
         ops=ops,
-        output=_parse_output(header, width, where),
+        output=_parse_outputs(header, inputs, width, where),
         meta=dict(_field(header, "meta", dict, where, {})),
         text=_parse_text(header, inputs, width, arrays, where),
     )

@@ -30,12 +30,22 @@ from mlbundle_runtime.inputs import (
     csv_rows,
     iter_csv_chunks,
 )
-from mlbundle_runtime.plan import Extra, Output, Plan
+from mlbundle_runtime.plan import (
+    Extra,
+    Output,
+    Plan,
+    class_columns,
+    extra_columns,
+    output_columns,
+    target_columns,
+)
 from mlbundle_runtime.program import LABEL_KERNELS, pack
 from mlbundle_runtime.ranges import RangeCheck
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["MultiScores", "Scorer", "Scores", "extra_columns", "output_columns"]
 
 #: Rows per kernel batch when scoring files: large enough to amortise the
 #: per-call overhead, small enough to keep memory flat on any file size.
@@ -78,7 +88,7 @@ class Scores:
 
     def header(self) -> list[str]:
         """Output CSV columns (see ``output_columns``)."""
-        return _output_columns(
+        return class_columns(
             self.classes if self.proba is not None else None, [e for e, _ in self.extras]
         )
 
@@ -164,36 +174,122 @@ class Scores:
         return out
 
 
+@dataclass(slots=True)
+class MultiScores:
+    """Results of a multi-output plan for a batch of rows: one ``Scores`` per target.
+
+    It answers what ``Scores`` answers for the app's writers (``header``, ``rows``,
+    ``to_csv``, ``csv_texts``, ``record``, ``warnings``), each target's columns in turn
+    (``output_columns``). It has no single ``proba``, ``values`` or ``label_index``:
+    code that reads one target must take it from ``outputs``.
+    """
+
+    task: str
+    names: tuple[str, ...]
+    outputs: tuple[Scores, ...]
+    warnings: list[tuple[str, ...]] | None = None
+    classes: tuple[Any, ...] = ()
+    proba: None = None
+    values: None = None
+    label_index: None = None
+    extras: tuple[tuple[Extra, np.ndarray], ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.outputs[0])
+
+    def labels(self) -> list[tuple[Any, ...]]:
+        """Per row, the targets' predictions (labels or values), as scikit-learn's
+        ``predict`` gives a row of its 2-D result."""
+        return list(zip(*(o.labels() for o in self.outputs), strict=True))
+
+    def header(self) -> list[str]:
+        return [
+            c
+            for o, name in zip(self.outputs, self.names, strict=True)
+            for c in _target_header(o, name)
+        ]
+
+    def rows(self) -> Iterator[list[str]]:
+        for parts in zip(*(o.rows() for o in self.outputs), strict=True):
+            yield [cell for part in parts for cell in part]
+
+    def to_csv(self) -> str:
+        """``rows()`` as CSV text, each target's cells written as ``Scores.to_csv`` does."""
+        if len(self) == 0:
+            return ""
+        return "".join(line + "\n" for line in self.csv_texts())
+
+    def csv_texts(self) -> list[str]:
+        parts = [o.csv_texts() for o in self.outputs]
+        return [",".join(cells) for cells in zip(*parts, strict=True)]
+
+    def record(self, r: int) -> dict[str, Any]:
+        """One row as JSON-ready data: ``prediction`` is ``{target: label or value}``, and
+        ``probabilities`` (when a target has them) ``{target: {class: probability}}``."""
+        rows = [o.record(r) for o in self.outputs]
+        out: dict[str, Any] = {
+            "prediction": {n: row["prediction"] for n, row in zip(self.names, rows, strict=True)}
+        }
+        proba = {
+            n: row["probabilities"]
+            for n, row in zip(self.names, rows, strict=True)
+            if "probabilities" in row
+        }
+        if proba:
+            out["probabilities"] = proba
+        return out
+
+
+def _target_header(scores: Scores, name: str) -> list[str]:
+    return target_columns(
+        Output(
+            scores.task, scores.classes, (0,) if scores.proba is not None else (), (), "", name=name
+        )
+    )
+
+
+class _MultiReader:
+    """Reads a multi-output plan's targets from a run workspace: the columns every target
+    needs are gathered once (``cols``), then each target's label rule is applied with
+    numpy as the compiled label kernels apply it (``argmax``: first maximum, a NaN wins;
+    ``positive``: > 0; ``nonnegative``: not < 0)."""
+
+    def __init__(self, output: Output) -> None:
+        self.task = output.task
+        self.outputs = output.outputs
+        self.names = tuple(o.name for o in output.outputs)
+        cols = sorted({c for o in output.outputs for c in (*o.decision, *o.proba)})
+        self.cols = np.asarray(cols, dtype=np.int64)
+        at = {c: k for k, c in enumerate(cols)}
+        self._decision = [np.asarray([at[c] for c in o.decision], np.int64) for o in self.outputs]
+        self._proba = [np.asarray([at[c] for c in o.proba], np.int64) for o in self.outputs]
+
+    def scores(self, kept: np.ndarray, warnings: list[tuple[str, ...]] | None) -> MultiScores:
+        """``kept``: the run rows' ``cols`` (a copy, so the workspace is not kept alive)."""
+        each = []
+        for out, decision, proba in zip(self.outputs, self._decision, self._proba, strict=True):
+            p = kept[:, proba] if len(proba) else None
+            d = kept[:, decision]
+            rule = out.label_rule
+            if rule == "value":
+                each.append(Scores(out.task, out.classes, None, p, d[:, 0].copy()))
+                continue
+            if rule == "argmax":
+                label = np.argmax(d, axis=1).astype(np.int64)
+            elif rule == "positive":
+                label = (d[:, 0] > 0).astype(np.int64)
+            else:  # nonnegative
+                label = (~(d[:, 0] < 0)).astype(np.int64)
+            each.append(Scores(out.task, out.classes, label, p, None))
+        return MultiScores(self.task, self.names, tuple(each), warnings)
+
+
 def _float_cells(values: np.ndarray, sep: str) -> np.ndarray:
     """``repr(v) + sep`` for each float (an object array), each distinct value formatted
     once: they are told apart by their bits (-0.0 and 0.0 differ; every NaN is "nan")."""
     distinct, at = np.unique(np.ascontiguousarray(values).view(np.int64), return_inverse=True)
     texts = [repr(v) + sep for v in distinct.view(np.float64).tolist()]
     return np.array(texts, dtype=object)[at]
-
-
-def extra_columns(extra: Extra) -> list[str]:
-    """CSV columns of an extra output: its name, or ``name_<label>`` per column."""
-    return [f"{extra.name}_{label}" for label in extra.labels] if extra.labels else [extra.name]
-
-
-def output_columns(output: Output) -> list[str]:
-    """The columns a plan's outputs are written as: ``prediction``, ``proba_<class>`` per
-    class when the model has probabilities, then each extra output's columns.
-
-    The one definition, so that the CSV the app writes, the model record, the gate
-    reader (which checks an e2e file against these names) and the docs cannot differ.
-    """
-    return _output_columns(output.classes if output.proba else None, output.extras)
-
-
-def _output_columns(classes: Sequence[Any] | None, extras: Sequence[Extra]) -> list[str]:
-    cols = ["prediction"]
-    if classes is not None:
-        cols += [f"proba_{c}" for c in classes]
-    for extra in extras:
-        cols += extra_columns(extra)
-    return cols
 
 
 class Scorer:
@@ -213,7 +309,9 @@ class Scorer:
         self._program = pack(ops)
         self._data = self._program.data
         self._segments = _segments(ops) if any(k == "mlp_dense" for k, _ in ops) else None
-        self._value_rule = out.label_rule == "value"
+        #: a multi-output plan's targets (their label rules run in numpy, after the program)
+        self._multi = _MultiReader(out) if out.outputs else None
+        self._value_rule = out.label_rule == "value" or self._multi is not None
         self._nonnegative = out.label_rule == "nonnegative"
         self._width = plan.width
         self._run_program: Callable[..., int] = kernels.run_program
@@ -332,7 +430,7 @@ class Scorer:
 
     def _score_blocks(
         self, n: int, fill: Callable[[np.ndarray, int, int], None], where: Callable[[int], str]
-    ) -> Scores:
+    ) -> Scores | MultiScores:
         """Score ``n`` rows a block at a time: ``fill(ws, a, b)`` writes rows ``a:b``.
 
         Each block gets a workspace of its own, small enough to stay in cache while
@@ -344,12 +442,14 @@ class Scorer:
         width = self.plan.width
         proba = np.empty((n, len(out.proba))) if out.proba else None
         values = np.empty(n) if out.label_rule == "value" else None
-        label = None if values is not None else np.empty(n, dtype=np.int64)
+        label = None if self._value_rule else np.empty(n, dtype=np.int64)
         extras = tuple(
             (e, np.empty((n, len(e.cols))), cols)
             for e, cols in zip(out.extras, self._extra_cols, strict=True)
         )
-        decision = int(self._decision[0])
+        decision = int(self._decision[0]) if len(self._decision) else -1
+        multi = self._multi
+        kept = None if multi is None else np.empty((n, len(multi.cols)))
         warned: dict[int, list[tuple[str, ...]]] = {}
 
         def block(a: int, b: int) -> None:
@@ -365,8 +465,12 @@ class Scorer:
                 values[a:b] = ws[:, decision]
             for _, array, cols in extras:
                 array[a:b] = ws[:, cols]
+            if kept is not None:
+                kept[a:b] = ws[:, multi.cols]
 
         self._each_block(n, block)
+        if multi is not None:
+            return multi.scores(kept, _gather(n, warned))
         return Scores(
             out.task,
             out.classes,
@@ -523,9 +627,11 @@ class Scorer:
         ranges = self.ranges
         return None if ranges is None else ranges.rows(inputs)
 
-    def _scores(self, ws: np.ndarray, label: np.ndarray | None) -> Scores:
+    def _scores(self, ws: np.ndarray, label: np.ndarray | None) -> Scores | MultiScores:
         """The outputs of a run workspace: views of its columns (values copied, so the
         workspace is not kept alive by a regression's results)."""
+        if self._multi is not None:
+            return self._multi.scores(ws[:, self._multi.cols], None)
         proba = None if self._proba_cols is None else ws[:, self._proba_cols]
         extras = tuple([(e, ws[:, cols]) for e, cols in self._extras]) if self._extras else ()
         if label is None:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bundler.compiler import converters  # noqa: F401  (registers every converter)
-from bundler.compiler._builder import Cols, PlanBuilder, Prediction
+from bundler.compiler._builder import Cols, MultiPrediction, PlanBuilder, Prediction
 from bundler.compiler._registry import convert, require_checked_sklearn, supported
 from bundler.compiler.converters.search import require_refit
 from bundler.errors import UnsupportedEstimatorError
@@ -101,9 +102,15 @@ def _reads_documents(est: object) -> bool:
 
 
 def compile_estimators(
-    model: object, extractor: object | None = None, meta: dict[str, Any] | None = None
+    model: object,
+    extractor: object | None = None,
+    meta: dict[str, Any] | None = None,
+    target_names: Sequence[str] | None = None,
 ) -> CompiledPlan:
-    """Compile ``extractor`` (optional) followed by ``model`` into one plan."""
+    """Compile ``extractor`` (optional) followed by ``model`` into one plan.
+
+    ``target_names``: a multi-output model's targets, one per column of ``y`` (they
+    name its output columns); ``y0, y1, ...`` when None. Ignored for one target."""
     import sklearn
 
     require_checked_sklearn(sklearn.__version__)
@@ -130,11 +137,12 @@ def compile_estimators(
     result = convert(model, builder, cols)
     builder.final = False
     builder.pop()
-    if not isinstance(result, Prediction):
+    if not isinstance(result, Prediction | MultiPrediction):
         raise UnsupportedEstimatorError(
             f"{type(model).__name__} is a transformer; the model must end in a predictor"
         )
     builder.output = result
+    builder.target_names = target_names
     header, arrays = builder.finish(meta or {})
     plan = CompiledPlan(header, arrays)
     plan.load()  # the runtime's own validation, before anything is written

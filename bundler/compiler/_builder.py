@@ -68,6 +68,50 @@ class Prediction:
     extras: tuple[tuple[str, Cols, tuple[str, ...]], ...] = ()
 
 
+@dataclass(frozen=True)
+class MultiPrediction:
+    """What a multi-output estimator produces (a 2-D ``y``): one ``Prediction`` per target,
+    in the column order of ``y``, without extras (plan format 2.3's ``outputs``).
+
+    It is not a ``Prediction``, so a wrapper that reads one output (a voting ensemble, a
+    calibrator, RANSAC) refuses it instead of reading the first target alone.
+    """
+
+    outputs: tuple[Prediction, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.outputs) < 2 or any(p.extras for p in self.outputs):
+            raise ValueError("a multi-output prediction has two or more targets and no extras")
+
+
+def regression_outputs(values: Cols) -> Prediction | MultiPrediction:
+    """A regressor's prediction from its value columns: one target, or one per column."""
+    if len(values) == 1:
+        return Prediction("regression", values, "value")
+    return MultiPrediction(
+        tuple(Prediction("regression", values.take([k]), "value") for k in range(len(values)))
+    )
+
+
+def default_target_names(n: int) -> list[str]:
+    """Target names when the spec gives none: ``y0, y1, ...`` (scikit-learn names none)."""
+    return [f"y{k}" for k in range(n)]
+
+
+def _output_json(out: Prediction) -> dict[str, Any]:
+    return {
+        "task": out.task,
+        "classes": [_json_scalar(c) for c in out.classes],
+        "proba": list(out.proba.idx) if out.proba is not None else [],
+        "decision": list(out.decision.idx),
+        "label_rule": out.label_rule,
+        "extras": [
+            {"name": name, "cols": list(cols.idx), "labels": list(labels)}
+            for name, cols, labels in out.extras
+        ],
+    }
+
+
 @dataclass
 class _Input:
     name: str
@@ -96,7 +140,9 @@ class PlanBuilder:
         self.ops: list[dict[str, Any]] = []
         self.arrays: dict[str, np.ndarray] = {}
         self._path: list[str] = []
-        self.output: Prediction | None = None
+        self.output: Prediction | MultiPrediction | None = None
+        #: a multi-output plan's target names (``y0, y1, ...`` when None)
+        self.target_names: Sequence[str] | None = None
         #: whether the step being converted is the model's final estimator (an estimator
         #: that both predicts and transforms, like KMeans, returns a Prediction only then)
         self.final = False
@@ -244,6 +290,24 @@ class PlanBuilder:
         self.emit("check_values", est, self.idx(cols), int(allow_nan), int(float32), message=hint)
 
     # -- result -------------------------------------------------------------
+    def _outputs_json(self, out: Prediction | MultiPrediction) -> dict[str, Any]:
+        """``{"output": ...}`` for one target; ``{"outputs": [...]}``, each named, for several."""
+        if isinstance(out, Prediction):
+            return {"output": _output_json(out)}
+        n = len(out.outputs)
+        names = list(self.target_names or default_target_names(n))
+        if len(names) != n:
+            raise UnsupportedEstimatorError(
+                f"the model predicts {n} targets but {len(names)} target names are given "
+                f"({', '.join(names)}); valid: one name per column of y"
+            )
+        return {
+            "outputs": [
+                {"name": name, **_output_json(p)}
+                for name, p in zip(names, out.outputs, strict=True)
+            ]
+        }
+
     def finish(self, meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         if self.output is None:
             raise UnsupportedEstimatorError("the pipeline has no final estimator to predict with")
@@ -260,17 +324,7 @@ class PlanBuilder:
             "width": len(self.names),
             "columns": self.names,
             "ops": self.ops,
-            "output": {
-                "task": out.task,
-                "classes": [_json_scalar(c) for c in out.classes],
-                "proba": list(out.proba.idx) if out.proba is not None else [],
-                "decision": list(out.decision.idx),
-                "label_rule": out.label_rule,
-                "extras": [
-                    {"name": name, "cols": list(cols.idx), "labels": list(labels)}
-                    for name, cols, labels in out.extras
-                ],
-            },
+            **self._outputs_json(out),
             "meta": meta,
         }
         if self.text:

@@ -43,6 +43,10 @@ from sklearn.linear_model import (
     LinearRegression,
     LogisticRegression,
     LogisticRegressionCV,
+    MultiTaskElasticNet,
+    MultiTaskElasticNetCV,
+    MultiTaskLasso,
+    MultiTaskLassoCV,
     OrthogonalMatchingPursuit,
     OrthogonalMatchingPursuitCV,
     PassiveAggressiveRegressor,
@@ -56,7 +60,13 @@ from sklearn.linear_model import (
     TheilSenRegressor,
 )
 
-from bundler.compiler._builder import Cols, PlanBuilder, Prediction
+from bundler.compiler._builder import (
+    Cols,
+    MultiPrediction,
+    PlanBuilder,
+    Prediction,
+    regression_outputs,
+)
 from bundler.compiler._registry import convert, register_converter
 from bundler.errors import UnsupportedEstimatorError
 
@@ -165,17 +175,34 @@ def classification(est: Any, decision: Cols, proba: Cols | None = None) -> Predi
     )
 
 
-def regression(builder: PlanBuilder, est: Any, cols: Cols) -> Prediction:
-    """A single-target linear regressor: the decision value is the prediction."""
+#: Regressors whose 2-D ``y`` compiles (one output per target, ``X @ coef_.T + intercept_``
+#: for every column, as for one): the ones the parity tests fit on several targets.
+MULTI_TARGET = (
+    LinearRegression,
+    Ridge,
+    RidgeCV,
+    Lasso,
+    ElasticNet,
+    MultiTaskLasso,
+    MultiTaskElasticNet,
+    MultiTaskLassoCV,
+    MultiTaskElasticNetCV,
+)
+
+
+def regression(builder: PlanBuilder, est: Any, cols: Cols) -> Prediction | MultiPrediction:
+    """A linear regressor: the decision values are the predictions, one per target."""
     coef, intercept = linear_params(builder, est, cols)
-    if coef.shape[0] != 1:
+    multi = coef.shape[0] != 1  # a y of shape (n, 1) is one target, as before
+    if multi and type(est) not in MULTI_TARGET:
         raise UnsupportedEstimatorError(
-            f"{builder.origin(est)} predicts {coef.shape[0]} targets; only single-target "
-            "regression is supported (a plan has one regression output; multi-output plans are "
-            "not compiled yet). Valid: fit on a 1-D y, one model per target"
+            f"{builder.origin(est)} predicts {coef.shape[0]} targets; several targets compile "
+            f"for {', '.join(c.__name__ for c in MULTI_TARGET)}. Valid: fit on a 1-D y, one "
+            "model per target"
         )
-    value = emit_dot2(builder, est, cols, coef, intercept, ["prediction"])
-    return Prediction("regression", value, "value")
+    names = ["prediction"] if not multi else [f"prediction[{k}]" for k in range(coef.shape[0])]
+    value = emit_dot2(builder, est, cols, coef, intercept, names)
+    return regression_outputs(value)
 
 
 @register_converter(
@@ -208,11 +235,15 @@ def convert_logistic_regression(
     return classification(est, decision, proba)
 
 
-@register_converter(LinearRegression, "single target (also y of shape (n, 1)); positive")
-@register_converter(Ridge, "single target; every solver")
-@register_converter(Lasso, "single target")
-@register_converter(ElasticNet, "single target; any l1_ratio")
-@register_converter(RidgeCV, "single target; every alpha grid, GCV or cv folds")
+@register_converter(LinearRegression, "one target (also y of shape (n, 1)) or several; positive")
+@register_converter(Ridge, "one target or several; every solver")
+@register_converter(Lasso, "one target or several")
+@register_converter(ElasticNet, "one target or several; any l1_ratio")
+@register_converter(RidgeCV, "one target or several; every alpha grid, GCV or cv folds")
+@register_converter(MultiTaskLasso, "several targets (one output each)")
+@register_converter(MultiTaskElasticNet, "several targets (one output each); any l1_ratio")
+@register_converter(MultiTaskLassoCV, "several targets (one output each)")
+@register_converter(MultiTaskElasticNetCV, "several targets (one output each); any l1_ratio grid")
 @register_converter(LassoCV, "single target")
 @register_converter(ElasticNetCV, "single target; any l1_ratio grid")
 @register_converter(Lars, "single target")
@@ -228,7 +259,9 @@ def convert_logistic_regression(
 @register_converter(QuantileRegressor, "any quantile, every solver")
 @register_converter(TheilSenRegressor, "single target")
 @register_converter(PassiveAggressiveRegressor, "both losses, average")
-def convert_linear_regressor(est: Any, builder: PlanBuilder, cols: Cols) -> Prediction:
+def convert_linear_regressor(
+    est: Any, builder: PlanBuilder, cols: Cols
+) -> Prediction | MultiPrediction:
     return regression(builder, est, cols)
 
 
@@ -246,9 +279,11 @@ def convert_ridge_classifier(est: Any, builder: PlanBuilder, cols: Cols) -> Pred
 @register_converter(
     RANSACRegressor,
     "its fitted estimator_ when that compiles (the default LinearRegression, or any "
-    "registered single-target regressor)",
+    "registered regressor; several targets when estimator_ takes them)",
 )
-def convert_ransac(est: RANSACRegressor, builder: PlanBuilder, cols: Cols) -> Prediction:
+def convert_ransac(
+    est: RANSACRegressor, builder: PlanBuilder, cols: Cols
+) -> Prediction | MultiPrediction:
     # predict validates with ensure_all_finite=False, then estimator_.predict validates again:
     # the inner estimator's checks are the ones that refuse rows.
     builder.push("estimator_")
@@ -256,6 +291,8 @@ def convert_ransac(est: RANSACRegressor, builder: PlanBuilder, cols: Cols) -> Pr
         result = convert(est.estimator_, builder, cols)
     finally:
         builder.pop()
+    if isinstance(result, MultiPrediction) and all(p.task == "regression" for p in result.outputs):
+        return result  # several targets: estimator_.predict's columns
     if not isinstance(result, Prediction) or result.task != "regression":
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)} wraps {type(est.estimator_).__name__}, which is not a "

@@ -30,7 +30,13 @@ from sklearn.tree import (
     ExtraTreeRegressor,
 )
 
-from bundler.compiler._builder import Cols, PlanBuilder, Prediction
+from bundler.compiler._builder import (
+    Cols,
+    MultiPrediction,
+    PlanBuilder,
+    Prediction,
+    regression_outputs,
+)
 from bundler.compiler._registry import register_converter
 from bundler.errors import UnsupportedEstimatorError
 
@@ -206,6 +212,24 @@ def single_output(builder: PlanBuilder, est: object) -> None:
         )
 
 
+def _tree_values(est: Any, trees: Sequence[Any], value_of: str) -> list[np.ndarray]:
+    """Each tree's leaf values, one column per output column: a regressor's value per
+    target (``value[:, k, 0]``), a classifier's class fractions per target in turn
+    (``value[:, k, :n_classes_[k]]``, what ``predict_proba`` returns for target ``k``;
+    since scikit-learn 1.4.1 they are fractions already, summed then divided as the
+    forest does)."""
+    n_outputs = int(getattr(est, "n_outputs_", 1))
+    if value_of != "proba":
+        return [tree.tree_.value[:, :, 0] for tree in trees]
+    n_classes = np.atleast_1d(est.n_classes_)
+    return [
+        np.concatenate(
+            [tree.tree_.value[:, k, : int(n_classes[k])] for k in range(n_outputs)], axis=1
+        )
+        for tree in trees
+    ]
+
+
 def _emit_forest(
     builder: PlanBuilder,
     est: object,
@@ -214,18 +238,13 @@ def _emit_forest(
     names: list[str],
     value_of: str,
 ) -> Cols:
-    single_output(builder, est)
     first = trees[0]
     # scikit-learn asks the first tree: NaN only in dense input, and ExtraTree* only
     # with splitter="random" (``_support_missing_values``).
     allow_nan = bool(first._support_missing_values(np.zeros((1, len(cols)))))
     allow_nan = allow_nan and not cols.sparse
     builder.check(cols, est, allow_nan=allow_nan, float32=True)
-    if value_of == "proba":
-        values = [tree.tree_.value[:, 0, :] for tree in trees]
-    else:
-        values = [tree.tree_.value[:, 0, :1] for tree in trees]
-    table = compact_trees([tree.tree_ for tree in trees], values)
+    table = compact_trees([tree.tree_ for tree in trees], _tree_values(est, trees, value_of))
     if table.value.shape[1] != len(names):
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)}: trees have {table.value.shape[1]} outputs, "
@@ -237,18 +256,33 @@ def _emit_forest(
 
 
 def _classifier(
-    est: object, builder: PlanBuilder, cols: Cols, trees: Sequence[object]
-) -> Prediction:
-    classes = tuple(est.classes_)
-    proba = _emit_forest(builder, est, cols, trees, [f"proba[{c}]" for c in classes], "proba")
-    return Prediction("classification", proba, "argmax", classes, proba)
+    est: Any, builder: PlanBuilder, cols: Cols, trees: Sequence[object]
+) -> Prediction | MultiPrediction:
+    """``predict_proba`` per target and ``predict`` as its first argmax; a 2-D ``y`` gives
+    one classification per target (``classes_[k]``), from one pass over the trees."""
+    if int(getattr(est, "n_outputs_", 1)) == 1:
+        classes = tuple(est.classes_)
+        proba = _emit_forest(builder, est, cols, trees, [f"proba[{c}]" for c in classes], "proba")
+        return Prediction("classification", proba, "argmax", classes, proba)
+    per_target = [tuple(c) for c in est.classes_]
+    names = [f"proba[{k}][{c}]" for k, classes in enumerate(per_target) for c in classes]
+    proba = _emit_forest(builder, est, cols, trees, names, "proba")
+    outputs, start = [], 0
+    for classes in per_target:
+        p = proba.take(range(start, start + len(classes)))
+        outputs.append(Prediction("classification", p, "argmax", classes, p))
+        start += len(classes)
+    return MultiPrediction(tuple(outputs))
 
 
 def _regressor(
-    est: object, builder: PlanBuilder, cols: Cols, trees: Sequence[object]
-) -> Prediction:
-    value = _emit_forest(builder, est, cols, trees, ["value"], "value")
-    return Prediction("regression", value, "value")
+    est: Any, builder: PlanBuilder, cols: Cols, trees: Sequence[object]
+) -> Prediction | MultiPrediction:
+    """The mean of the trees' leaf values, per target for a 2-D ``y``."""
+    n_outputs = int(getattr(est, "n_outputs_", 1))
+    names = ["value"] if n_outputs == 1 else [f"value[{k}]" for k in range(n_outputs)]
+    value = _emit_forest(builder, est, cols, trees, names, "value")
+    return regression_outputs(value)
 
 
 _NAN = "NaN via missing_go_to_left"
@@ -258,57 +292,57 @@ _EXTRA_NAN = (
 )
 
 
-@register_converter(DecisionTreeClassifier, f"predict, predict_proba; {_NAN}")
+@register_converter(DecisionTreeClassifier, f"predict, predict_proba; {_NAN}; multi-output")
 def convert_tree_classifier(
     est: DecisionTreeClassifier, builder: PlanBuilder, cols: Cols
-) -> Prediction:
+) -> Prediction | MultiPrediction:
     return _classifier(est, builder, cols, [est])
 
 
-@register_converter(DecisionTreeRegressor, f"predict; {_NAN}")
+@register_converter(DecisionTreeRegressor, f"predict; {_NAN}; multi-output")
 def convert_tree_regressor(
     est: DecisionTreeRegressor, builder: PlanBuilder, cols: Cols
-) -> Prediction:
+) -> Prediction | MultiPrediction:
     return _regressor(est, builder, cols, [est])
 
 
-@register_converter(RandomForestClassifier, f"predict, predict_proba; {_NAN}")
+@register_converter(RandomForestClassifier, f"predict, predict_proba; {_NAN}; multi-output")
 def convert_forest_classifier(
     est: RandomForestClassifier, builder: PlanBuilder, cols: Cols
-) -> Prediction:
+) -> Prediction | MultiPrediction:
     return _classifier(est, builder, cols, est.estimators_)
 
 
-@register_converter(RandomForestRegressor, f"predict; {_NAN}")
+@register_converter(RandomForestRegressor, f"predict; {_NAN}; multi-output")
 def convert_forest_regressor(
     est: RandomForestRegressor, builder: PlanBuilder, cols: Cols
-) -> Prediction:
+) -> Prediction | MultiPrediction:
     return _regressor(est, builder, cols, est.estimators_)
 
 
-@register_converter(ExtraTreeClassifier, f"predict, predict_proba; {_EXTRA_NAN}")
+@register_converter(ExtraTreeClassifier, f"predict, predict_proba; {_EXTRA_NAN}; multi-output")
 def convert_extra_tree_classifier(
     est: ExtraTreeClassifier, builder: PlanBuilder, cols: Cols
-) -> Prediction:
+) -> Prediction | MultiPrediction:
     return _classifier(est, builder, cols, [est])
 
 
-@register_converter(ExtraTreeRegressor, f"predict; {_EXTRA_NAN}")
+@register_converter(ExtraTreeRegressor, f"predict; {_EXTRA_NAN}; multi-output")
 def convert_extra_tree_regressor(
     est: ExtraTreeRegressor, builder: PlanBuilder, cols: Cols
-) -> Prediction:
+) -> Prediction | MultiPrediction:
     return _regressor(est, builder, cols, [est])
 
 
-@register_converter(ExtraTreesClassifier, f"predict, predict_proba; {_NAN}")
+@register_converter(ExtraTreesClassifier, f"predict, predict_proba; {_NAN}; multi-output")
 def convert_extra_trees_classifier(
     est: ExtraTreesClassifier, builder: PlanBuilder, cols: Cols
-) -> Prediction:
+) -> Prediction | MultiPrediction:
     return _classifier(est, builder, cols, est.estimators_)
 
 
-@register_converter(ExtraTreesRegressor, f"predict; {_NAN}")
+@register_converter(ExtraTreesRegressor, f"predict; {_NAN}; multi-output")
 def convert_extra_trees_regressor(
     est: ExtraTreesRegressor, builder: PlanBuilder, cols: Cols
-) -> Prediction:
+) -> Prediction | MultiPrediction:
     return _regressor(est, builder, cols, est.estimators_)
