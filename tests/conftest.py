@@ -154,7 +154,15 @@ def built_jit(tmp_path_factory: pytest.TempPathFactory) -> Path:
 #: them, directly or through another fixture, must carry the ``frozen`` marker, so that
 #: ``pytest -m "not frozen"`` stays a quick loop that builds nothing.
 FROZEN_FIXTURES = frozenset(
-    {"built", "built_jit", "frozen", "fieldreport", "contract_app", "reviews_app"}
+    {
+        "built",
+        "built_jit",
+        "frozen",
+        "fieldreport",
+        "contract_app",
+        "reviews_app",
+        "lightgbm_app",
+    }
 )
 
 
