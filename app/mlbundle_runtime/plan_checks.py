@@ -61,6 +61,12 @@ def _quantile_uniform(a: Args, width: int) -> str | None:
     return _same_length(a, "src", "dst")
 
 
+def _quantile_normal(a: Args, width: int) -> str | None:
+    if a["src"].size != 2 * a["dst"].size:
+        return "expects two source columns (input, uniform value) per target"
+    return _same_length(a, "dst", "lower", "upper", "lo", "hi")
+
+
 def _impute_predicted(a: Args, width: int) -> str | None:
     if a["src"].size != 3 or a["dst"].size != 1 or a["lo"].size != 1 or a["hi"].size != 1:
         return "expects 3 source columns (missing, predicted, current), 1 target and 1 bound each"
@@ -578,6 +584,7 @@ CHECKS: dict[str, Check] = {
     "quantile_uniform": _quantile_uniform,
     "spline_basis": _spline_basis,
     "impute_predicted": _impute_predicted,
+    "quantile_normal": _quantile_normal,
     "scale": _scale,
     "onehot": _onehot,
     "linear": _linear,

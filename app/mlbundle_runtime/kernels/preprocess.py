@@ -439,6 +439,137 @@ def impute_predicted(ws, src, dst, lo, hi):
         ws[i, dst[0]] = x
 
 
+# Cephes' ndtri (scipy.special.ndtri, scipy/special/xsf/cephes/ndtri.h) coefficients, in
+# polevl's order (highest power first); Q0, Q1 and Q2 omit their leading 1.0 (p1evl).
+# P0 has degree 4 in Cephes; zeros in front make it the others' length.
+_NDTRI_P0 = (
+    0.0,  # four leading zeros (polevl degree 8 like P1 and P2): 0 * v + 0 stays 0, then
+    0.0,  # 0 * v + c is c, so the sum is polevl(v, P0, 4)'s to the bit
+    0.0,
+    0.0,
+    -5.99633501014107895267e1,
+    9.80010754185999661536e1,
+    -5.66762857469070293439e1,
+    1.39312609387279679503e1,
+    -1.23916583867381258016e0,
+)
+_NDTRI_Q0 = (
+    1.95448858338141759834e0,
+    4.67627912898881538453e0,
+    8.63602421390890590575e1,
+    -2.25462687854119370527e2,
+    2.00260212380060660359e2,
+    -8.20372256168333339912e1,
+    1.59056225126211695515e1,
+    -1.18331621121330003142e0,
+)
+_NDTRI_P1 = (
+    4.05544892305962419923e0,
+    3.15251094599893866154e1,
+    5.71628192246421288162e1,
+    4.40805073893200834700e1,
+    1.46849561928858024014e1,
+    2.18663306850790267539e0,
+    -1.40256079171354495875e-1,
+    -3.50424626827848203418e-2,
+    -8.57456785154685413611e-4,
+)
+_NDTRI_Q1 = (
+    1.57799883256466749731e1,
+    4.53907635128879210584e1,
+    4.13172038254672030440e1,
+    1.50425385692907503408e1,
+    2.50464946208309415979e0,
+    -1.42182922854787788574e-1,
+    -3.80806407691578277194e-2,
+    -9.33259480895457427372e-4,
+)
+_NDTRI_P2 = (
+    3.23774891776946035970e0,
+    6.91522889068984211695e0,
+    3.93881025292474443415e0,
+    1.33303460815807542389e0,
+    2.01485389549179081538e-1,
+    1.23716634817820021358e-2,
+    3.01581553508235416007e-4,
+    2.65806974686737550832e-6,
+    6.23974539184983293730e-9,
+)
+_NDTRI_Q2 = (
+    6.02427039364742014255e0,
+    3.67983563856160859403e0,
+    1.37702099489081330271e0,
+    2.16236993594496635890e-1,
+    1.34204006088543189037e-2,
+    3.28014464682127739104e-4,
+    2.89247864745380683936e-6,
+    6.79019408009981274425e-9,
+)
+
+
+def quantile_normal(ws, src, dst, lower, upper, lo, hi):
+    """QuantileTransformer with ``output_distribution="normal"``, after ``quantile_uniform``.
+
+    ``src`` holds the inputs ``x`` then their ``quantile_uniform`` values ``u`` (one per
+    ``dst`` column). As ``_transform_col``: ``u`` becomes 1 where ``x + 1e-7 > upper``,
+    then 0 where ``x - 1e-7 < lower``; then ``norm.ppf(u)``: -inf at 0, inf at 1, else
+    Cephes' ``ndtri`` (scipy's, step for step: ``w + w * (w^2 P0(w^2) / Q0(w^2))`` times
+    sqrt(2 pi) on ``w = u - 0.5`` between exp(-2) and 1 - exp(-2), else from
+    ``z = sqrt(-2 log(y))`` with P1/Q1 below 8 and P2/Q2 above, ``polevl``'s Horner order),
+    ``* 1 + 0``; clipped to ``[lo, hi]`` (NaN stays NaN).
+    """
+    n = ws.shape[0]
+    m = dst.shape[0]
+    for i in range(n):
+        for j in range(m):
+            x = ws[i, src[j]]
+            u = ws[i, src[m + j]]
+            if x - 1e-7 < lower[j]:
+                u = 0.0
+            elif x + 1e-7 > upper[j]:
+                u = 1.0
+            if u == 0.0:
+                z = -np.inf
+            elif u == 1.0:
+                z = np.inf
+            elif not (u > 0.0 and u < 1.0):
+                z = np.nan
+            else:
+                y = u
+                flip = True
+                if y > 1.0 - 0.13533528323661269189:
+                    y = 1.0 - y
+                    flip = False
+                central = y > 0.13533528323661269189
+                if central:
+                    y = y - 0.5
+                    v = y * y
+                    num, den = _NDTRI_P0, _NDTRI_Q0
+                else:
+                    t = np.sqrt(-2.0 * np.log(y))
+                    v = 1.0 / t
+                    num, den = (_NDTRI_P1, _NDTRI_Q1) if t < 8.0 else (_NDTRI_P2, _NDTRI_Q2)
+                p = num[0]  # polevl(v, num, 8)
+                for k in range(1, 9):
+                    p = p * v + num[k]
+                q = v + den[0]  # p1evl(v, den, 8)
+                for k in range(1, 8):
+                    q = q * v + den[k]
+                if central:
+                    z = y + y * (v * p / q)
+                    z = z * 2.50662827463100050242e0
+                else:
+                    z = (t - np.log(t) / t) - v * p / q
+                    if flip:
+                        z = -z
+                z = z * 1.0 + 0.0
+            if z < lo[j]:
+                z = lo[j]
+            elif z > hi[j]:
+                z = hi[j]
+            ws[i, dst[j]] = z
+
+
 #: Kernel name -> Numba signature, for the kernels of this module.
 EXPORTS: dict[str, str] = {
     "mul_add": sig(F2, I1, I1, F1, F1),
@@ -456,4 +587,5 @@ EXPORTS: dict[str, str] = {
     "quantile_uniform": sig(F2, I1, I1, F2, F1),
     "spline_basis": sig(F2, I1, I1, F1, "i8", "i8", F1, F1, "i8", ret="i8"),
     "impute_predicted": sig(F2, I1, I1, F1, F1),
+    "quantile_normal": sig(F2, I1, I1, F1, F1, F1, F1),
 }

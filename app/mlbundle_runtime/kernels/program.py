@@ -61,6 +61,7 @@ from mlbundle_runtime.kernels.preprocess import (
     ordinal_encode,
     power_transform,
     product,
+    quantile_normal,
     quantile_uniform,
     spline_basis,
     unary_func,
@@ -330,7 +331,18 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 6),
             )
             p += 8
-        elif kid == 29:  # linear_dot2
+        elif kid == 29:  # quantile_normal
+            quantile_normal(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _v(fb, code, p + 4),
+                _v(fb, code, p + 6),
+                _v(fb, code, p + 8),
+                _v(fb, code, p + 10),
+            )
+            p += 12
+        elif kid == 30:  # linear_dot2
             linear_dot2(
                 ws,
                 _v(ib, code, p),
@@ -339,16 +351,16 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 7),
             )
             p += 9
-        elif kid == 30:  # binarize
+        elif kid == 31:  # binarize
             binarize(ws, _v(ib, code, p), _v(ib, code, p + 2), fb[code[p + 4]])
             p += 5
-        elif kid == 31:  # huber_pair
+        elif kid == 32:  # huber_pair
             huber_pair(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 32:  # ovr_proba
+        elif kid == 33:  # ovr_proba
             ovr_proba(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 33:  # gaussian_nb
+        elif kid == 34:  # gaussian_nb
             gaussian_nb(
                 ws,
                 _v(ib, code, p),
@@ -359,10 +371,10 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 34:  # nb_proba
+        elif kid == 35:  # nb_proba
             nb_proba(ws, _v(ib, code, p), _v(ib, code, p + 2), code[p + 4])
             p += 5
-        elif kid == 35:  # mlp_dense
+        elif kid == 36:  # mlp_dense
             mlp_dense(
                 ws,
                 _v(ib, code, p),
@@ -372,7 +384,7 @@ def run_program(ws, x, data, label):
                 code[p + 9],
             )
             p += 10
-        elif kid == 36:  # svm_kernel_sum
+        elif kid == 37:  # svm_kernel_sum
             svm_kernel_sum(
                 ws,
                 _v(ib, code, p),
@@ -387,13 +399,13 @@ def run_program(ws, x, data, label):
                 code[p + 17],
             )
             p += 18
-        elif kid == 37:  # svm_votes
+        elif kid == 38:  # svm_votes
             svm_votes(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 38:  # svm_ovr
+        elif kid == 39:  # svm_ovr
             svm_ovr(ws, _v(ib, code, p), _v(ib, code, p + 2))
             p += 4
-        elif kid == 39:  # svm_proba
+        elif kid == 40:  # svm_proba
             svm_proba(
                 ws,
                 _v(ib, code, p),
@@ -402,7 +414,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 6),
             )
             p += 8
-        elif kid == 40:  # knn_tree
+        elif kid == 41:  # knn_tree
             knn_tree(
                 ws,
                 _v(ib, code, p),
@@ -420,16 +432,16 @@ def run_program(ws, x, data, label):
                 fb[code[p + 25]],
             )
             p += 26
-        elif kid == 41:  # knn_vote
+        elif kid == 42:  # knn_vote
             s = knn_vote(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(ib, code, p + 4), code[p + 6])
             p += 7
-        elif kid == 42:  # knn_mean
+        elif kid == 43:  # knn_mean
             s = knn_mean(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4), code[p + 6])
             p += 7
-        elif kid == 43:  # knn_brute
+        elif kid == 44:  # knn_brute
             knn_brute(ws, _v(ib, code, p), _v(ib, code, p + 2), _m(fb, code, p + 4), code[p + 7])
             p += 8
-        elif kid == 44:  # kmeans_distances
+        elif kid == 45:  # kmeans_distances
             kmeans_distances(
                 ws,
                 _v(ib, code, p),
@@ -439,7 +451,7 @@ def run_program(ws, x, data, label):
                 code[p + 9],
             )
             p += 10
-        elif kid == 45:  # radius_query
+        elif kid == 46:  # radius_query
             s = radius_query(
                 ws,
                 _v(ib, code, p),
@@ -462,7 +474,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 31),
             )
             p += 33
-        elif kid == 46:  # categorical_nb
+        elif kid == 47:  # categorical_nb
             s = categorical_nb(
                 ws,
                 _v(ib, code, p),
@@ -473,7 +485,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 11),
             )
             p += 13
-        elif kid == 47:  # qda
+        elif kid == 48:  # qda
             qda(
                 ws,
                 _v(ib, code, p),
@@ -484,7 +496,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 48:  # member_average
+        elif kid == 49:  # member_average
             member_average(
                 ws,
                 _v(ib, code, p),
@@ -493,7 +505,7 @@ def run_program(ws, x, data, label):
                 fb[code[p + 6]],
             )
             p += 7
-        elif kid == 49:  # hard_vote
+        elif kid == 50:  # hard_vote
             hard_vote(
                 ws,
                 _v(ib, code, p),
@@ -503,7 +515,7 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 8),
             )
             p += 10
-        elif kid == 50:  # samme_decision
+        elif kid == 51:  # samme_decision
             samme_decision(
                 ws,
                 _v(ib, code, p),
@@ -515,10 +527,10 @@ def run_program(ws, x, data, label):
                 _v(fb, code, p + 12),
             )
             p += 14
-        elif kid == 51:  # weighted_median
+        elif kid == 52:  # weighted_median
             weighted_median(ws, _v(ib, code, p), _v(ib, code, p + 2), _v(fb, code, p + 4))
             p += 6
-        elif kid == 52:  # calibrate
+        elif kid == 53:  # calibrate
             calibrate(
                 ws,
                 _v(ib, code, p),
@@ -574,6 +586,7 @@ KERNELS = (
     "quantile_uniform",
     "spline_basis",
     "impute_predicted",
+    "quantile_normal",
     "linear_dot2",
     "binarize",
     "huber_pair",

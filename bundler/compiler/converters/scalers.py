@@ -220,25 +220,30 @@ def convert_power_transformer(est: PowerTransformer, builder: PlanBuilder, cols:
 
 @register_converter(
     QuantileTransformer,
-    "output_distribution uniform (numpy.interp both ways, averaged, then the bounds), "
-    "dense input; normal output refused",
+    "output_distribution uniform (numpy.interp both ways, averaged, then the bounds) and "
+    "normal (then the 1e-7 bounds, scipy's ndtri bit for bit and the clip), dense input",
 )
 def convert_quantile_transformer(
     est: QuantileTransformer, builder: PlanBuilder, cols: Cols
 ) -> Cols:
     """``_transform_col`` per column (``quantile_uniform`` kernel), infinity refused.
 
-    ``output_distribution="normal"`` applies ``scipy.stats.norm.ppf`` (cephes' ndtri)
-    after the interpolation; the runtime has no bit-exact ndtri, so it is refused.
+    ``output_distribution="normal"`` then applies its own bounds, ``x - 1e-7 < quantiles[0]``
+    gives 0 and ``x + 1e-7 > quantiles[-1]`` 1, and ``scipy.stats.norm.ppf`` (Cephes'
+    ``ndtri``, ported operation for operation) clipped to ``norm.ppf(1e-7 - eps)`` and
+    ``norm.ppf(1 - (1e-7 - eps))`` (``quantile_normal`` kernel). The uniform step's own
+    bounds (``x == quantiles[0]`` gives 0) are then overridden, except where 1e-7 is lost
+    in rounding ``x`` (beyond about 1e9): there a repeated first or last quantile makes
+    scikit-learn's value the interpolation's, not the bound's, and that is refused.
     """
     refuse_float32(builder, est, cols)
     _refuse_sparse(builder, est, cols, "the sparse branch is not compiled")
     quantiles = np.asarray(est.quantiles_, dtype=np.float64)
-    if est.output_distribution != "uniform" or quantiles.shape[0] < 2:
+    if est.output_distribution not in ("uniform", "normal") or quantiles.shape[0] < 2:
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)}: output_distribution={est.output_distribution!r} with "
-            f"{quantiles.shape[0]} quantiles is not supported; valid: 'uniform', with 2 "
-            "quantiles or more"
+            f"{quantiles.shape[0]} quantiles is not supported; valid: 'uniform' or 'normal', "
+            "with 2 quantiles or more"
         )
     builder.check(cols, est, allow_nan=True)
     out = builder.derived(cols)
@@ -250,4 +255,38 @@ def convert_quantile_transformer(
         builder.array(quantiles, np.float64),
         builder.array(est.references_, np.float64),
     )
+    if est.output_distribution == "normal":
+        out = _quantile_normal(est, builder, cols, out, quantiles)
     return Cols(out.idx)
+
+
+def _quantile_normal(
+    est: QuantileTransformer, builder: PlanBuilder, cols: Cols, uniform: Cols, q: np.ndarray
+) -> Cols:
+    """The normal output from the inputs and their uniform values (see above)."""
+    from scipy import stats
+    from sklearn.preprocessing._data import BOUNDS_THRESHOLD
+
+    lower, upper = q[0], q[-1]
+    lost = ((lower - 1e-7 >= lower) & (q[0] == q[1])) | ((upper + 1e-7 <= upper) & (q[-1] == q[-2]))
+    if lost.any():  # (the kernel's 1e-7 is BOUNDS_THRESHOLD: a test checks it)
+        names = [builder.name(c) for c in cols.take(np.flatnonzero(lost).tolist()).idx]
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: output_distribution='normal' on {', '.join(names)}, whose "
+            "first or last quantile repeats at a magnitude where the 1e-7 bound is lost in "
+            "rounding; valid: rescale that feature (below 1e9), or output_distribution='uniform'"
+        )
+    margin = BOUNDS_THRESHOLD - np.spacing(1)
+    clip = [float(stats.norm.ppf(margin)), float(stats.norm.ppf(1 - margin))]
+    out = builder.derived(cols)
+    builder.emit(
+        "quantile_normal",
+        est,
+        builder.idx(cols + uniform),
+        builder.idx(out),
+        builder.array(lower, np.float64),
+        builder.array(upper, np.float64),
+        builder.array(np.full(len(cols), clip[0]), np.float64),
+        builder.array(np.full(len(cols), clip[1]), np.float64),
+    )
+    return out
