@@ -314,6 +314,9 @@ class Scorer:
         self._value_rule = out.label_rule == "value" or self._multi is not None
         self._nonnegative = out.label_rule == "nonnegative"
         self._width = plan.width
+        #: rows per block: BLOCK_ROWS, fewer for a wide workspace (a large vocabulary), so
+        #: that no batch builds more than a CHUNK_BYTES workspace per block at once
+        self._block_rows = chunk_rows_for(plan.width, BLOCK_ROWS)
         self._run_program: Callable[..., int] = kernels.run_program
         self._no_label = np.empty(0, dtype=np.int64)
         self._proba_cols = _columns(out.proba) if out.proba else None
@@ -323,7 +326,7 @@ class Scorer:
         self._numeric = all(i.kind == "numeric" for i in plan.inputs)
         #: rows that may take the inlined path: a numeric plan, and no layer through BLAS
         self._small_rows = (
-            -1 if not self._numeric else DENSE_BLAS_ROWS - 1 if self._segments else BLOCK_ROWS
+            -1 if not self._numeric else DENSE_BLAS_ROWS - 1 if self._segments else self._block_rows
         )
         self._task, self._classes = out.task, out.classes
         self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
@@ -335,7 +338,7 @@ class Scorer:
     def score_records(self, records: Sequence[Mapping[str, object]]) -> Scores:
         """Score JSON-like records (dicts keyed by input name)."""
         n = len(records)
-        if n > BLOCK_ROWS:
+        if n > self._block_rows:
             return self._score_blocks(
                 n, lambda ws, a, b: self.encoder.fill_records(ws, records[a:b], a), _record_at
             )
@@ -375,11 +378,11 @@ class Scorer:
                 f"got an array of shape {X.shape}"
             )
         n = shape[0]
-        if n <= BLOCK_ROWS and self._numeric and X.dtype is _F8 and X.flags.c_contiguous:
+        if n <= self._block_rows and self._numeric and X.dtype is _F8 and X.flags.c_contiguous:
             # the desktop app's single prediction, kept short: run_program copies X in
             return self._run_small(np.empty((n, self._width)), X, _row_at)
         numeric = self._numeric and X.dtype.kind in "fiu"
-        if n > BLOCK_ROWS:
+        if n > self._block_rows:
             if numeric:
                 return self._score_blocks(n, lambda ws, a, b: _copy_into(ws, X, a, b), _row_at)
             return self._score_blocks(
@@ -420,7 +423,7 @@ class Scorer:
         """
         cols = self.encoder.columns(columns)
         n = len(cols[0]) if cols else 0
-        if n > BLOCK_ROWS:
+        if n > self._block_rows:
             return self._score_blocks(
                 n, lambda ws, a, b: self.encoder.fill_columns(ws, cols, a, b), _row_at
             )
@@ -704,19 +707,21 @@ class Scorer:
             label[:] = ~(ws[:, self._decision[0]] < 0)
 
     def _each_block(self, n: int, block: Callable[[int, int], None]) -> None:
-        """``block(a, b)`` for rows ``a:b`` of ``n``, ``BLOCK_ROWS`` at a time: on the
-        thread pool when there is more than one block (the kernels release the GIL).
+        """``block(a, b)`` for rows ``a:b`` of ``n``, ``BLOCK_ROWS`` at a time (fewer on a
+        wide plan, ``_block_rows``): on the thread pool when there is more than one block
+        (the kernels release the GIL).
         Blocks are collected in row order, so the first failing block's error is raised."""
+        size = self._block_rows
         with self._blas_held(n):
-            if n <= BLOCK_ROWS:
+            if n <= size:
                 block(0, n)
                 return
-            starts = range(0, n, BLOCK_ROWS)
+            starts = range(0, n, size)
             if self.threads == 1:
                 for a in starts:
-                    block(a, min(a + BLOCK_ROWS, n))
+                    block(a, min(a + size, n))
                 return
-            for _ in self._executor().map(lambda a: block(a, min(a + BLOCK_ROWS, n)), starts):
+            for _ in self._executor().map(lambda a: block(a, min(a + size, n)), starts):
                 pass
 
     def _blas_held(self, n: int) -> AbstractContextManager[None]:
