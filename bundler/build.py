@@ -132,6 +132,7 @@ def prepare(
             compiled = compile_estimators(
                 artifacts.model.estimator,
                 artifacts.extractor.estimator if artifacts.extractor else None,
+                target_names=spec.outputs.targets,
             )
             scorer = Scorer(compiled.load(), kernels)
     with clock.stage("parity, release gate and data", progress):

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from bundler.errors import GateError, InputError, SpecError
-from mlbundle_runtime.gate import GateConfig, GateResult, GateTable, read_table, run_gate
+from mlbundle_runtime.gate import (
+    GateConfig,
+    GateResult,
+    GateTable,
+    confidence_target,
+    read_table,
+    run_gate,
+)
+from mlbundle_runtime.inputs import InputError as TargetError
 from mlbundle_runtime.scorer import Scorer, output_columns
 
 #: Where the gate files go inside the bundle's payload.
@@ -81,6 +89,10 @@ def gate_config(spec: Any, scorer: Scorer) -> GateConfig:
                 f"{spec.path}: gate.e2e.compare: {name!r} is not an output of this model; "
                 f"{hint}valid: {', '.join(outputs)}"
             )
+    try:
+        confidence_target(scorer.plan.output, confidence.output)
+    except TargetError as exc:
+        raise SpecError(f"{spec.path}: gate.confidence: {exc}") from None
     return GateConfig(
         e2e_file=E2E_NAME,
         tolerance=e2e.tolerance,
@@ -92,6 +104,7 @@ def gate_config(spec: Any, scorer: Scorer) -> GateConfig:
         average=confidence.average,
         pos_label=confidence.pos_label,
         compare=None if e2e.compare is None else tuple(e2e.compare),
+        output=confidence.output,
     )
 
 

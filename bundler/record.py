@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import sys
+from dataclasses import replace
 from importlib import metadata
 from typing import Any
 
@@ -23,12 +24,14 @@ from bundler.artifacts import Artifacts, LoadedArtifact
 from bundler.data import DataCheck
 from mlbundle_runtime import __version__
 from mlbundle_runtime.backend import kernel_source_hash
+from mlbundle_runtime.plan import Output, target_columns
 
 SCHEMA = "mlbundle.record"
 #: 1.2 adds app.maintainer, app.homepage and app.license; 1.0 and 1.1 records stay valid.
 #: 1.3 adds outputs.uncertain_below; 1.4 adds model.search / extractor.search (optional:
-#: present when the artifact is, or ends in, a hyperparameter search).
-SCHEMA_VERSION = "1.4"
+#: present when the artifact is, or ends in, a hyperparameter search); 1.5 adds
+#: outputs.targets (optional: present for a multi-output model).
+SCHEMA_VERSION = "1.5"
 APPROVED = "APPROVED"
 UNAPPROVED = "UNAPPROVED"
 #: The build environment's distributions, pinned, as a file inside the bundle.
@@ -169,6 +172,28 @@ def _versions(names: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
+def _outputs(plan_header: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    """The record's ``outputs``: task, classes and CSV columns; for a multi-output plan the
+    targets' common task, no classes of its own, and ``targets``: each one's name, task,
+    classes and the columns it is written as (the plan's ``outputs`` order)."""
+    if "outputs" not in plan_header:
+        out = plan_header["output"]
+        return {"task": out["task"], "classes": out["classes"], "columns": columns}
+    targets = []
+    for out in plan_header["outputs"]:
+        target = Output(out["task"], tuple(out["classes"]), tuple(out["proba"]), (), "")
+        mine = target_columns(replace(target, name=out["name"]))
+        targets.append(
+            {"name": out["name"], "task": out["task"], "classes": out["classes"], "columns": mine}
+        )
+    return {
+        "task": targets[0]["task"],
+        "classes": [],
+        "columns": columns,
+        "targets": targets,
+    }
+
+
 def build_record(
     spec: Any,
     artifacts: Artifacts,
@@ -194,7 +219,7 @@ def build_record(
         entry["unit"] = doc.unit if doc else ""
         entry["training_range"] = data.ranges.get(item["name"])
         inputs.append(entry)
-    out = plan_header["output"]
+    out = _outputs(plan_header, output_columns)
     trained_with = {
         "scikit-learn": artifacts.model.sklearn_version
         or (artifacts.extractor.sklearn_version if artifacts.extractor else None)
@@ -217,9 +242,7 @@ def build_record(
         "inputs": inputs,
         "features": list(plan_header["columns"][: len(inputs)]),
         "outputs": {
-            "task": out["task"],
-            "classes": out["classes"],
-            "columns": output_columns,
+            **out,
             "description": spec.outputs.description,
             "consume": spec.outputs.consume,
             "uncertain_below": spec.outputs.uncertain_below,

@@ -549,6 +549,32 @@ class Outputs(_Table):
     #: A classifier's prediction whose top probability is under this is shown (and
     #: written) as uncertain; None: never. The consume text should say the same.
     uncertain_below: float | None = None
+    #: A multi-output model's target names, one per column of ``y`` in order: they name
+    #: its output columns (``price``, ``prediction_colour``...); default ``y0, y1, ...``.
+    targets: tuple[str, ...] | None = None
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _targets(cls, value: Any) -> Any:
+        expected = (
+            'expected a list of distinct names, one per target, e.g. ["price", "rent"] (no '
+            "commas, quotes or line breaks: they name CSV columns)"
+        )
+        if not isinstance(value, list | tuple) or len(value) < 2:
+            raise _problem(f"{expected}; found {_found(value)}")
+        bad = [
+            v
+            for v in value
+            if not isinstance(v, str)
+            or not v.strip()
+            or v != v.strip()
+            or any(c in v for c in ',"\r\n')
+        ]
+        if bad:
+            raise _problem(f"{expected}; found {_show(bad[0])}")
+        if len(set(value)) != len(value):
+            raise _problem(f"{expected}; found a name twice in {_show(list(value))}")
+        return tuple(value)
 
     @field_validator("uncertain_below", mode="before")
     @classmethod
@@ -607,11 +633,19 @@ class ConfidenceGate(_Table):
     range: tuple[float, float]
     average: Average = "macro"
     pos_label: str | None = None
+    #: A multi-output model's target whose predictions the metric scores (its name, as in
+    #: ``[outputs] targets``); required for such a model, refused for a single output.
+    output: str | None = None
 
     @field_validator("path", mode="before")
     @classmethod
     def _path(cls, value: Any, info: ValidationInfo) -> Any:
         return _existing_file(value, info)
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output(cls, value: Any) -> Any:
+        return _non_empty(value)
 
     @field_validator("target", mode="before")
     @classmethod

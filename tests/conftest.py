@@ -162,6 +162,7 @@ FROZEN_FIXTURES = frozenset(
         "contract_app",
         "reviews_app",
         "lightgbm_app",
+        "energy_app",
     }
 )
 

@@ -417,7 +417,7 @@ def test_record_schema_1_2_requires_the_app_keys_and_older_records_stay_valid() 
     from bundler.record import SCHEMA_VERSION
     from bundler.verify import validate_record
 
-    assert SCHEMA_VERSION == "1.4"
+    assert SCHEMA_VERSION == "1.5"
     app = {"name": "penguins", "version": "1.0.0", "title": "Penguins", "description": ""}
 
     def app_errors(version: str, **extra: object) -> list[str]:
@@ -446,7 +446,7 @@ def test_the_built_record_and_deb_carry_the_spec_app_keys(built) -> None:
     from bundler.verify import validate_record
 
     record = json.loads((built.out / "payload" / "record.json").read_text())
-    assert record["schema_version"] == "1.4"
+    assert record["schema_version"] == "1.5"
     assert record["outputs"]["uncertain_below"] == 0.6
     assert {k: record["app"][k] for k in ("maintainer", "homepage", "license")} == {
         "maintainer": "Example Release Manager <release@example.org>",

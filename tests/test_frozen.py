@@ -204,7 +204,7 @@ def test_model_record_inside_the_bundle(built: Built) -> None:
     from mlbundle_runtime.backend import kernel_source_hash
 
     record = json.loads(run_frozen(built.onefile, "about", "--json").stdout)
-    assert record["schema"] == "mlbundle.record" and record["schema_version"] == "1.4"
+    assert record["schema"] == "mlbundle.record" and record["schema_version"] == "1.5"
     model, extractor = record["model"], record["extractor"]
     assert model["algorithm"] == "RandomForestClassifier"
     assert model["hyperparameters"]["n_estimators"] == 100

@@ -509,6 +509,38 @@ def test_type_hints_ship_with_the_package() -> None:
     assert load.__annotations__["return"] == "Model"
 
 
+@covers("Prediction.outputs", "Predictions.outputs", "Outputs.targets", "Outputs.name")
+def test_one_output_has_no_targets_and_several_answer_one_prediction_each(model: Model) -> None:
+    """A single-output model's answers are as before (no ``outputs``, no ``targets``); a
+    multi-output plan's are one ``Prediction`` per target (tests/test_multi_output_app.py
+    runs a whole multi-output payload through the same API)."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from bundler.compiler import compile_estimators
+    from mlbundle_runtime.api import _prediction, _predictions
+    from mlbundle_runtime.scorer import Scorer
+    from tests._parity import kernels
+
+    assert model.outputs.targets == () and model.outputs.name == ""
+    record = records_of(pd.read_csv(E2E))[0]
+    assert model.predict(record).outputs == {} and model.predict_many([record]).outputs == {}
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 2))
+    Y = np.column_stack([np.where(X[:, 0] > 0, "hot", "cold"), np.where(X[:, 1] > 0, "y", "n")])
+    est = DecisionTreeClassifier(random_state=0).fit(X, Y)
+    scores = Scorer(compile_estimators(est).load(), kernels()).score_rows(X)
+    one, many = _prediction(scores, 4), _predictions(scores)
+    assert one.label == tuple(est.predict(X[4:5])[0]) and list(one.outputs) == ["y0", "y1"]
+    assert one.outputs["y1"].probabilities == dict(
+        zip(est.classes_[1], est.predict_proba(X)[1][4], strict=True)
+    )
+    assert many.labels == [tuple(r) for r in est.predict(X)] and many.probabilities is None
+    assert np.array_equal(many.outputs["y0"].probabilities, est.predict_proba(X)[0])
+    assert one.to_dict()["probabilities"]["y0"] == {
+        str(c): p for c, p in zip(est.classes_[0], est.predict_proba(X)[0][4], strict=True)
+    }
+
+
 def test_every_public_name_is_covered() -> None:
     public = set(mlbundle_runtime.__all__) | {"__all__"}
     for cls in (Model, Prediction, Predictions):

@@ -241,11 +241,13 @@ def test_an_uncompilable_best_estimator_is_refused_by_name() -> None:
         compile_estimators(search)
 
 
-def test_a_multi_target_best_estimator_is_refused() -> None:
+def test_a_multi_target_best_estimator_compiles_one_output_per_target() -> None:
     X, y = regression()
     search = GridSearchCV(Ridge(), {"alpha": [0.1, 1.0]}).fit(X, np.column_stack([y, 2 * y]))
-    with pytest.raises(UnsupportedEstimatorError, match=r"predicts 2 targets.*single-target"):
-        compile_estimators(search)
+    assert [o["name"] for o in compile_estimators(search).header["outputs"]] == ["y0", "y1"]
+    scores = compile_scorer(search).score_rows(np.asarray(X, dtype=np.float64))
+    got = np.column_stack([o.values for o in scores.outputs])
+    assert np.abs(got - search.predict(X)).max() <= 1e-9
 
 
 def test_registered_with_options() -> None:
@@ -371,7 +373,7 @@ def prepared_search(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_prepared_record_keeps_the_search(prepared_search: dict[str, Any]) -> None:
     record, search = prepared_search["record"], prepared_search["search"]
-    assert record["schema_version"] == "1.4"
+    assert record["schema_version"] == "1.5"
     assert validate_record(record) == []
     assert record["model"]["algorithm"] == "GridSearchCV"
     kept = record["model"]["search"]

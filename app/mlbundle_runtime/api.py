@@ -36,7 +36,7 @@ from mlbundle_runtime.gate import GateResult
 from mlbundle_runtime.inputs import InputError
 
 if TYPE_CHECKING:
-    from mlbundle_runtime.scorer import Scores
+    from mlbundle_runtime.scorer import MultiScores, Scores
 
 __all__ = [
     "BundleError",
@@ -83,6 +83,11 @@ class Outputs:
     #: A classifier's prediction whose top probability is under this is uncertain
     #: (``Prediction.uncertain``); None when the model owner set no threshold.
     uncertain_below: float | None = None
+    #: A multi-output model's targets, one ``Outputs`` each (its ``name``, task, classes
+    #: and columns), in the order of ``y``; empty for one output.
+    targets: tuple[Outputs, ...] = ()
+    #: The target's name (in ``targets``; empty for a single-output model).
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,11 @@ class Prediction:
     ``warnings``: one sentence per input outside its training range (or a category
     the model never saw), which still scores but deserves a second look;
     ``uncertain``: the top probability is under ``Outputs.uncertain_below``.
+
+    A multi-output model answers one ``Prediction`` per target in ``outputs`` (target name
+    -> its label or value and probabilities); ``label`` is then the tuple of the targets'
+    predictions in order (a row of scikit-learn's 2-D ``predict``), and ``probabilities``
+    and ``value`` are None.
     """
 
     label: Any
@@ -104,10 +114,21 @@ class Prediction:
     extras: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     uncertain: bool = False
+    outputs: dict[str, Prediction] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: what ``predict --json`` prints (class names as strings)."""
-        out: dict[str, Any] = {"prediction": self.value if self.value is not None else self.label}
+        """JSON-ready: what ``predict --json`` prints (class names as strings); for several
+        targets ``prediction`` is ``{target: label or value}`` and ``probabilities``
+        ``{target: {class: probability}}`` (the targets that have them)."""
+        if self.outputs:
+            each = {name: p.to_dict() for name, p in self.outputs.items()}
+            out: dict[str, Any] = {"prediction": {n: d["prediction"] for n, d in each.items()}}
+            proba = {n: d["probabilities"] for n, d in each.items() if "probabilities" in d}
+            if proba:
+                out["probabilities"] = proba
+            out["warnings"] = list(self.warnings)
+            return out
+        out = {"prediction": self.value if self.value is not None else self.label}
         if self.probabilities is not None:
             out["probabilities"] = {str(c): p for c, p in self.probabilities.items()}
         out.update(self.extras)
@@ -127,6 +148,10 @@ class Predictions:
     ``warnings``: per row, as ``Prediction.warnings``; ``uncertain``: per row, as
     ``Prediction.uncertain`` (None when the model sets no threshold).
     ``predictions[i]`` is row ``i`` as a ``Prediction``.
+
+    A multi-output model's answers are in ``outputs`` (target name -> its ``Predictions``);
+    ``labels`` holds each row's tuple of predictions, ``values`` the (n, targets) array of
+    a regressor's, and ``probabilities`` is None.
     """
 
     task: str
@@ -137,8 +162,9 @@ class Predictions:
     extras: dict[str, np.ndarray]
     warnings: list[tuple[str, ...]]
     uncertain: np.ndarray | None
-    _scores: Scores = field(repr=False, compare=False)
+    _scores: Scores | MultiScores = field(repr=False, compare=False)
     _uncertain_below: float | None = field(default=None, repr=False, compare=False)
+    outputs: dict[str, Predictions] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -294,6 +320,7 @@ class Model:
 
     @property
     def outputs(self) -> Outputs:
+        from mlbundle_runtime.plan import target_columns
         from mlbundle_runtime.scorer import output_columns
 
         plan_out = self._bundle.plan.output
@@ -305,6 +332,10 @@ class Model:
             description=str(meta.get("description") or ""),
             consume=str(meta.get("consume") or ""),
             uncertain_below=self._uncertain_below,
+            targets=tuple(
+                Outputs(o.task, tuple(o.classes), tuple(target_columns(o)), name=o.name)
+                for o in plan_out.outputs
+            ),
         )
 
     # -- predictions ------------------------------------------------------
@@ -501,7 +532,11 @@ def load(path: str | os.PathLike[str] | None = None) -> Model:
 
 
 # -- building results ------------------------------------------------------
-def _prediction(scores: Scores, r: int, uncertain_below: float | None = None) -> Prediction:
+def _prediction(
+    scores: Scores | MultiScores, r: int, uncertain_below: float | None = None
+) -> Prediction:
+    if hasattr(scores, "names"):  # a MultiScores (the scorer is not imported at start)
+        return _multi_prediction(scores, r)  # type: ignore[arg-type]
     value = float(scores.values[r]) if scores.values is not None else None
     if value is not None:
         label: Any = value
@@ -532,7 +567,41 @@ def _prediction(scores: Scores, r: int, uncertain_below: float | None = None) ->
     )
 
 
-def _predictions(scores: Scores, uncertain_below: float | None = None) -> Predictions:
+def _multi_prediction(scores: MultiScores, r: int) -> Prediction:
+    """Row ``r`` of a multi-output model: one ``Prediction`` per target."""
+    each = {n: _prediction(s, r) for n, s in zip(scores.names, scores.outputs, strict=True)}
+    return Prediction(
+        label=tuple(p.label for p in each.values()),
+        probabilities=None,
+        value=None,
+        warnings=scores.warnings[r] if scores.warnings is not None else (),
+        outputs=each,
+    )
+
+
+def _multi_predictions(scores: MultiScores) -> Predictions:
+    each = {n: _predictions(s) for n, s in zip(scores.names, scores.outputs, strict=True)}
+    n = len(scores)
+    values = None
+    if scores.task == "regression":
+        values = np.column_stack([s.values for s in scores.outputs])
+    return Predictions(
+        task=scores.task,
+        classes=(),
+        labels=scores.labels(),
+        probabilities=None,
+        values=values,
+        extras={},
+        warnings=list(scores.warnings) if scores.warnings is not None else [()] * n,
+        uncertain=None,
+        _scores=scores,
+        outputs=each,
+    )
+
+
+def _predictions(scores: Scores | MultiScores, uncertain_below: float | None = None) -> Predictions:
+    if hasattr(scores, "names"):
+        return _multi_predictions(scores)  # type: ignore[arg-type]
     extras = {
         extra.name: (values if extra.labels else values[:, 0]) for extra, values in scores.extras
     }

@@ -572,7 +572,15 @@ def _about(loaded: Model, as_json: bool) -> int:
     lines.append(
         f"  outputs      {out.get('task', '?')}"
         + (f": {', '.join(map(str, out.get('classes', [])))}" if out.get("classes") else "")
+        + (f", {len(out['targets'])} targets" if out.get("targets") else "")
     )
+    for target in out.get("targets") or ():  # a multi-output model: each target's columns
+        classes = ", ".join(map(str, target.get("classes") or []))
+        lines.append(
+            f"    {target.get('name')}: {target.get('task')}"
+            + (f" ({classes})" if classes else "")
+            + f"; columns {', '.join(target.get('columns') or [])}"
+        )
     gate = record.get("gate", {})
     if gate:
         conf = gate.get("confidence", {})

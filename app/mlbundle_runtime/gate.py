@@ -28,6 +28,7 @@ from mlbundle_runtime.inputs import (
     decode_csv,
     iter_csv_chunks,
 )
+from mlbundle_runtime.plan import Output
 from mlbundle_runtime.scorer import CHUNK_ROWS, Scorer, output_columns
 
 #: How many failing rows a report lists before summarising the rest.
@@ -53,9 +54,11 @@ class GateConfig:
     average: str = "macro"
     pos_label: str | None = None
     compare: tuple[str, ...] | None = None
+    #: a multi-output model's target the confidence metric scores (None: the one output)
+    output: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "e2e": {
                 "file": self.e2e_file,
                 "tolerance": self.tolerance,
@@ -70,6 +73,9 @@ class GateConfig:
                 "pos_label": self.pos_label,
             },
         }
+        if self.output is not None:  # a single output's gate.json stays as it was
+            data["confidence"]["output"] = self.output
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GateConfig:
@@ -86,6 +92,7 @@ class GateConfig:
             average=conf.get("average", "macro"),
             pos_label=conf.get("pos_label"),
             compare=None if compare is None else tuple(compare),
+            output=conf.get("output"),
         )
 
 
@@ -102,6 +109,8 @@ class GateResult:
     low: float = math.nan
     high: float = math.nan
     e2e_columns: tuple[str, ...] = ()
+    #: the target the metric scored, for a multi-output model (None: its one output)
+    confidence_output: str | None = None
 
     @property
     def e2e_passed(self) -> bool:
@@ -133,14 +142,15 @@ class GateResult:
             if len(self.e2e_failures) > MAX_LISTED:
                 lines.append(f"  ... and {len(self.e2e_failures) - MAX_LISTED} more rows")
         verdict = "within" if self.confidence_passed else "FAILED: outside"
+        of = f" of {self.confidence_output}" if self.confidence_output is not None else ""
         lines.append(
-            f"confidence: {self.metric} = {self.metric_value!r} on "
+            f"confidence: {self.metric}{of} = {self.metric_value!r} on "
             f"{self.confidence_rows} rows, {verdict} [{self.low!r}, {self.high!r}]"
         )
         return lines
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "passed": self.passed,
             "e2e": {
                 "rows": self.e2e_rows,
@@ -157,6 +167,9 @@ class GateResult:
                 "passed": self.confidence_passed,
             },
         }
+        if self.confidence_output is not None:
+            data["confidence"]["output"] = self.confidence_output
+        return data
 
 
 @dataclass(frozen=True)
@@ -267,6 +280,37 @@ def _float(text: str, where: str, column: str) -> float:
         ) from None
 
 
+def label_columns(output: Output) -> set[str]:
+    """The output columns holding class labels, compared as text (the others are numbers)."""
+    if output.outputs:
+        return {f"prediction_{o.name}" for o in output.outputs if o.task == "classification"}
+    return {"prediction"} if output.task == "classification" else set()
+
+
+def confidence_target(output: Output, name: str | None) -> int | None:
+    """Which target of a multi-output model the confidence metric scores (``[gate.confidence]
+    output``), or None for a single-output model. Raises ``InputError`` saying what is valid."""
+    names = [o.name for o in output.outputs]
+    if not names:
+        if name is not None:
+            raise InputError(
+                f"confidence output {name!r} is given, but the model has one output; "
+                "remove [gate.confidence] output"
+            )
+        return None
+    if name is None:
+        raise InputError(
+            f"the model predicts {len(names)} targets ({', '.join(names)}); name the one the "
+            "confidence metric scores in [gate.confidence] output, e.g. "
+            f"output = {names[0]!r}"
+        )
+    if name not in names:
+        raise InputError(
+            f"confidence output {name!r} is not a target of the model; valid: {', '.join(names)}"
+        )
+    return names.index(name)
+
+
 def check_e2e(
     scorer: Scorer, table: GateTable, columns: Sequence[str], tolerance: float
 ) -> tuple[list[str], float]:
@@ -275,7 +319,7 @@ def check_e2e(
     worst = 0.0
     output = output_columns(scorer.plan.output)
     at = {c: output.index(c) for c in columns}
-    classification = scorer.plan.output.task == "classification"
+    labels = label_columns(scorer.plan.output)
     for chunk in table.chunks:
         scores = scorer.score_chunk(chunk)
         positions = {c: chunk.header.index(c) for c in columns}
@@ -283,9 +327,9 @@ def check_e2e(
         for r, (row, got) in enumerate(zip(chunk.rows, scores.rows(), strict=True)):
             for c, pos in positions.items():
                 want, have = row[pos].strip(), got[at[c]]
-                if c == "prediction" and classification:
+                if c in labels:
                     if want != have:
-                        failures.append(f"{where(r)}: prediction {have!r}, expected {want!r}")
+                        failures.append(f"{where(r)}: {c} {have!r}, expected {want!r}")
                     continue
                 expected = _float(want, where(r), c)
                 diff = abs(expected - float(have))
@@ -312,8 +356,10 @@ def check_confidence(scorer: Scorer, table: GateTable, config: GateConfig) -> tu
             f"[gate.confidence] target); columns: {', '.join(table.header)}{hint}"
         )
     t = table.header.index(config.target)
-    task = scorer.plan.output.task
-    classes = [str(c) for c in scorer.plan.output.classes]
+    k = confidence_target(scorer.plan.output, config.output)
+    scored = scorer.plan.output if k is None else scorer.plan.output.outputs[k]
+    task = scored.task
+    classes = [str(c) for c in scored.classes]
     truth: list[Any] = []
     preds: list[Any] = []
     probas: list[np.ndarray] = []
@@ -337,6 +383,8 @@ def check_confidence(scorer: Scorer, table: GateTable, config: GateConfig) -> tu
             else:
                 truth.append(cell)
         scores = scorer.score_chunk(chunk)
+        if k is not None:
+            scores = scores.outputs[k]
         preds += scores.labels()
         if scores.proba is not None:
             probas.append(scores.proba)
@@ -365,6 +413,7 @@ def run_gate(
     """Run both checks on tables read by ``read_table``; the caller decides what a failure
     stops. Malformed files raise ``InputError``; a failed check is in the result."""
     inputs = scorer.plan.input_names
+    confidence_target(scorer.plan.output, config.output)  # a config that cannot run: say so first
     columns = e2e_columns(e2e, inputs, output_columns(scorer.plan.output), config.compare)
     failures, worst = check_e2e(scorer, e2e, columns, config.tolerance)
     n_conf, value = check_confidence(scorer, confidence, config)
@@ -378,4 +427,5 @@ def run_gate(
         low=config.low,
         high=config.high,
         e2e_columns=tuple(columns),
+        confidence_output=config.output,
     )

@@ -137,17 +137,31 @@ def percent(p: float) -> str:
 
 
 def headline(prediction: Prediction) -> str:
-    """The big text: the class, or a regressor's value."""
+    """The big text: the class, or a regressor's value; for a multi-output model one line
+    per target, ``name: value`` (or ``name: class (top probability)``)."""
+    if prediction.outputs:
+        return "\n".join(f"{name}: {_target_text(p)}" for name, p in prediction.outputs.items())
     if prediction.value is not None:
         return number(prediction.value)
     return str(prediction.label)
 
 
-def result_text(prediction: Prediction) -> str:
-    """The result as one line, for the clipboard and reports:
-    "Gentoo 97.1% (Adelie 2.0%, Chinstrap 0.9%) uncertain; warning: ..."."""
+def _target_text(prediction: Prediction) -> str:
+    """One target's answer as a short text: its value, or its class and top probability."""
     order = ranked(prediction)
     if order and prediction.value is None:
+        return f"{prediction.label} ({percent(order[0][1])})"
+    return headline(prediction)
+
+
+def result_text(prediction: Prediction) -> str:
+    """The result as one line, for the clipboard and reports:
+    "Gentoo 97.1% (Adelie 2.0%, Chinstrap 0.9%) uncertain; warning: ..."; for several
+    targets "price 3.2; rent 1.1; warning: ..."."""
+    order = ranked(prediction)
+    if prediction.outputs:
+        text = "; ".join(f"{name} {result_text(p)}" for name, p in prediction.outputs.items())
+    elif order and prediction.value is None:
         (top, p), rest = order[0], order[1:]
         text = f"{top} {percent(p)}"
         if rest:
@@ -268,6 +282,14 @@ def about_lines(model: Model) -> list[tuple[str, str]]:
         [
             ("task", out.get("task")),
             ("classes", ", ".join(map(str, out.get("classes") or []))),
+            (
+                "targets",
+                ", ".join(
+                    str(t.get("name"))
+                    + (f" ({', '.join(map(str, t['classes']))})" if t.get("classes") else "")
+                    for t in out.get("targets") or []
+                ),
+            ),
             ("means", out.get("description")),
             ("use", out.get("consume")),
             ("uncertain", threshold is not None and f"top probability under {percent(threshold)}"),
@@ -948,7 +970,9 @@ class ModelWindow:
         uncertain = prediction.uncertain
         self.result_label.configure(text=headline(prediction))
         order = ranked(prediction)
-        if prediction.value is not None:
+        if prediction.outputs:
+            detail = f"{len(prediction.outputs)} targets predicted"
+        elif prediction.value is not None:
             detail = "predicted value"
         elif order:
             detail = f"{percent(order[0][1])} probability"

@@ -293,6 +293,12 @@ class PlanBuilder:
     def _outputs_json(self, out: Prediction | MultiPrediction) -> dict[str, Any]:
         """``{"output": ...}`` for one target; ``{"outputs": [...]}``, each named, for several."""
         if isinstance(out, Prediction):
+            if self.target_names is not None:
+                raise UnsupportedEstimatorError(
+                    f"{len(self.target_names)} target names are given "
+                    f"({', '.join(self.target_names)}) but the model predicts one target; "
+                    "target names are for a model fitted on a 2-D y (leave them out)"
+                )
             return {"output": _output_json(out)}
         n = len(out.outputs)
         names = list(self.target_names or default_target_names(n))
