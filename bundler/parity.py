@@ -210,6 +210,10 @@ def _compare_targets(
             rows=len(ours), max_abs_diff=math.inf, label_mismatches=0,
             problems=(f"{k} targets scored, scikit-learn predicts shape {labels.shape}",),
         )  # fmt: skip
+    if isinstance(proba, np.ndarray) and proba.shape == (len(labels), k):
+        # a multilabel classifier: each label's probability of 1; the plan's pair for it
+        # is [1 - p, p], computed as scikit-learn's own binary classifiers do
+        proba = [np.column_stack([1 - proba[:, j], proba[:, j]]) for j in range(k)]
     if proba is not None and (not isinstance(proba, list) or len(proba) != k):
         return ParityReport(
             rows=len(ours), max_abs_diff=math.inf, label_mismatches=0,

@@ -305,3 +305,65 @@ def test_multi_output_refused_where_one_output_is_read() -> None:
     voting.estimators_ = [Ridge().fit(X, Y), Lasso().fit(X, Y)]
     with pytest.raises(UnsupportedEstimatorError):
         compile_estimators(voting)
+
+
+# -- k-neighbours and MLPs ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+@pytest.mark.parametrize("algorithm", ["kd_tree", "brute"])
+def test_knn_classifier_votes_per_target(weights: str, algorithm: str) -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, _ = dataset("regression")
+    est = KNeighborsClassifier(7, weights=weights, algorithm=algorithm).fit(X, _labels(X))
+    scores = _multi_scores(compile_scorer(est), X)
+    ref = parity.reference_model(est)
+    report = parity.compare(scores, ref.predict(X), ref.predict_proba(X))
+    assert report.passed and report.max_abs_diff == 0.0, report.problems
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+@pytest.mark.parametrize("k", [5, 12])
+def test_knn_regressor_means_per_target(weights: str, k: int) -> None:
+    from sklearn.neighbors import KNeighborsRegressor
+
+    X, y = dataset("regression")
+    est = KNeighborsRegressor(k, weights=weights, algorithm="kd_tree").fit(X, _targets(X, y))
+    got, want = _values(_multi_scores(compile_scorer(est), X)), est.predict(X)
+    assert not parity.disagreeing(got, want).any()
+    if k <= 8:  # up to 8 values numpy's pairwise sum is the sum in order: to the bit
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic"])
+def test_mlp_regressor_every_target(activation: str) -> None:
+    from sklearn.neural_network import MLPRegressor
+
+    X, y = dataset("regression")
+    Y = _targets(X, y) / 100
+    est = MLPRegressor(
+        hidden_layer_sizes=(12, 7), activation=activation, max_iter=300, random_state=0
+    )
+    est.fit(X, Y)
+    scorer = compile_scorer(est)
+    for rows in (X[:40], np.repeat(X, 3, axis=0)):  # the compiled sum, then BLAS's product
+        got = _values(scorer.score_rows(np.ascontiguousarray(rows)))  # type: ignore[arg-type]
+        assert not parity.disagreeing(got, est.predict(rows)).any()
+
+
+def test_mlp_multilabel_classifier() -> None:
+    from sklearn.neural_network import MLPClassifier
+
+    X, _ = dataset("regression")
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] + X[:, 2] > 0.5, X[:, 3] < -0.2]).astype(int)
+    est = MLPClassifier(hidden_layer_sizes=(10,), max_iter=400, random_state=0).fit(X, Y)
+    scorer = compile_scorer(est)
+    scores = _multi_scores(scorer, X)
+    labels, p = est.predict(X), est.predict_proba(X)
+    report = parity.compare(scores, labels, p)
+    assert report.passed, report.problems
+    for k, out in enumerate(scores.outputs):
+        assert out.classes == (0, 1) and out.labels() == labels[:, k].tolist()
+        assert out.proba is not None and not parity.disagreeing(out.proba[:, 1], p[:, k]).any()
+    assert scores.header()[:3] == ["prediction_y0", "proba_y0_0", "proba_y0_1"]

@@ -21,7 +21,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bundler.compiler import compile_estimators
-from bundler.errors import UnsupportedEstimatorError
 from tests._data import datasets
 from tests._parity import assert_parity, assert_refused, compile_scorer, to_records
 
@@ -138,11 +137,13 @@ def test_float32_fit_is_scored_in_float64() -> None:
     assert_parity(model, None, X)
 
 
-def test_multilabel_and_multi_output_are_refused() -> None:
+def test_multilabel_and_multi_output_compile_one_output_per_label() -> None:
+    """Parity per label and target: tests/test_multi_output.py."""
     X, Y = make_multilabel_classification(100, 5, n_classes=3, random_state=0)
     clf = MLPClassifier((4,), max_iter=20, random_state=0).fit(X, Y)
-    with pytest.raises(UnsupportedEstimatorError, match="multilabel"):
-        compile_estimators(clf)
+    outputs = compile_estimators(clf).header["outputs"]
+    assert [(o["name"], o["classes"], o["label_rule"]) for o in outputs] == [
+        (f"y{k}", [0, 1], "positive") for k in range(3)
+    ]
     reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=20, random_state=0).fit(X, Y.astype(float))
-    with pytest.raises(UnsupportedEstimatorError, match="outputs"):
-        compile_estimators(reg)
+    assert len(compile_estimators(reg).header["outputs"]) == 3

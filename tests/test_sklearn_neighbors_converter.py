@@ -243,18 +243,21 @@ def test_refused_options(model, match: str) -> None:
         compile_estimators(model)
 
 
-def test_multi_output_is_refused() -> None:
+def test_multi_output_radius_neighbours_are_refused() -> None:
+    """k-neighbours compile several targets (tests/test_multi_output.py); radius
+    neighbours do not yet."""
     X, y = dataset("iris")
     Y = np.column_stack([y, y[::-1]])
     for model in (
-        KNeighborsClassifier(algorithm="kd_tree"),
-        KNeighborsRegressor(),
         RadiusNeighborsClassifier(1.0, outlier_label="most_frequent"),
         RadiusNeighborsRegressor(1.0),
     ):
         model.fit(X, Y)
         with pytest.raises(UnsupportedEstimatorError, match="multi-output"):
             compile_estimators(model)
+    for model in (KNeighborsClassifier(algorithm="kd_tree"), KNeighborsRegressor()):
+        header = compile_estimators(model.fit(X, Y)).header
+        assert [o["name"] for o in header["outputs"]] == ["y0", "y1"]
 
 
 def test_corrupted_tree_is_refused_by_the_reader() -> None:

@@ -14,7 +14,13 @@ from __future__ import annotations
 import numpy as np
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from bundler.compiler._builder import Cols, PlanBuilder, Prediction
+from bundler.compiler._builder import (
+    Cols,
+    MultiPrediction,
+    PlanBuilder,
+    Prediction,
+    regression_outputs,
+)
 from bundler.compiler._registry import register_converter
 from bundler.errors import UnsupportedEstimatorError
 
@@ -56,18 +62,55 @@ def _layers(
     return value
 
 
+def _label_of(est: MLPClassifier, builder: PlanBuilder, p: Cols, name: str) -> Cols:
+    """``expit(z) > 0.5`` read as ``expit(z) - 0.5 > 0`` (exact: Sterbenz for
+    ``expit(z) >= 0.25``): the decision column of a logistic output ``p``."""
+    decision = builder.new_cols([name])
+    builder.emit(
+        "scale",
+        est,
+        builder.idx(p),
+        builder.idx(decision),
+        builder.array([0.5], np.float64),
+        builder.array([1.0], np.float64),
+    )
+    return decision
+
+
+def _multilabel(est: MLPClassifier, builder: PlanBuilder, cols: Cols) -> MultiPrediction:
+    """A multilabel MLP: one logistic output per label. ``predict_proba`` is each label's
+    ``expit(z)`` (here the pair ``[1 - expit, expit]`` per label, classes 0 and 1), and
+    ``predict`` the label binarizer's ``expit(z) > 0.5``."""
+    if est.out_activation_ != "logistic":
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: unexpected output activation {est.out_activation_!r}"
+        )
+    z = _layers(est, builder, cols, "identity")
+    outputs = []
+    for k in range(len(z)):
+        proba = builder.new_cols([f"proba[{k}][0]", f"proba[{k}][1]"])
+        builder.emit("expit_pair", est, builder.idx(z.take([k])), builder.idx(proba))
+        decision = _label_of(est, builder, proba.take([1]), f"proba[{k}] - 0.5")
+        outputs.append(Prediction("classification", decision, "positive", (0, 1), proba))
+    return MultiPrediction(tuple(outputs))
+
+
 @register_converter(
     MLPClassifier,
     "activation identity/logistic/tanh/relu; binary (logistic) and multiclass (softmax) "
-    "outputs; predict_proba (multilabel refused)",
+    "outputs; predict_proba; multilabel (one 0/1 output per label)",
 )
-def convert_mlp_classifier(est: MLPClassifier, builder: PlanBuilder, cols: Cols) -> Prediction:
+def convert_mlp_classifier(
+    est: MLPClassifier, builder: PlanBuilder, cols: Cols
+) -> Prediction | MultiPrediction:
     classes = tuple(est.classes_)
     binarizer = est._label_binarizer
+    if binarizer.y_type_ == "multilabel-indicator":
+        return _multilabel(est, builder, cols)
     if binarizer.y_type_ not in ("binary", "multiclass"):
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)}: {binarizer.y_type_} targets are not supported "
-            "(only binary and multiclass classification)"
+            "(valid: binary, multiclass and multilabel-indicator classification)"
         )
     expected = "softmax" if binarizer.y_type_ == "multiclass" else "logistic"
     if est.out_activation_ != expected or (len(classes) > 2) != (expected == "softmax"):
@@ -80,15 +123,7 @@ def convert_mlp_classifier(est: MLPClassifier, builder: PlanBuilder, cols: Cols)
         # predict_proba: [1 - expit(z), expit(z)]; predict: classes[expit(z) > 0.5],
         # read as expit(z) - 0.5 > 0 (exact: Sterbenz for expit(z) >= 0.25).
         builder.emit("expit_pair", est, builder.idx(z), builder.idx(proba))
-        decision = builder.new_cols(["proba - 0.5"])
-        builder.emit(
-            "scale",
-            est,
-            builder.idx(proba.take([1])),
-            builder.idx(decision),
-            builder.array([0.5], np.float64),
-            builder.array([1.0], np.float64),
-        )
+        decision = _label_of(est, builder, proba.take([1]), "proba - 0.5")
         return Prediction("classification", decision, "positive", classes, proba)
     # predict: classes[argmax(predict_proba)], the probabilities after softmax.
     builder.emit("softmax", est, builder.idx(z), builder.idx(proba))
@@ -98,17 +133,15 @@ def convert_mlp_classifier(est: MLPClassifier, builder: PlanBuilder, cols: Cols)
 @register_converter(
     MLPRegressor,
     "activation identity/logistic/tanh/relu; squared_error (identity output) and "
-    "poisson (exp output) losses; one output",
+    "poisson (exp output) losses; multi-target (one output per target)",
 )
-def convert_mlp_regressor(est: MLPRegressor, builder: PlanBuilder, cols: Cols) -> Prediction:
-    if est.n_outputs_ != 1:
-        raise UnsupportedEstimatorError(
-            f"{builder.origin(est)}: {est.n_outputs_} outputs; only single-output "
-            "regression is supported"
-        )
+def convert_mlp_regressor(
+    est: MLPRegressor, builder: PlanBuilder, cols: Cols
+) -> Prediction | MultiPrediction:
+    """The output layer's values: one target, or one per column of a 2-D ``y``."""
     if est.out_activation_ not in ("identity", "exp"):
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)}: output activation {est.out_activation_!r} is not supported"
         )
     value = _layers(est, builder, cols, est.out_activation_)
-    return Prediction("regression", value, "value")
+    return regression_outputs(value)

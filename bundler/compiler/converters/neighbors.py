@@ -43,7 +43,13 @@ from sklearn.neighbors import (
     RadiusNeighborsRegressor,
 )
 
-from bundler.compiler._builder import Cols, PlanBuilder, Prediction
+from bundler.compiler._builder import (
+    Cols,
+    MultiPrediction,
+    PlanBuilder,
+    Prediction,
+    regression_outputs,
+)
 from bundler.compiler._registry import register_converter
 from bundler.errors import UnsupportedEstimatorError
 
@@ -173,23 +179,44 @@ _ALL_INF = (
 )
 
 
-@register_converter(KNeighborsClassifier, _OPTIONS + "; predict_proba; one output")
+@register_converter(
+    KNeighborsClassifier, _OPTIONS + "; predict_proba; multi-output (one vote per target)"
+)
 def convert_knn_classifier(
     est: KNeighborsClassifier, builder: PlanBuilder, cols: Cols
-) -> Prediction:
-    if est.outputs_2d_:
-        raise UnsupportedEstimatorError(
-            f"{builder.origin(est)}: multi-output classification is not supported"
-        )
-    classes = tuple(est.classes_)
+) -> Prediction | MultiPrediction:
+    """Votes of the k neighbours' classes; a 2-D ``y`` votes per target over the same
+    neighbours (``_y[:, k]``), as scikit-learn's ``predict`` loops over its outputs."""
     nbrs, weighting = _neighbours(est, builder, cols)
-    out = builder.new_cols([f"votes[{c}]" for c in classes] + [f"proba[{c}]" for c in classes])
+    if not est.outputs_2d_:
+        return _votes(est, builder, nbrs, weighting, tuple(est.classes_), est._y, "")
+    return MultiPrediction(
+        tuple(
+            _votes(est, builder, nbrs, weighting, tuple(classes), est._y[:, k], f"[{k}]")
+            for k, classes in enumerate(est.classes_)
+        )
+    )
+
+
+def _votes(
+    est: Any,
+    builder: PlanBuilder,
+    nbrs: Cols,
+    weighting: int,
+    classes: tuple[Any, ...],
+    y: np.ndarray,
+    suffix: str,
+) -> Prediction:
+    """One ``knn_vote``: the votes per class (the label's argmax) and predict_proba."""
+    out = builder.new_cols(
+        [f"votes{suffix}[{c}]" for c in classes] + [f"proba{suffix}[{c}]" for c in classes]
+    )
     builder.emit(
         "knn_vote",
         est,
         builder.idx(nbrs),
         builder.idx(out),
-        builder.array(est._y, np.int64),
+        builder.array(y, np.int64),
         weighting,
         message=_ALL_INF,
     )
@@ -199,13 +226,17 @@ def convert_knn_classifier(
     )
 
 
-@register_converter(KNeighborsRegressor, _OPTIONS + "; one output")
-def convert_knn_regressor(est: KNeighborsRegressor, builder: PlanBuilder, cols: Cols) -> Prediction:
+@register_converter(
+    KNeighborsRegressor, _OPTIONS + "; multi-output (one mean per target, within 1e-9)"
+)
+def convert_knn_regressor(
+    est: KNeighborsRegressor, builder: PlanBuilder, cols: Cols
+) -> Prediction | MultiPrediction:
+    """The neighbours' (weighted) mean target; per target for a 2-D ``y``. scikit-learn's
+    uniform mean over several targets adds the k values in order (numpy reduces a strided
+    axis), the kernel pairwise as for one target: the same up to 8 neighbours, within
+    the parity bar beyond."""
     y = np.asarray(est._y)
-    if y.ndim != 1:
-        raise UnsupportedEstimatorError(
-            f"{builder.origin(est)}: multi-output regression is not supported"
-        )
     if y.dtype != np.float64 and not (
         np.issubdtype(y.dtype, np.integer) and np.abs(y).max(initial=0) < 2**53
     ):
@@ -214,16 +245,19 @@ def convert_knn_regressor(est: KNeighborsRegressor, builder: PlanBuilder, cols: 
             "(scikit-learn averages them in that dtype); fit on float64 targets"
         )
     nbrs, weighting = _neighbours(est, builder, cols)
-    value = builder.new_cols(["prediction"])
-    builder.emit(
-        "knn_mean",
-        est,
-        builder.idx(nbrs),
-        builder.idx(value),
-        builder.array(y, np.float64),
-        weighting,
-    )
-    return Prediction("regression", value, "value")
+    columns = [y] if y.ndim == 1 else list(y.T)
+    names = ["prediction"] if y.ndim == 1 else [f"prediction[{k}]" for k in range(len(columns))]
+    value = builder.new_cols(names)
+    for k, target in enumerate(columns):
+        builder.emit(
+            "knn_mean",
+            est,
+            builder.idx(nbrs),
+            builder.idx(value.take([k])),
+            builder.array(target, np.float64),
+            weighting,
+        )
+    return regression_outputs(value)
 
 
 def _emit_radius_query(
