@@ -25,11 +25,11 @@ from bundler.compiler import compile_estimators, supported
 from bundler.compiler.converters.boosting_lightgbm import BELOW_BAND, ZERO_THRESHOLD
 from bundler.errors import UnsupportedEstimatorError
 from mlbundle_runtime.scorer import Scorer
+from tests._boosting import assert_bit_exact, case_id, positive
 from tests._data import dataset, with_nan
 from tests._parity import compile_scorer, kernels, mutated, to_records, written_plan
 from tests.test_sklearn_trees_converter import (
     HYPOTHESIS,
-    assert_full_parity,
     nan_rows,
     probes,
     value_rows,
@@ -73,14 +73,10 @@ DATA = {"binary": "binary", "multiclass": "multi3", "rf": "binary"}
 CASES = [(kind, nan) for kind in FACTORIES for nan in (False, True)]
 
 
-def _id(case: tuple[str, bool]) -> str:
-    return f"{case[0]}-{'nan' if case[1] else 'complete'}"
-
-
 def _data(kind: str) -> tuple[np.ndarray, np.ndarray]:
     X, y = dataset(DATA.get(kind, "regression"))
     if kind in ("poisson", "gamma", "tweedie"):
-        y = np.exp((y - y.mean()) / y.std())  # positive targets
+        y = positive(y)
     # a zero band in feature 0: exact zeros and tiny values, so splits at +-kZeroThreshold
     X = X.copy()
     X[::7, 0] = 0.0
@@ -112,30 +108,18 @@ def lgb_splits(est: Any) -> list[tuple[int, float]]:
 
 
 def assert_exact(est: Any, X: np.ndarray, scorer: Scorer, context: str = "") -> None:
-    """LightGBM's outputs, bit for bit, and the build's parity check."""
-    ours = scorer.score_records(to_records(scorer, X))
-    extras = dict((e.name, v) for e, v in ours.extras)
-    raw = np.asarray(est.predict(X, raw_score=True), dtype=np.float64).reshape(len(X), -1)
-    assert np.array_equal(extras["decision_function"], raw) if extras else True, context
-    if hasattr(est, "classes_"):
-        assert np.array_equal(ours.proba, est.predict_proba(X)), context
-        assert list(ours.labels()) == list(est.predict(X)), context
-        labels = () if len(est.classes_) == 2 else tuple(map(str, est.classes_))
-        assert_full_parity(
-            est, X, scorer, ("decision_function",), {"decision_function": labels}, context
-        )
-    else:
-        assert np.array_equal(ours.values, est.predict(X)), context
-        assert_full_parity(est, X, scorer, context=context)
+    """LightGBM's outputs (raw scores too, for a classifier), bit for bit."""
+    raw = est.predict(X, raw_score=True) if hasattr(est, "classes_") else None
+    assert_bit_exact(est, X, scorer, context, raw)
 
 
-@pytest.mark.parametrize("case", CASES, ids=_id)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_training_data(case: tuple[str, bool]) -> None:
     est, Xtrain, scorer = fitted(*case)
     assert_exact(est, Xtrain, scorer, "training data")
 
 
-@pytest.mark.parametrize("case", CASES, ids=_id)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_thresholds_and_their_neighbours(case: tuple[str, bool]) -> None:
     est, Xtrain, scorer = fitted(*case)
     split_list = lgb_splits(est)
@@ -144,7 +128,7 @@ def test_thresholds_and_their_neighbours(case: tuple[str, bool]) -> None:
     assert_exact(est, rows, scorer, "threshold probes")
 
 
-@pytest.mark.parametrize("case", CASES, ids=_id)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_zero_band_nan_and_extremes(case: tuple[str, bool]) -> None:
     est, Xtrain, scorer = fitted(*case)
     X = np.nan_to_num(Xtrain)

@@ -99,6 +99,7 @@ SUPPORTED = [
 #: library imports, and are skipped (never refused at import) when it is not installed.
 OPTIONAL_NAMES = {
     "lightgbm": ["LGBMClassifier", "LGBMRegressor"],
+    "xgboost": ["XGBClassifier", "XGBRegressor"],
 }
 
 

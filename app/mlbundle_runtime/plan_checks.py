@@ -569,6 +569,21 @@ def _gaussian_nb(a: Args, width: int) -> str | None:
     return _same_length(a, "dst", "log_prior", "norm")
 
 
+def _xgb_sum(a: Args, width: int) -> str | None:
+    group, n_out = a["group"], a["dst"].size
+    if group.size != a["src"].size or a["start"].size != n_out:
+        return "group must have one output per tree column and start one value per output"
+    if group.size and (group.min() < 0 or group.max() >= n_out):
+        return "tree output index out of range"
+    return None
+
+
+def _xgb_sigmoid(a: Args, width: int) -> str | None:
+    if a["src"].size != 1 or a["dst"].size not in (1, 2):
+        return "expects one source and one or two destination columns"
+    return None
+
+
 def _nb_proba(a: Args, width: int) -> str | None:
     if int(a["pairwise"]) not in (0, 1):
         return "pairwise must be 0 or 1"
@@ -628,6 +643,10 @@ CHECKS: dict[str, Check] = {
     "weighted_median": _weighted_median,
     "hard_vote": _hard_vote,
     "calibrate": _calibrate,
+    "xgb_sum": _xgb_sum,
+    "xgb_sigmoid": _xgb_sigmoid,
+    "xgb_softmax": _softmax,
+    "xgb_exp": _exp_link,
 }
 
 

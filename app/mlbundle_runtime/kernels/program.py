@@ -12,6 +12,7 @@ import numpy as np
 
 from mlbundle_runtime.kernels._types import F2, I1, U1, sig
 from mlbundle_runtime.kernels.bayes import categorical_nb, qda
+from mlbundle_runtime.kernels.boosting import xgb_exp, xgb_sigmoid, xgb_softmax, xgb_sum
 from mlbundle_runtime.kernels.core import (
     argmax,
     check_values,
@@ -546,6 +547,24 @@ def run_program(ws, x, data, label):
                 _v(ib, code, p + 20),
             )
             p += 22
+        elif kid == 54:  # xgb_sum
+            xgb_sum(
+                ws,
+                _v(ib, code, p),
+                _v(ib, code, p + 2),
+                _v(fb, code, p + 4),
+                _v(ib, code, p + 6),
+            )
+            p += 8
+        elif kid == 55:  # xgb_sigmoid
+            xgb_sigmoid(ws, _v(ib, code, p), _v(ib, code, p + 2))
+            p += 4
+        elif kid == 56:  # xgb_softmax
+            xgb_softmax(ws, _v(ib, code, p), _v(ib, code, p + 2))
+            p += 4
+        elif kid == 57:  # xgb_exp
+            xgb_exp(ws, _v(ib, code, p), _v(ib, code, p + 2))
+            p += 4
         if s >= 0:
             return op + n_ops * s
     return -1
@@ -611,6 +630,10 @@ KERNELS = (
     "samme_decision",
     "weighted_median",
     "calibrate",
+    "xgb_sum",
+    "xgb_sigmoid",
+    "xgb_softmax",
+    "xgb_exp",
 )
 CALLEES = HELPERS + KERNELS
 

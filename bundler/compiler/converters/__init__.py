@@ -50,7 +50,7 @@ __all__ += ["text"]
 __all__ += ["cluster"]
 
 #: Library -> the converter module that needs it: imported only where the library is.
-OPTIONAL = {"lightgbm": "boosting_lightgbm"}
+OPTIONAL = {"lightgbm": "boosting_lightgbm", "xgboost": "boosting_xgboost"}
 for _library, _module in OPTIONAL.items():
     if importlib.util.find_spec(_library) is not None:
         importlib.import_module(f"{__name__}.{_module}")
