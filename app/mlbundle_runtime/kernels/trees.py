@@ -78,9 +78,19 @@ def hgb(
 #: the deepest of the eight is deeper than this (a test after each step); shallower groups
 #: take exactly their depth in steps, with no test. Measured (tree_sum alone, one row):
 #: 1.55x on the forest (depths 7-11), 1.18x on histogram boosting (up to 17), 1.11x on
-#: depth-3 gradient boosting (its tail trees); on blocks of rows the same test lost 6-15%,
-#: so blocks keep the full-depth walk.
+#: depth-3 gradient boosting (its tail trees). In a block, a tree deeper than this is
+#: walked for every row only as deep as a balanced tree of its size; then only the rows
+#: not yet on a leaf go on.
 EXIT_DEPTH = 6
+
+#: Rows per block. A block is gathered features-major (feature ``f`` of row ``r`` at
+#: ``f * BLOCK + r``), so a split reads its feature for every row of the block from
+#: consecutive memory.
+BLOCK = 128
+
+#: Trees of at most this many leaves are scored by leaf bitvectors (one 32-bit word per
+#: row) in blocks without NaN when the kernel compares in float32.
+LEAF_BITS = 32
 
 
 def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, divisor, cast32):
@@ -97,111 +107,47 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
     (trees and gradient boosting; histogram boosting compares float64). NaN goes
     left unless bit 24 of the node's feature word sends it right.
 
-    Layout, for speed: ``nodes[i] = (feature | nan_right << 24, child)``, right
-    child at ``child + 1``; a leaf is its own child with ``thr = +inf``, so a walk
-    of ``depth`` steps always ends on its leaf, with no branch to mispredict. Rows go
-    in blocks: each tree is walked for eight rows at once (independent walks the CPU
-    overlaps); a row left over walks eight trees at once instead, stopping early once
-    all eight are on their leaves when one is deeper than ``EXIT_DEPTH`` (the same
-    leaves, so the same sums). A block with no NaN skips the missing-value rule (it
-    cannot apply), which saves a third of each step.
+    Layout: ``nodes[i] = (feature | nan_right << 24, child)``, right child at
+    ``child + 1``; a leaf is its own child with ``thr = +inf``, so a walk of ``depth``
+    steps always ends on its leaf, with no branch to mispredict. Tree ``t`` owns the
+    nodes from its root to the next tree's root.
+
+    Paths, for speed; all reach the same leaves, so the same sums. Rows go in blocks of
+    ``BLOCK``. With ``cast32`` and no NaN in the block, a tree of at most ``LEAF_BITS``
+    leaves is scored by leaf bitvectors (QuickScorer): leaves numbered left to right, a
+    row starts with all of them possible, and each split the row goes right at clears the
+    leaves of its left subtree; the exit leaf is the first one left. A split is one float32
+    comparison over the block's rows, which the compiler vectorises: ``float32(x) <= thr``
+    is ``float32(x) <= t32``, ``t32`` the largest float32 not above ``thr``. Other trees
+    are walked for all the block's rows in turn (independent walks the CPU overlaps); one
+    deeper than ``EXIT_DEPTH`` only as deep as a balanced tree of its size, then for the
+    rows not yet on a leaf. A block with no NaN skips the missing-value rule. A call of
+    fewer than eight rows walks each row through eight trees at once instead, stopping
+    early once all eight are on their leaves when one is deeper than ``EXIT_DEPTH``.
     """
     n = ws.shape[0]
     n_out = dst.shape[0]
     n_feat = src.shape[0]
     n_val = value.shape[1]
     n_trees = trees.shape[0]
-    block = min(n, 128)  # a lone row allocates one row of scratch, not 128
-    xs = np.empty((block, n_feat))
-    acc = np.empty((block, n_out))
-    for b0 in range(0, n, max(block, 1)):
-        nb = min(block, n - b0)
-        for r in range(nb):
+    if n < 8:
+        # fewer than eight rows (a lone prediction): one at a time, eight trees at once
+        # (still added in tree order), with the missing-value rule only when a row has NaN;
+        # no block scratch to allocate
+        xr = np.empty((n, n_feat))
+        acc = np.empty((n, n_out))
+        clean = True
+        for r in range(n):
             for f in range(n_feat):
-                x = ws[b0 + r, src[f]]
-                xs[r, f] = np.float64(np.float32(x)) if cast32 != 0 else x
-            for k in range(n_out):
-                acc[r, k] = ws[b0 + r, start_cols[k]] if start_cols.shape[0] > 0 else start[k]
-        n8 = nb - nb % 8
-        clean = True  # no NaN in the block: walks can skip the missing-value rule
-        for r in range(nb):
-            for f in range(n_feat):
-                if xs[r, f] != xs[r, f]:
+                x = ws[r, src[f]]
+                xr[r, f] = np.float64(np.float32(x)) if cast32 != 0 else x
+                if x != x:
                     clean = False
-        # eight rows at a time, tree by tree
-        for t in range(n_trees):
-            root = trees[t, 0]
-            depth = trees[t, 1]
-            first = trees[t, 2]
-            for r in range(0, n8 if clean else 0, 8):
-                a = b = c = d = e = f = g = h = root
-                for _ in range(depth):
-                    xa = xs[r, nodes[a, 0] & 0xFFFFFF]
-                    xb = xs[r + 1, nodes[b, 0] & 0xFFFFFF]
-                    xc = xs[r + 2, nodes[c, 0] & 0xFFFFFF]
-                    xd = xs[r + 3, nodes[d, 0] & 0xFFFFFF]
-                    xe = xs[r + 4, nodes[e, 0] & 0xFFFFFF]
-                    xf = xs[r + 5, nodes[f, 0] & 0xFFFFFF]
-                    xg = xs[r + 6, nodes[g, 0] & 0xFFFFFF]
-                    xh = xs[r + 7, nodes[h, 0] & 0xFFFFFF]
-                    a = nodes[a, 1] + np.int32(xa > thr[a])
-                    b = nodes[b, 1] + np.int32(xb > thr[b])
-                    c = nodes[c, 1] + np.int32(xc > thr[c])
-                    d = nodes[d, 1] + np.int32(xd > thr[d])
-                    e = nodes[e, 1] + np.int32(xe > thr[e])
-                    f = nodes[f, 1] + np.int32(xf > thr[f])
-                    g = nodes[g, 1] + np.int32(xg > thr[g])
-                    h = nodes[h, 1] + np.int32(xh > thr[h])
-                for j in range(n_val):
-                    acc[r, first + j] += scale * value[a, j]
-                    acc[r + 1, first + j] += scale * value[b, j]
-                    acc[r + 2, first + j] += scale * value[c, j]
-                    acc[r + 3, first + j] += scale * value[d, j]
-                    acc[r + 4, first + j] += scale * value[e, j]
-                    acc[r + 5, first + j] += scale * value[f, j]
-                    acc[r + 6, first + j] += scale * value[g, j]
-                    acc[r + 7, first + j] += scale * value[h, j]
-            for r in range(0, 0 if clean else n8, 8):
-                a = b = c = d = e = f = g = h = root
-                for _ in range(depth):
-                    wa = nodes[a, 0]
-                    wb = nodes[b, 0]
-                    wc = nodes[c, 0]
-                    wd = nodes[d, 0]
-                    we = nodes[e, 0]
-                    wf = nodes[f, 0]
-                    wg = nodes[g, 0]
-                    wh = nodes[h, 0]
-                    xa = xs[r, wa & 0xFFFFFF]
-                    xb = xs[r + 1, wb & 0xFFFFFF]
-                    xc = xs[r + 2, wc & 0xFFFFFF]
-                    xd = xs[r + 3, wd & 0xFFFFFF]
-                    xe = xs[r + 4, we & 0xFFFFFF]
-                    xf = xs[r + 5, wf & 0xFFFFFF]
-                    xg = xs[r + 6, wg & 0xFFFFFF]
-                    xh = xs[r + 7, wh & 0xFFFFFF]
-                    a = nodes[a, 1] + np.int32(xa > thr[a]) + ((wa >> 24) & np.int32(xa != xa))
-                    b = nodes[b, 1] + np.int32(xb > thr[b]) + ((wb >> 24) & np.int32(xb != xb))
-                    c = nodes[c, 1] + np.int32(xc > thr[c]) + ((wc >> 24) & np.int32(xc != xc))
-                    d = nodes[d, 1] + np.int32(xd > thr[d]) + ((wd >> 24) & np.int32(xd != xd))
-                    e = nodes[e, 1] + np.int32(xe > thr[e]) + ((we >> 24) & np.int32(xe != xe))
-                    f = nodes[f, 1] + np.int32(xf > thr[f]) + ((wf >> 24) & np.int32(xf != xf))
-                    g = nodes[g, 1] + np.int32(xg > thr[g]) + ((wg >> 24) & np.int32(xg != xg))
-                    h = nodes[h, 1] + np.int32(xh > thr[h]) + ((wh >> 24) & np.int32(xh != xh))
-                for j in range(n_val):
-                    acc[r, first + j] += scale * value[a, j]
-                    acc[r + 1, first + j] += scale * value[b, j]
-                    acc[r + 2, first + j] += scale * value[c, j]
-                    acc[r + 3, first + j] += scale * value[d, j]
-                    acc[r + 4, first + j] += scale * value[e, j]
-                    acc[r + 5, first + j] += scale * value[f, j]
-                    acc[r + 6, first + j] += scale * value[g, j]
-                    acc[r + 7, first + j] += scale * value[h, j]
-        # rows left over: one at a time, eight trees at once (still added in tree
-        # order), with the missing-value rule only when the block has NaN
-        for r in range(n8, nb):
+            for k in range(n_out):
+                acc[r, k] = ws[r, start_cols[k]] if start_cols.shape[0] > 0 else start[k]
+        for r in range(n):
             t = 0
-            row = xs[r]
+            row = xr[r]
             while clean and t + 8 <= n_trees:
                 a = trees[t, 0]
                 b = trees[t + 1, 0]
@@ -354,7 +300,7 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
                 a = trees[t, 0]
                 for _ in range(trees[t, 1]):
                     wa = nodes[a, 0]
-                    xa = xs[r, wa & 0xFFFFFF]
+                    xa = row[wa & 0xFFFFFF]
                     a2 = nodes[a, 1] + np.int32(xa > thr[a]) + ((wa >> 24) & np.int32(xa != xa))
                     if a2 == a:
                         break  # on its leaf
@@ -362,6 +308,148 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
                 for j in range(n_val):
                     acc[r, trees[t, 2] + j] += scale * value[a, j]
                 t += 1
+        for r in range(n):
+            for k in range(n_out):
+                ws[r, dst[k]] = acc[r, k] / divisor
+        return
+    n_nodes = nodes.shape[0]
+    word = nodes.reshape(nodes.size)  # node i: word[2 * i] (feature, flag), word[2 * i + 1]
+    xs = np.empty(n_feat * BLOCK)
+    x32 = np.empty(n_feat * BLOCK, np.float32)
+    acc = np.empty((BLOCK, n_out))
+    at = np.empty(BLOCK, np.uint32)  # each row's node in the tree walked
+    live = np.empty(BLOCK, np.uint32)  # rows not yet on a leaf
+    bits = np.empty(BLOCK, np.uint32)  # each row's leaves still possible
+    # leaf bitvectors (float32 comparisons only), once per call: leaves numbered left to
+    # right; each split's float32 threshold, the leaves it keeps when the row goes right
+    # (all but its left subtree's) and its feature's offset in the block
+    under = np.empty(n_nodes, np.int64)  # leaves under each node, at most 64
+    first_leaf = np.zeros(n_nodes, np.int64)  # number of the first leaf under each node
+    split_at = np.zeros(n_trees + 1, np.int64)  # tree t's splits: split_at[t] to [t + 1]
+    t32 = np.empty(n_nodes, np.float32)
+    keep = np.empty(n_nodes, np.uint32)
+    off = np.empty(n_nodes, np.int64)
+    leaf_node = np.empty(n_trees * LEAF_BITS, np.int64)  # tree t's leaf j: node [32t + j]
+    quick = np.zeros(n_trees, np.uint8)  # scored by bitvectors
+    ctz = np.zeros(256, np.int64)  # trailing zeros of a byte
+    for v in range(2, 256):
+        ctz[v] = 0 if v & 1 else ctz[v >> 1] + 1
+    debruijn = np.zeros(32, np.int64)  # trailing zeros of 32 bits, by de Bruijn's multiply
+    for i in range(32):
+        debruijn[(((1 << i) * 0x077CB531) & 0xFFFFFFFF) >> 27] = i
+    for i in range(n_nodes - 1 if cast32 != 0 else -1, -1, -1):
+        c = word[2 * i + 1] & 0x7FFFFFFF  # children come after their parent
+        under[i] = 1 if c == i else min(under[c] + under[c + 1], 64)
+    k = 0
+    done = 0  # trees' node ranges taken so far: a split is counted once
+    for t in range(n_trees if cast32 != 0 else 0):
+        split_at[t] = k
+        root = trees[t, 0]
+        end = trees[t + 1, 0] if t + 1 < n_trees else n_nodes
+        if under[root] > LEAF_BITS or end <= root or root < done:
+            continue
+        done = end
+        quick[t] = 1
+        for j in range(LEAF_BITS):
+            leaf_node[t * LEAF_BITS + j] = root
+        first_leaf[root] = 0
+        for i in range(root, end):
+            c = word[2 * i + 1] & 0x7FFFFFFF
+            lo = first_leaf[i] & 31
+            if c == i:
+                leaf_node[t * LEAF_BITS + lo] = i
+                continue
+            first_leaf[c] = lo
+            first_leaf[c + 1] = lo + under[c]
+            if thr[i] == np.inf:
+                continue  # no row goes right: nothing to clear
+            keep[k] = ~np.uint32(((1 << min(under[c], 32)) - 1) << lo)
+            v32 = np.float32(thr[i])
+            if np.float64(v32) > thr[i]:
+                v32 = np.nextafter(v32, np.float32(-np.inf))
+            t32[k] = v32
+            off[k] = (word[2 * i] & 0xFFFFFF) * BLOCK
+            k += 1
+    split_at[n_trees] = k
+    for b0 in range(0, n, BLOCK):
+        nb = min(BLOCK, n - b0)
+        clean = True  # no NaN in the block: walks can skip the missing-value rule
+        for r in range(nb):
+            for f in range(n_feat):
+                x = ws[b0 + r, src[f]]
+                x = np.float64(np.float32(x)) if cast32 != 0 else x
+                xs[f * BLOCK + r] = x
+                x32[f * BLOCK + r] = np.float32(x)
+                if x != x:
+                    clean = False
+            for k in range(n_out):
+                acc[r, k] = ws[b0 + r, start_cols[k]] if start_cols.shape[0] > 0 else start[k]
+        # every row of the block, tree by tree
+        for t in range(n_trees):
+            root = trees[t, 0]
+            depth = trees[t, 1]
+            first = trees[t, 2]
+            if clean and quick[t] != 0:
+                for r in range(nb):
+                    bits[r] = 0xFFFFFFFF
+                for k in range(split_at[t], split_at[t + 1]):
+                    c = t32[k]
+                    m = keep[k]
+                    xk = x32[off[k] : off[k] + BLOCK]  # a view: contiguous, vectorised loads
+                    for r in range(nb):
+                        bits[r] &= m if xk[r] > c else np.uint32(0xFFFFFFFF)
+                small = under[root] <= 8  # the exit leaf in the low byte: one table look-up
+                for r in range(nb):
+                    b = np.int64(bits[r])  # never 0: no split clears the last leaf
+                    low = ((b & -b) * 0x077CB531) & 0xFFFFFFFF
+                    a = leaf_node[t * LEAF_BITS + (ctz[b & 255] if small else debruijn[low >> 27])]
+                    for j in range(n_val):
+                        acc[r, first + j] += scale * value[a, j]
+                continue
+            steps = depth
+            if depth > EXIT_DEPTH:  # as deep as a balanced tree of this size, then the rest
+                size = (trees[t + 1, 0] if t + 1 < n_trees else n_nodes) - root
+                steps = 0
+                while (2 << steps) <= size and steps < depth:
+                    steps += 1
+            for r in range(nb):
+                at[r] = root
+            for _ in range(steps if clean else 0):
+                for r in range(nb):
+                    a = at[r]
+                    x = xs[(word[2 * a] & 0xFFFFFF) * BLOCK + r]
+                    at[r] = (word[2 * a + 1] & 0x7FFFFFFF) + np.int32(x > thr[a])
+            for _ in range(0 if clean else steps):
+                for r in range(nb):
+                    a = at[r]
+                    w = word[2 * a]
+                    x = xs[(w & 0xFFFFFF) * BLOCK + r]
+                    step = np.int32(x > thr[a]) + ((w >> 24) & np.int32(x != x))
+                    at[r] = (word[2 * a + 1] & 0x7FFFFFFF) + step
+            n_live = 0
+            for r in range(nb if steps < depth else 0):
+                live[n_live] = r
+                a = at[r]
+                n_live += (word[2 * a + 1] & 0x7FFFFFFF) != a
+            for _ in range(depth - steps):
+                if n_live == 0:
+                    break
+                k = 0
+                for i in range(n_live):
+                    r = live[i]
+                    a = at[r]
+                    w = word[2 * a]
+                    x = xs[(w & 0xFFFFFF) * BLOCK + r]
+                    step = np.int32(x > thr[a]) + ((w >> 24) & np.int32(x != x))
+                    a = (word[2 * a + 1] & 0x7FFFFFFF) + step
+                    at[r] = a
+                    live[k] = r
+                    k += (word[2 * a + 1] & 0x7FFFFFFF) != a
+                n_live = k
+            for r in range(nb):
+                a = at[r]
+                for j in range(n_val):
+                    acc[r, first + j] += scale * value[a, j]
         for r in range(nb):
             for k in range(n_out):
                 ws[b0 + r, dst[k]] = acc[r, k] / divisor
