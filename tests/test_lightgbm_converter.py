@@ -206,6 +206,26 @@ def test_early_stopping_scores_the_best_iteration() -> None:
     assert_exact(est, X, compile_scorer(est), "early stopping")
 
 
+def test_after_a_sparse_one_hot_encoding() -> None:
+    """LightGBM reads a sparse matrix's left-out zeros as 0.0, as the dense plan does."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.RandomState(0)
+    df = pd.DataFrame({"c": rng.choice(list("abcd"), 300), "x": rng.randn(300)})
+    y = ((df["c"] == "a") | (df["x"] > 0.5)).astype(int)
+    sparse = ColumnTransformer(
+        [("c", OneHotEncoder(), ["c"]), ("x", "passthrough", ["x"])], sparse_threshold=1.0
+    )
+    pipe = make_pipeline(sparse, lgb.LGBMClassifier(**BASE)).fit(df, y)
+    Xt = pipe[0].transform(df)
+    assert Xt.format == "csr"
+    raw = pipe[-1].predict(Xt, raw_score=True)
+    assert_bit_exact(pipe, df, compile_scorer(pipe), "sparse one-hot", raw)
+
+
 def test_string_classes() -> None:
     X, y = _data("multiclass")
     names = np.array(["cat", "dog", "emu"])[y]

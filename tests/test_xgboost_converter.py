@@ -240,6 +240,29 @@ def test_multi_softmax_and_vector_leaves_are_refused() -> None:
     _refused(vector.fit(X, y), "vector leaves")
 
 
+def test_sparse_input_is_refused() -> None:
+    """XGBoost reads the zeros a sparse matrix leaves out as missing, so after a sparse
+    one-hot encoding it scores differently from the same matrix dense: refused."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.RandomState(0)
+    df = pd.DataFrame({"c": rng.choice(list("abcd"), 300), "x": rng.randn(300)})
+    y = ((df["c"] == "a") | (df["x"] > 0.5)).astype(int)
+    sparse = ColumnTransformer(
+        [("c", OneHotEncoder(), ["c"]), ("x", "passthrough", ["x"])], sparse_threshold=1.0
+    )
+    pipe = make_pipeline(sparse, xgb.XGBClassifier(**BASE)).fit(df, y)
+    dense = np.asarray(pipe[0].transform(df).todense())
+    assert not np.array_equal(pipe[-1].predict_proba(dense), pipe.predict_proba(df))
+    with pytest.raises(UnsupportedEstimatorError, match="sparse"):
+        compile_estimators(pipe)
+    pipe.set_params(columntransformer__sparse_threshold=0.0).fit(df, y)
+    assert_exact(pipe, df, compile_scorer(pipe), "dense one-hot")
+
+
 def test_categorical_features_are_refused() -> None:
     import pandas as pd
 

@@ -23,6 +23,7 @@ The classifier predicts class 1 where ``p > 0.5`` (binary) or the first largest
 probability, which is the argmax of ``[1 - p, p]`` / the probabilities. Trees used
 are those ``predict`` uses (``best_iteration`` after early stopping). Categorical
 splits, vector leaves, dart and gblinear boosters, a ``missing`` other than NaN,
+sparse input (XGBoost takes its left-out zeros as missing),
 ``multi:softmax`` (its probabilities come from scipy) and custom objectives are
 refused.
 """
@@ -179,6 +180,12 @@ def emit_margin(
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)}: {info.size} trees and {start.size} base margins for "
             f"{k} outputs; cannot read the model"
+        )
+    if cols.sparse:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: receives a sparse matrix, whose left-out zeros XGBoost "
+            "treats as missing values (not as 0.0); make the previous step produce dense "
+            "output (e.g. OneHotEncoder(sparse_output=False), sparse_threshold=0)"
         )
     # XGBoost accepts NaN and infinity (float32 overflow is infinity too)
     builder.use_as_numbers(cols, est)
