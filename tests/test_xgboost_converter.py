@@ -273,6 +273,13 @@ def test_categorical_features_are_refused() -> None:
     _refused(est, "categorical")
 
 
+def test_several_targets_are_refused() -> None:
+    X, y = _data("squarederror")
+    several = xgb.XGBRegressor(objective="reg:quantileerror", quantile_alpha=[0.3, 0.7], **BASE)
+    _refused(several.fit(X, y), "2 targets")
+    _refused(xgb.XGBRegressor(**BASE).fit(X, np.c_[y, -y]), "2 targets")
+
+
 def test_custom_objective_is_refused() -> None:
     def l2(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return y_pred - y_true, np.ones_like(y_true)

@@ -78,6 +78,12 @@ def _model(est: Any, builder: PlanBuilder) -> dict[str, Any]:
             f"{builder.origin(est)}: booster {booster.get('name')!r} is not supported; "
             "valid: gbtree"
         )
+    targets = int(learner["learner_model_param"].get("num_target", "1"))
+    if targets > 1:
+        raise UnsupportedEstimatorError(
+            f"{builder.origin(est)}: {targets} targets (a 2-d y, or several quantile_alpha) "
+            "are not supported; valid: one target"
+        )
     if any(t not in ("float", "int", "i", "q") for t in learner.get("feature_types") or []):
         raise UnsupportedEstimatorError(
             f"{builder.origin(est)}: categorical features are not supported; valid: numeric "
