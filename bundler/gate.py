@@ -89,6 +89,12 @@ def gate_config(spec: Any, scorer: Scorer) -> GateConfig:
                 f"{spec.path}: gate.e2e.compare: {name!r} is not an output of this model; "
                 f"{hint}valid: {', '.join(outputs)}"
             )
+    targets = scorer.plan.output.outputs
+    if targets and spec.outputs.uncertain_below is not None:
+        raise SpecError(
+            f"{spec.path}: outputs.uncertain_below: the model predicts {len(targets)} targets; "
+            "an uncertainty threshold applies to a single output's probabilities (remove it)"
+        )
     try:
         confidence_target(scorer.plan.output, confidence.output)
     except TargetError as exc:

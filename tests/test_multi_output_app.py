@@ -280,3 +280,25 @@ def test_target_names_for_one_target_are_refused() -> None:
     X = np.arange(20.0).reshape(10, 2)
     with pytest.raises(UnsupportedEstimatorError, match="predicts one target"):
         compile_estimators(Ridge().fit(X, X[:, 0]), target_names=["a", "b"])
+
+
+def test_window_text_of_classification_targets() -> None:
+    """A classification target shows its class and top probability; the copied line
+    names each target (the frozen energy app shows regression targets)."""
+    from mlbundle_runtime.api import Prediction
+    from mlbundle_runtime.window import headline, result_text
+
+    colour = Prediction("red", {"red": 0.875, "blue": 0.125}, None)
+    size = Prediction(2.5, None, 2.5)
+    both = Prediction(("red", 2.5), None, None, warnings=("w = 9 is outside",), outputs={
+        "colour": colour, "size": size})  # fmt: skip
+    assert headline(both) == "colour: red (87.5%)\nsize: 2.5"
+    assert result_text(both) == "colour red 87.5% (blue 12.5%); size 2.5; warning: w = 9 is outside"
+
+
+def test_an_uncertainty_threshold_is_refused_for_several_targets(
+    model: Any, tmp_path: Path
+) -> None:
+    path = _spec(tmp_path, lambda t: t.replace("[outputs]\n", "[outputs]\nuncertain_below = 0.6\n"))
+    with pytest.raises(SpecError, match="uncertain_below: the model predicts 2 targets"):
+        gate_config(load_spec(path), model._scorer)

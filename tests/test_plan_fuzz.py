@@ -6,9 +6,10 @@ writer must be refused with PlanError (the CLI's one message and exit code for a
 plan), never end in a KeyError or TypeError, and a plan the reader accepts must score
 rows without any exception but a refusal of the input (InputError). The mutations
 start from real compiled plans (a forest, a logistic pipeline with one-hot encoding,
-histogram boosting with NaN, an MLP, a tf-idf text model): keys dropped, values of
-other types or out of range, list items dropped or repeated, array references swapped,
-arrays of other dtypes and shapes, and the archive's bytes cut or flipped.
+histogram boosting with NaN, an MLP, a tf-idf text model, a forest on two targets): keys
+dropped, values of other types or out of range, list items dropped or repeated, array
+references swapped, arrays of other dtypes and shapes, and the archive's bytes cut or
+flipped.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from mlbundle_runtime.plan import Plan, PlanError, plan_from_bytes
 from mlbundle_runtime.scorer import Scorer
 from tests._parity import kernels
 
-KINDS = ("forest", "logistic_onehot", "hgb", "mlp", "text")
+KINDS = ("forest", "logistic_onehot", "hgb", "mlp", "text", "multi_output")
 #: A longer, random soak: ``MLBUNDLE_FUZZ_EXAMPLES=2000 pytest tests/test_plan_fuzz.py``.
 _SOAK = int(os.environ.get("MLBUNDLE_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(
@@ -68,6 +69,9 @@ def _model(kind: str) -> Any:
             return HistGradientBoostingClassifier(max_iter=3, random_state=0).fit(X, y)
         if kind == "mlp":
             return MLPClassifier((6,), max_iter=20, random_state=0).fit(X, y)
+        if kind == "multi_output":  # two targets: the plan's ``outputs`` (format 2.3)
+            Y = np.column_stack([y, np.digitize(X[:, 1], [15, 20])])
+            return RandomForestClassifier(n_estimators=3, max_depth=4, random_state=0).fit(X, Y)
         if kind == "text":  # a text input: the plan's ``text`` features (format 2.1)
             docs = ["good film", "bad film", "très bon", "not good at all", "x y", ""] * 5
             vec = TfidfVectorizer(ngram_range=(1, 2), stop_words=["at"], sublinear_tf=True)
@@ -173,7 +177,7 @@ def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 #: Where mutations go, the likeliest first (hypothesis favours early choices).
-SECTIONS = ("ops", "output", "inputs", "text", "meta", "width", "columns")
+SECTIONS = ("ops", "output", "outputs", "inputs", "text", "meta", "width", "columns")
 
 
 def _mutate(doc: Any, data: st.DataObject, array_keys: list[str]) -> None:

@@ -745,13 +745,13 @@ def check_text(entry: Any, kinds: list[str], width: int, arrays: dict[str, Any])
         vocabulary=tuple(entry["vocabulary"]),
         analyzer=entry["analyzer"],
         lowercase=entry["lowercase"],
-        strip_accents=entry["strip_accents"],
+        strip_accents=entry.get("strip_accents"),  # null when absent, as checked
         token_pattern=entry["token_pattern"],
         ngram_range=(entry["ngram_range"][0], entry["ngram_range"][1]),
         stop_words=tuple(entry.get("stop_words", [])),
         binary=entry["binary"],
         sublinear_tf=entry["sublinear_tf"],
         idf=None if idf is None else np.array(arrays[idf["array"]], dtype=np.float64),
-        norm=entry["norm"],
+        norm=entry.get("norm"),
         origin=entry.get("origin", ""),
     )
