@@ -30,7 +30,6 @@ refused.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from types import SimpleNamespace
@@ -99,11 +98,11 @@ def _objective(model: dict[str, Any]) -> str:
 def base_margin(model: dict[str, Any], n_features: int) -> np.ndarray:
     """XGBoost's starting margin per output group, computed by XGBoost itself: a copy
     of the model whose trees are one zero leaf per group predicts exactly it."""
-    leaf_model = copy.deepcopy(model)
-    gbtree = leaf_model["learner"]["gradient_booster"]["model"]
-    k = max(gbtree["tree_info"]) + 1
+    learner = model["learner"]
+    fitted = learner["gradient_booster"]["model"]
+    k = max(fitted["tree_info"]) + 1
     leaf = {
-        **gbtree["trees"][0],
+        **fitted["trees"][0],
         "left_children": [-1],
         "right_children": [-1],
         "parents": [_NO_PARENT],
@@ -120,10 +119,16 @@ def base_margin(model: dict[str, Any], n_features: int) -> np.ndarray:
         "categories_sizes": [],
     }
     leaf["tree_param"] = {**leaf["tree_param"], "num_nodes": "1"}
-    gbtree["trees"] = [{**leaf, "id": g} for g in range(k)]
-    gbtree["tree_info"] = list(range(k))
-    gbtree["iteration_indptr"] = [0, k]
-    gbtree["gbtree_model_param"] = {**gbtree["gbtree_model_param"], "num_trees": str(k)}
+    gbtree = {
+        **fitted,
+        "trees": [{**leaf, "id": g} for g in range(k)],
+        "tree_info": list(range(k)),
+        "iteration_indptr": [0, k],
+        "gbtree_model_param": {**fitted["gbtree_model_param"], "num_trees": str(k)},
+    }
+    # new dicts along the path to the trees: the model itself is left as it is
+    booster_json = {**learner["gradient_booster"], "model": gbtree}
+    leaf_model = {**model, "learner": {**learner, "gradient_booster": booster_json}}
     booster = Booster()
     booster.load_model(bytearray(json.dumps(leaf_model).encode()))
     margin = booster.inplace_predict(np.zeros((1, n_features)), predict_type="margin")
