@@ -367,3 +367,53 @@ def test_mlp_multilabel_classifier() -> None:
         assert out.classes == (0, 1) and out.labels() == labels[:, k].tolist()
         assert out.proba is not None and not parity.disagreeing(out.proba[:, 1], p[:, k]).any()
     assert scores.header()[:3] == ["prediction_y0", "proba_y0_0", "proba_y0_1"]
+
+
+# -- MultiOutputRegressor / MultiOutputClassifier --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        lambda: Ridge(alpha=0.3),
+        lambda: DecisionTreeRegressor(max_depth=5, random_state=0),
+        lambda: make_pipeline(StandardScaler(), Lasso(alpha=0.01)),
+    ],
+)
+def test_multi_output_regressor_one_member_per_target(member: Callable[[], Any]) -> None:
+    from sklearn.multioutput import MultiOutputRegressor
+
+    X, y = dataset("regression")
+    est = MultiOutputRegressor(member()).fit(X, _targets(X, y))
+    scores = _multi_scores(compile_scorer(est), X)
+    report = parity.compare(scores, est.predict(X), None)
+    assert report.passed, report.problems
+
+
+def test_multi_output_classifier_labels_and_probabilities() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multioutput import MultiOutputClassifier
+
+    X, _ = dataset("regression")
+    for member in (LogisticRegression(), RandomForestClassifier(n_estimators=5, random_state=0)):
+        est = MultiOutputClassifier(member).fit(X, _labels(X))
+        scores = _multi_scores(compile_scorer(est), X)
+        report = parity.compare(scores, est.predict(X), est.predict_proba(X))
+        assert report.passed, report.problems
+        assert scores.extras == () and "decision_function" not in ",".join(scores.header())
+
+
+def test_multi_output_members_that_do_not_compile_are_refused() -> None:
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.multioutput import MultiOutputRegressor, RegressorChain
+
+    X, y = dataset("regression")
+    Y = _targets(X, y)
+    with pytest.raises(UnsupportedEstimatorError, match="GaussianProcessRegressor"):
+        compile_estimators(MultiOutputRegressor(GaussianProcessRegressor()).fit(X[:50], Y[:50]))
+    with pytest.raises(UnsupportedEstimatorError, match="RegressorChain"):
+        compile_estimators(RegressorChain(Ridge()).fit(X, Y))
+    nested = MultiOutputRegressor(Ridge()).fit(X, Y)
+    nested.estimators_[1] = Ridge().fit(X, Y)  # a member with several targets
+    with pytest.raises(UnsupportedEstimatorError, match=r"estimators_\[1\] \(Ridge\) does not"):
+        compile_estimators(nested)

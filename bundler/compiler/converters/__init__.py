@@ -23,6 +23,7 @@ from bundler.compiler.converters import (
     impute,
     linear,
     mlp,
+    multioutput,
     naive_bayes,
     neighbors,
     onehot,
@@ -48,6 +49,7 @@ __all__ += ["discriminant_qda"]
 __all__ += ["ensembles"]
 __all__ += ["text"]
 __all__ += ["cluster"]
+__all__ += ["multioutput"]
 
 #: Library -> the converter module that needs it: imported only where the library is.
 OPTIONAL = {"lightgbm": "boosting_lightgbm", "xgboost": "boosting_xgboost"}
