@@ -45,7 +45,7 @@ from mlbundle_runtime.ranges import RangeCheck
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["MultiScores", "Scorer", "Scores", "extra_columns", "output_columns"]
+__all__ = ["AnyScores", "MultiScores", "Scorer", "Scores", "extra_columns", "output_columns"]
 
 #: Rows per kernel batch when scoring files: large enough to amortise the
 #: per-call overhead, small enough to keep memory flat on any file size.
@@ -240,6 +240,10 @@ class MultiScores:
         return out
 
 
+#: What a scorer returns: ``Scores`` for a single-output plan, ``MultiScores`` for several.
+AnyScores = Scores | MultiScores
+
+
 def _target_header(scores: Scores, name: str) -> list[str]:
     return target_columns(
         Output(
@@ -335,7 +339,7 @@ class Scorer:
         self.ranges: RangeCheck | None = None
 
     # -- entry points -----------------------------------------------------
-    def score_records(self, records: Sequence[Mapping[str, object]]) -> Scores:
+    def score_records(self, records: Sequence[Mapping[str, object]]) -> AnyScores:
         """Score JSON-like records (dicts keyed by input name)."""
         n = len(records)
         if n > self._block_rows:
@@ -346,7 +350,7 @@ class Scorer:
         self.encoder.fill_records(ws, records)
         return self.run(ws, _record_at)
 
-    def score_record(self, record: Mapping[str, object]) -> Scores:
+    def score_record(self, record: Mapping[str, object]) -> AnyScores:
         """Score one JSON-like record: the desktop app's case, kept short."""
         ws = np.empty((1, self._width))
         self.encoder.fill_record(ws[0], record)
@@ -354,7 +358,7 @@ class Scorer:
             return self._score_small(ws, _NO_ROWS, _record_at)
         return self._run_small(ws, _NO_ROWS, _record_at)
 
-    def score_rows(self, rows: Any) -> Scores:
+    def score_rows(self, rows: Any) -> AnyScores:
         """Score a 2-D array of inputs in ``plan.input_names`` order.
 
         A float array is taken as it is when every input is numeric; otherwise
@@ -396,7 +400,7 @@ class Scorer:
         self.encoder.fill_array(ws, X)
         return self.run(ws, _row_at)
 
-    def _score_small(self, ws: np.ndarray, X: np.ndarray, where: Callable[[int], str]) -> Scores:
+    def _score_small(self, ws: np.ndarray, X: np.ndarray, where: Callable[[int], str]) -> AnyScores:
         """``_run_small`` inlined, for a few rows of a plan with no layer through BLAS
         (``X``: numeric rows to copy in, or ``_NO_ROWS`` when ``ws`` is filled): a
         prediction's Python is about half its time on a forest (3 of 5 µs before), so
@@ -413,7 +417,7 @@ class Scorer:
         scores.warnings = found
         return scores
 
-    def score_columns(self, columns: Any) -> Scores:
+    def score_columns(self, columns: Any) -> AnyScores:
         """Score inputs given column by column: a mapping of input name to a 1-D array,
         such as a pandas DataFrame or the per-input feeds ONNX Runtime takes.
 
@@ -433,7 +437,7 @@ class Scorer:
 
     def _score_blocks(
         self, n: int, fill: Callable[[np.ndarray, int, int], None], where: Callable[[int], str]
-    ) -> Scores | MultiScores:
+    ) -> AnyScores:
         """Score ``n`` rows a block at a time: ``fill(ws, a, b)`` writes rows ``a:b``.
 
         Each block gets a workspace of its own, small enough to stay in cache while
@@ -484,7 +488,7 @@ class Scorer:
             _gather(n, warned),
         )
 
-    def score_chunk(self, chunk: Chunk) -> Scores:
+    def score_chunk(self, chunk: Chunk) -> AnyScores:
         """Score one chunk of CSV rows."""
         ws = np.empty((len(chunk.rows), self.plan.width))
         self.encoder.fill_text(ws, chunk)
@@ -492,7 +496,7 @@ class Scorer:
 
     def iter_csv(
         self, stream: TextIO, source: str, chunk_rows: int = CHUNK_ROWS
-    ) -> Iterator[tuple[Chunk, Scores]]:
+    ) -> Iterator[tuple[Chunk, AnyScores]]:
         """Score a CSV stream chunk by chunk, so memory stays flat on large files."""
         for chunk in iter_csv_chunks(csv.reader(stream), self.plan.input_names, chunk_rows, source):
             yield chunk, self.score_chunk(chunk)
@@ -533,7 +537,7 @@ class Scorer:
                     self.encoder, fin, str(src), self.plan.width, chunk_rows_for(self.plan.width)
                 )
 
-                def overlapped() -> Iterator[Scores]:
+                def overlapped() -> Iterator[AnyScores]:
                     from concurrent.futures import ThreadPoolExecutor
 
                     with ThreadPoolExecutor(1, thread_name_prefix="mlbundle-csv") as helper:
@@ -553,7 +557,7 @@ class Scorer:
                                 return
                             pending = running
 
-                batches: Iterator[Scores] = overlapped()
+                batches: Iterator[AnyScores] = overlapped()
                 position = lambda: reader.bytes_read  # noqa: E731
             else:
                 chunks = iter_csv_chunks(
@@ -579,7 +583,7 @@ class Scorer:
     # -- the kernel pipeline ---------------------------------------------
     def run(
         self, ws: np.ndarray, where: Callable[[int], str], x: np.ndarray | None = None
-    ) -> Scores:
+    ) -> AnyScores:
         """Run every op over a filled workspace and read the outputs.
 
         ``x``: a C-ordered float64 array of ``ws``'s rows to copy into its first
@@ -608,7 +612,7 @@ class Scorer:
         scores.warnings = found
         return scores
 
-    def _run_small(self, ws: np.ndarray, x: np.ndarray, where: Callable[[int], str]) -> Scores:
+    def _run_small(self, ws: np.ndarray, x: np.ndarray, where: Callable[[int], str]) -> AnyScores:
         """``run`` for at most ``BLOCK_ROWS`` rows: one compiled call, no closure, no pool.
 
         This is a single prediction's whole path after its input checks, so it does
@@ -630,7 +634,7 @@ class Scorer:
         ranges = self.ranges
         return None if ranges is None else ranges.rows(inputs)
 
-    def _scores(self, ws: np.ndarray, label: np.ndarray | None) -> Scores | MultiScores:
+    def _scores(self, ws: np.ndarray, label: np.ndarray | None) -> AnyScores:
         """The outputs of a run workspace: views of its columns (values copied, so the
         workspace is not kept alive by a regression's results)."""
         if self._multi is not None:
