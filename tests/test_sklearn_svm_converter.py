@@ -170,6 +170,23 @@ def test_extreme_values(cls) -> None:
         assert np.allclose(got, want, rtol=1e-12, atol=1e-9, equal_nan=True), params
 
 
+def test_probabilities_of_an_overflowing_kernel() -> None:
+    """A cubic kernel at 1e300 overflows and the decision values are NaN: libsvm's own
+    max() turns each NaN pairwise probability into 1e-7, so its coupling still gives
+    numbers (not 1/k each, nor NaN), and the plan gives the same."""
+    X, y = dataset("iris")
+    model = SVC(kernel="poly", probability=True, random_state=0).fit(X, y)
+    R = X[:12].copy()
+    R[::2, 0] = 1e300
+    R[1::4, 2] = -1e300
+    scorer = compile_scorer(model)
+    ours = scorer.score_records(to_records(scorer, R))
+    want = model.predict_proba(R)
+    assert np.isnan(model.decision_function(R)).any()
+    assert np.isfinite(want).all()
+    assert np.abs(ours.proba - want).max() <= TOL
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_nan_and_infinity_are_refused(bad: float) -> None:
     X, y = dataset("iris")

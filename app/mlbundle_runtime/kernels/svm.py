@@ -137,10 +137,12 @@ def svm_proba(ws, src, dst, prob_a, prob_b):
                 f = ws[i, src[p]] * prob_a[p] + prob_b[p]
                 # sigmoid_predict, avoiding cancellation on either side
                 sp = np.exp(-f) / (1.0 + np.exp(-f)) if f >= 0 else 1.0 / (1 + np.exp(f))
-                # std::min(std::max(sp, min_prob), 1 - min_prob)
-                v = min_prob if sp < min_prob else sp
+                # min(max(sp, min_prob), 1 - min_prob) with libsvm's own templates,
+                # (x > y) ? x : y and (x < y) ? x : y: a NaN (an overflowed kernel) becomes
+                # min_prob, as libsvm makes it
+                v = sp if sp > min_prob else min_prob
                 hi = 1 - min_prob
-                v = hi if hi < v else v
+                v = v if v < hi else hi
                 r[a, b] = v
                 r[b, a] = 1 - v
                 p += 1
