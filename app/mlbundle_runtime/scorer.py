@@ -37,7 +37,6 @@ from mlbundle_runtime.plan import (
     class_columns,
     extra_columns,
     output_columns,
-    target_columns,
 )
 from mlbundle_runtime.program import LABEL_KERNELS, pack
 from mlbundle_runtime.ranges import RangeCheck
@@ -187,6 +186,7 @@ class MultiScores:
     task: str
     names: tuple[str, ...]
     outputs: tuple[Scores, ...]
+    columns: tuple[str, ...]  # output_columns of the plan
     warnings: list[tuple[str, ...]] | None = None
     classes: tuple[Any, ...] = ()
     proba: None = None
@@ -203,11 +203,8 @@ class MultiScores:
         return list(zip(*(o.labels() for o in self.outputs), strict=True))
 
     def header(self) -> list[str]:
-        return [
-            c
-            for o, name in zip(self.outputs, self.names, strict=True)
-            for c in _target_header(o, name)
-        ]
+        """Output CSV columns (``output_columns`` of the plan)."""
+        return list(self.columns)
 
     def rows(self) -> Iterator[list[str]]:
         for parts in zip(*(o.rows() for o in self.outputs), strict=True):
@@ -244,14 +241,6 @@ class MultiScores:
 AnyScores = Scores | MultiScores
 
 
-def _target_header(scores: Scores, name: str) -> list[str]:
-    return target_columns(
-        Output(
-            scores.task, scores.classes, (0,) if scores.proba is not None else (), (), "", name=name
-        )
-    )
-
-
 class _MultiReader:
     """Reads a multi-output plan's targets from a run workspace: the columns every target
     needs are gathered once (``cols``), then each target's label rule is applied with
@@ -262,6 +251,7 @@ class _MultiReader:
         self.task = output.task
         self.outputs = output.outputs
         self.names = tuple(o.name for o in output.outputs)
+        self.columns = tuple(output_columns(output))
         cols = sorted({c for o in output.outputs for c in (*o.decision, *o.proba)})
         self.cols = np.asarray(cols, dtype=np.int64)
         at = {c: k for k, c in enumerate(cols)}
@@ -285,7 +275,7 @@ class _MultiReader:
             else:  # nonnegative
                 label = (~(d[:, 0] < 0)).astype(np.int64)
             each.append(Scores(out.task, out.classes, label, p, None))
-        return MultiScores(self.task, self.names, tuple(each), warnings)
+        return MultiScores(self.task, self.names, tuple(each), self.columns, warnings)
 
 
 def _float_cells(values: np.ndarray, sep: str) -> np.ndarray:
