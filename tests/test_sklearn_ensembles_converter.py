@@ -394,6 +394,17 @@ def test_calibrated_classifier_string_classes_and_refusals() -> None:
     rows = X[:3].copy()
     rows[0, 1] = math.nan
     assert_refused(model, None, rows, scorer=scorer)
+    # GaussianNB's probabilities at 1e300 are NaN: the isotonic calibrators refuse them
+    # (sigmoid ones pass NaN on, and so does the plan)
+    far = X[:4].copy()
+    far[1, 0] = 1e300
+    for method, ensemble in (("isotonic", False), ("isotonic", True), ("sigmoid", False)):
+        model = CalibratedClassifierCV(GaussianNB(), method=method, ensemble=ensemble, cv=3)
+        model.fit(X, names)
+        if method == "isotonic":
+            assert_refused(model, None, far, scorer=compile_scorer(model))
+        else:
+            assert_parity(model, None, far, scorer=compile_scorer(model))
     temp = CalibratedClassifierCV(GaussianNB(), method="temperature", cv=3).fit(X, names)
     with pytest.raises(UnsupportedEstimatorError, match="temperature"):
         compile_estimators(temp)

@@ -379,6 +379,13 @@ def convert_calibrated_classifier(
                 f"{origin}: method={cal.method!r} is not supported; valid: 'sigmoid', 'isotonic'"
             )
         scores, base = _calibrated_scores(cal, builder, cols, origin, j)
+        if cal.method == "isotonic":
+            # IsotonicRegression.predict validates its input: a NaN or infinite score (an
+            # input far outside the training range) is refused there, so here too
+            builder.emit(
+                "check_values", est, builder.idx(scores), 0, 0,
+                message="the calibrated estimator's score for this row is not a finite number",
+            )  # fmt: skip
         positions = np.searchsorted(np.asarray(cal.classes), np.asarray(base.classes_))
         if len(scores) != len(cal.calibrators) or len(positions) < len(cal.calibrators):
             raise UnsupportedEstimatorError(f"{origin}: calibrators do not match the scores")
