@@ -259,6 +259,7 @@ def _multi_header() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         (lambda h: h["outputs"][1].update(name="y0"), "output column.s. 'y0' repeat"),
         (lambda h: h["outputs"][1].update(name="x0"), "'x0' repeat or share an input's name"),
         (lambda h: h["outputs"][1].update(name="a,b"), "target name 'a,b' must be non-empty"),
+        (lambda h: h["outputs"][1].update(name="error"), "'error' repeat or share .* app's"),
         (lambda h: h["outputs"][1].update(name=""), "target name '' must be non-empty"),
         (lambda h: h["outputs"][1].pop("name"), r"outputs\[1\]: 'name' is missing"),
         (lambda h: h["outputs"][0].update(decision=[10**6]), "outside the workspace"),

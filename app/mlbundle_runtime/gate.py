@@ -28,7 +28,7 @@ from mlbundle_runtime.inputs import (
     decode_csv,
     iter_csv_chunks,
 )
-from mlbundle_runtime.plan import Output
+from mlbundle_runtime.plan import APP_COLUMNS, Output
 from mlbundle_runtime.scorer import CHUNK_ROWS, Scorer, output_columns
 
 #: How many failing rows a report lists before summarising the rest.
@@ -211,17 +211,14 @@ def read_table(data: bytes, source: str, inputs: Sequence[str]) -> GateTable:
     return table
 
 
-#: The columns the app's ``predict`` writes after the outputs: an e2e set made from its
-#: output may keep them (a row that failed has empty outputs, so it fails the gate).
-APP_COLUMNS = ("uncertain", "warnings", "error")
-
-
 def e2e_columns(
     table: GateTable, inputs: Sequence[str], outputs: Sequence[str], compare: Sequence[str] | None
 ) -> list[str]:
     """The output columns the e2e set is compared on, after checking its header.
 
-    Every column must be an input or one of the model's outputs: a misspelled
+    Every column must be an input, one of the model's outputs, or one of the columns the
+    app's ``predict`` writes after them (``APP_COLUMNS``: an e2e set made from its output
+    may keep them; a row that failed has empty outputs, so it fails the gate): a misspelled
     ``proba_Yes`` for class ``yes`` would otherwise be skipped and the gate pass
     without comparing it. The set must give every output (or every one the
     spec's ``compare`` names, and no other), so nothing goes unchecked silently.

@@ -88,6 +88,10 @@ class Output:
     outputs: tuple[Output, ...] = ()
 
 
+#: The columns the app writes after a plan's outputs (``uncertain`` under the spec's
+#: threshold, the row's range ``warnings``, its ``error``): no output may take their names.
+APP_COLUMNS = ("uncertain", "warnings", "error")
+
 #: How a label is read from the decision columns: first maximum (numpy's rule),
 #: binary "> 0" (linear classifiers), "not < 0" (outlier detectors), or the value itself.
 LABEL_RULES = ("argmax", "positive", "nonnegative", "value")
@@ -370,11 +374,13 @@ def _parse_outputs(
         raise PlanError(f"{where}: the outputs mix tasks ({', '.join(sorted(tasks))}); valid: one")
     whole = Output(tasks.pop(), (), (), (), "", (), "", tuple(outputs))
     columns = output_columns(whole)
-    clash = sorted({c for c in columns if columns.count(c) > 1 or c in {i.name for i in inputs}})
+    taken = {i.name for i in inputs} | set(APP_COLUMNS)
+    clash = sorted({c for c in columns if columns.count(c) > 1 or c in taken})
     if clash:
         raise PlanError(
             f"{where}: output column(s) {', '.join(map(repr, clash))} repeat or share an "
-            "input's name; valid: distinct target names that name no input"
+            f"input's name or one of the app's columns ({', '.join(APP_COLUMNS)}); valid: "
+            "distinct target names that name neither"
         )
     return whole
 
