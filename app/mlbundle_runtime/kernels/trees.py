@@ -118,7 +118,8 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
     row starts with all of them possible, and each split the row goes right at clears the
     leaves of its left subtree; the exit leaf is the first one left. A split is one float32
     comparison over the block's rows, which the compiler vectorises: ``float32(x) <= thr``
-    is ``float32(x) <= t32``, ``t32`` the largest float32 not above ``thr``. Other trees
+    is ``float32(x) <= t32``, ``t32`` the largest float32 not above ``thr``; each leaf's
+    ``scale * value`` is computed once per call (the same product). Other trees
     are walked for all the block's rows in turn (independent walks the CPU overlaps); one
     deeper than ``EXIT_DEPTH`` only as deep as a balanced tree of its size, then for the
     rows not yet on a leaf. A block with no NaN skips the missing-value rule. A call of
@@ -330,6 +331,7 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
     keep = np.empty(n_nodes, np.uint32)
     off = np.empty(n_nodes, np.int64)
     leaf_node = np.empty(n_trees * LEAF_BITS, np.int64)  # tree t's leaf j: node [32t + j]
+    leaf_val = np.empty(n_trees * LEAF_BITS * n_val)  # scale * its values
     quick = np.zeros(n_trees, np.uint8)  # scored by bitvectors
     ctz = np.zeros(256, np.int64)  # trailing zeros of a byte
     for v in range(2, 256):
@@ -370,6 +372,9 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
             t32[k] = v32
             off[k] = (word[2 * i] & 0xFFFFFF) * BLOCK
             k += 1
+        for j in range(t * LEAF_BITS, (t + 1) * LEAF_BITS):
+            for v in range(n_val):  # the product the walks take, once per call
+                leaf_val[j * n_val + v] = scale * value[leaf_node[j], v]
     split_at[n_trees] = k
     for b0 in range(0, n, BLOCK):
         nb = min(BLOCK, n - b0)
@@ -398,13 +403,17 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
                     xk = x32[off[k] : off[k] + BLOCK]  # a view: contiguous, vectorised loads
                     for r in range(nb):
                         bits[r] &= m if xk[r] > c else np.uint32(0xFFFFFFFF)
-                small = under[root] <= 8  # the exit leaf in the low byte: one table look-up
+                base = t * LEAF_BITS
+                if under[root] <= 8 and n_val == 1:  # the exit leaf in the low byte
+                    for r in range(nb):
+                        acc[r, first] += leaf_val[base + ctz[bits[r] & 255]]
+                    continue
                 for r in range(nb):
                     b = np.int64(bits[r])  # never 0: no split clears the last leaf
                     low = ((b & -b) * 0x077CB531) & 0xFFFFFFFF
-                    a = leaf_node[t * LEAF_BITS + (ctz[b & 255] if small else debruijn[low >> 27])]
+                    a = (base + debruijn[low >> 27]) * n_val
                     for j in range(n_val):
-                        acc[r, first + j] += scale * value[a, j]
+                        acc[r, first + j] += leaf_val[a + j]
                 continue
             steps = depth
             if depth > EXIT_DEPTH:  # as deep as a balanced tree of this size, then the rest
