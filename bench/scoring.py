@@ -6,7 +6,8 @@ One process, one machine, the same data for every engine (issue #4):
   with the ahead-of-time kernels the frozen app ships (``aot`` backend), on every
   core (``ours``) and on one (``ours-1t``);
 - ``sklearn``: ``predict_proba`` (classifiers) or ``predict`` (regressors) of the
-  fitted estimator, with scikit-learn's defaults;
+  fitted estimator, with scikit-learn's defaults; for batches also ``sklearn-1t``, the
+  same call held to one thread (``threadpoolctl``: OpenMP and BLAS);
 - ``ort-1t`` / ``ort-all``: ONNX Runtime on skl2onnx's conversion of the same
   estimator (``zipmap=False``, float32 inputs), with one intra-op thread and with
   ONNX Runtime's default (every physical core).
@@ -24,7 +25,8 @@ Figures per model and engine:
   from a dict record (the conversion from the dict is timed too); the engines take
   turns in rounds so that a noisy machine slows them alike;
 - batch throughput, rows/s on ``--batch-rows`` rows (the data tiled), median of
-  ``--repeats`` runs taken in turns;
+  ``--repeats`` runs taken in turns; and per core: ``ours-1t`` against ``sklearn-1t``
+  and ``ort-1t``, which a machine with few cores cannot flatter or hide;
 - peak memory of one batch in a fresh subprocess per engine: peak RSS
   (``VmHWM``) and its increase over the RSS once model and inputs are loaded.
 
@@ -446,6 +448,14 @@ def make_engines(case: Case, plan: Any, kernels: Any, batch_idx: np.ndarray) -> 
         full=lambda: predict(full_sk),
         values=lambda out: np.asarray(out, dtype=np.float64),
     )
+    engines["sklearn-1t"] = Engine(
+        "sklearn-1t",
+        row=lambda i: predict(rows_sk[i]),
+        record=sk_record,
+        batch=lambda: _one_thread(predict, batch_sk),
+        full=lambda: predict(full_sk),
+        values=lambda out: np.asarray(out, dtype=np.float64),
+    )
 
     # ONNX Runtime: prepared float32 / per-column feeds; a record is converted per call
     if case.onnx is not None:
@@ -488,6 +498,21 @@ def make_engines(case: Case, plan: Any, kernels: Any, batch_idx: np.ndarray) -> 
                 labels=(lambda out: out[0].ravel().tolist()) if classification else None,
             )
     return engines
+
+
+def _one_thread(predict: Callable[[Any], Any], X: Any) -> Any:
+    """``predict(X)`` with OpenMP and BLAS held to one thread (HistGradientBoosting and the
+    MLP use every core by default; the forest already predicts on one, n_jobs=None)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return predict(X)
+
+
+#: Engines timed on batches only (their single rows would be ``sklearn``'s).
+BATCH_ONLY = ("sklearn-1t",)
+#: Per-core ratios: ours on one thread against each rival on one thread.
+PER_CORE = (("sklearn-1t", "sklearn"), ("ort-1t", "ort"))
 
 
 # -- measurements ------------------------------------------------------------------
@@ -824,15 +849,19 @@ def run_case(key: str, s: Settings, kernels: Any, aot: Path, work: Path, say: Ca
         say(f"{key}: ONNX conversion failed: {case.onnx_error}")
 
     batch_idx = np.arange(s.batch_rows) % case.n
-    engines = make_engines(case, plan, kernels, batch_idx)
+    everything = make_engines(case, plan, kernels, batch_idx)
+    engines = {k: v for k, v in everything.items() if k not in BATCH_ONLY}
     row = time_rows(engines, "row", case.n, s)
     say(f"{key}: single rows from arrays timed")
     rec = time_rows(engines, "record", case.n, s)
     say(f"{key}: single rows from records timed")
-    batch, last = time_batches(engines, s.batch_rows, s)
+    batch, last = time_batches(everything, s.batch_rows, s)
     say(f"{key}: batches timed")
     agreement = check_agreement(case, engines, last)
-    del last, engines
+    agreement["sklearn_1t_batch_vs_sklearn_max_abs_diff"] = _max_diff(
+        last["sklearn-1t"], last["sklearn"]
+    )
+    del last, engines, everything
     gc.collect()
     profile = profile_ours(case, plan, kernels, s)
     say(f"{key}: ours profiled")
@@ -879,6 +908,8 @@ def run_case(key: str, s: Settings, kernels: Any, aot: Path, work: Path, say: Ca
             "memory": memory[k],
         }
     ratios, targets = judge(key, res_engines)
+    one_thread = {k: batch[k] for k in BATCH_ONLY}
+    ratios.update(per_core(res_engines, one_thread))
     return {
         "title": case.title,
         "data": case.data,
@@ -887,6 +918,7 @@ def run_case(key: str, s: Settings, kernels: Any, aot: Path, work: Path, say: Ca
         "rows": case.n,
         "plan_ops": len(plan.ops),
         "engines": res_engines,
+        "batch_one_thread": one_thread,
         "ratios": ratios,
         "targets": targets,
         "agreement": agreement,
@@ -953,6 +985,20 @@ def judge(key: str, e: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, A
                 }
             )
     return ratios, targets
+
+
+def per_core(e: dict[str, Any], one_thread: dict[str, Any]) -> dict[str, Any]:
+    """Batch rows/s of ours on one thread over each rival's on one thread (> 1: ours is
+    faster per core), as issue #15 asks: all-threads figures on a 2-core machine would
+    hide a kernel slower than scikit-learn's own loop."""
+    ours = e["ours-1t"]["batch"]["rows_per_s"]
+    rivals = {**{k: v["batch"] for k, v in e.items() if v.get("available")}, **one_thread}
+    return {
+        f"batch_per_core_vs_{short}_1t": round(ours / rivals[name]["rows_per_s"], 2)
+        if name in rivals
+        else None
+        for name, short in PER_CORE
+    }
 
 
 # -- report -------------------------------------------------------------------------
@@ -1061,6 +1107,34 @@ def target_rows(results: dict[str, Any]) -> list[list[str]]:
     return out
 
 
+PER_CORE_HEADERS = [
+    "model",
+    "ours-1t rows/s",
+    "sklearn-1t rows/s",
+    "ort-1t rows/s",
+    "ours-1t / sklearn-1t",
+    "ours-1t / ort-1t",
+]
+
+
+def per_core_rows(results: dict[str, Any]) -> list[list[str]]:
+    out = []
+    for key, m in results["models"].items():
+        e, r = m["engines"], m["ratios"]
+        ort = e["ort-1t"]["batch"]["rows_per_s"] if e["ort-1t"]["available"] else None
+        out.append(
+            [
+                key,
+                f"{e['ours-1t']['batch']['rows_per_s']:,}",
+                f"{m['batch_one_thread']['sklearn-1t']['rows_per_s']:,}",
+                "n/a" if ort is None else f"{ort:,}",
+                _fmt_ratio(r["batch_per_core_vs_sklearn_1t"]),
+                _fmt_ratio(r["batch_per_core_vs_ort_1t"]),
+            ]
+        )
+    return out
+
+
 def print_tables(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -1082,6 +1156,12 @@ def print_tables(results: dict[str, Any]) -> None:
     for r in target_rows(results):
         targets.add_row(*r)
     console.print(targets)
+    cores = Table(title="Batch per core: every engine on one thread (> 1 = ours faster)")
+    for h in PER_CORE_HEADERS:
+        cores.add_column(h, justify="left" if h == "model" else "right")
+    for r in per_core_rows(results):
+        cores.add_row(*r)
+    console.print(cores)
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -1131,6 +1211,19 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     lines += ["", f"Targets not met: {len(missed)}" + (":" if missed else ".")]
     lines += [f"- {x}" for x in missed]
+    lines += [
+        "",
+        "## Batch per core",
+        "",
+        "The batch on one thread each: ours (`ours-1t`) against scikit-learn held to one "
+        "thread (`sklearn-1t`: `threadpoolctl` limits OpenMP and BLAS; the forest already "
+        "predicts on one) and ONNX Runtime with one intra-op thread (`ort-1t`); > 1 means "
+        "ours is faster. A machine with few cores cannot hide a slower kernel here.",
+        "",
+        "| " + " | ".join(PER_CORE_HEADERS) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(PER_CORE_HEADERS))) + "|",
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in per_core_rows(results)]
     lines += [
         "",
         "## Where ours spends its time",
@@ -1233,6 +1326,7 @@ def main(argv: list[str] | None = None) -> int:
             "ours": "mlbundle plan, aot kernels, Scorer(threads=None): every core for batches",
             "ours-1t": "mlbundle plan, aot kernels, Scorer(threads=1)",
             "sklearn": "predict_proba (classifiers) / predict (regressors), library defaults",
+            "sklearn-1t": "the same call held to one thread (threadpoolctl), batches only",
             "ort-1t": "ONNX Runtime on skl2onnx float32 graph, intra_op_num_threads=1",
             "ort-all": "ONNX Runtime on skl2onnx float32 graph, default threads (all cores)",
         },
