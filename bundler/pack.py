@@ -119,7 +119,16 @@ def pack_meta(
 ) -> dict[str, Any]:
     """The pack's manifest (``write_pack`` adds ``files`` and ``pack_format``): which app and
     model version, its approval, and what the app must be able to serve."""
-    output = header["output"]
+    targets = header.get("outputs")
+    output = targets[0] if targets else header["output"]
+    requires_output: dict[str, Any] = {
+        "task": output["task"],
+        "classes": [] if targets else list(output["classes"]),
+    }
+    if targets:  # a multi-output model: what each target answers, in order
+        requires_output["targets"] = [
+            {"name": t["name"], "task": t["task"], "classes": list(t["classes"])} for t in targets
+        ]
     return {
         "app": spec.app.name,
         "model_version": spec.model.version,
@@ -133,8 +142,7 @@ def pack_meta(
             "kernels": sorted({op["kernel"] for op in header["ops"]}),
             "kernel_source": kernel_source_hash(),
             "inputs": [{"name": i["name"], "kind": i["kind"]} for i in header["inputs"]],
-            "task": output["task"],
-            "classes": list(output["classes"]),
+            **requires_output,
         },
     }
 

@@ -259,6 +259,11 @@ class ModelStore:
 
         Every refusal is a ``PackError`` naming the file, and leaves the app as it was."""
         source = str(path)
+        if trial and self.bundle.plan.output.outputs:
+            raise PackError(
+                f"{source}: a silent trial compares one output, and this app's model has "
+                f"{len(self.bundle.plan.output.outputs)} targets; install it without --trial"
+            )
         with self._lock():
             self._clean_incoming()
             progress(f"verifying {source}")
@@ -490,6 +495,12 @@ class ModelStore:
             raise PackError(
                 f"{source}: the pack's classes {req.get('classes')} are not this app's {classes}"
             )
+        targets = _targets(plan.output)
+        if req.get("targets") != targets:
+            raise PackError(
+                f"{source}: the pack's targets ({_describe_targets(req.get('targets'))}) are not "
+                f"this app's ({_describe_targets(targets)})"
+            )
 
     def _check_release(
         self, pack: Pack, source: str, state: dict[str, Any], allow_downgrade: bool
@@ -514,7 +525,9 @@ class ModelStore:
         plan, app_plan = model._bundle.plan, self.bundle.plan
         if [(i.name, i.kind) for i in plan.inputs] != [(i.name, i.kind) for i in app_plan.inputs]:
             raise PackError(f"{source}: the pack's plan takes other inputs than this app")
-        if tuple(plan.output.classes) != tuple(app_plan.output.classes):
+        if tuple(plan.output.classes) != tuple(app_plan.output.classes) or _targets(
+            plan.output
+        ) != _targets(app_plan.output):
             raise PackError(f"{source}: the pack's plan predicts other classes than this app")
         try:
             result = model.selftest()
@@ -724,6 +737,25 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return value
+
+
+def _targets(output: Any) -> list[dict[str, Any]] | None:
+    """A multi-output plan's targets as a pack's ``requires`` lists them; None for one output."""
+    if not output.outputs:
+        return None
+    return [
+        {"name": t.name, "task": t.task, "classes": [_jsonable(c) for c in t.classes]}
+        for t in output.outputs
+    ]
+
+
+def _describe_targets(targets: Any) -> str:
+    if not targets:
+        return "one output"
+    try:
+        return ", ".join(f"{t['name']} ({t['task']})" for t in targets)
+    except (TypeError, KeyError):
+        return repr(targets)
 
 
 def _describe_inputs(inputs: Any) -> str:
