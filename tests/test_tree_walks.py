@@ -1,8 +1,8 @@
 """``tree_sum``'s paths give scikit-learn's leaves, bit for bit, on every path.
 
 In blocks (eight rows or more), trees of at most ``LEAF_BITS`` leaves are scored by leaf
-bitvectors when the block has no NaN and the kernel compares in float32 (a table look-up
-for the exit leaf of trees of up to 8 leaves, de Bruijn's multiply above); other trees
+bitvectors, in float32 or float64, NaN following each split (a table look-up for the exit
+leaf of trees of up to 8 leaves, de Bruijn's multiply above); other trees
 are walked for all the block's rows (deep ones as deep as a balanced tree of their size,
 then the rows not yet on a leaf); calls of fewer rows walk eight trees at once and, for
 deep trees, stop once all eight are on their leaves (``EXIT_DEPTH``). Every row count

@@ -89,7 +89,7 @@ EXIT_DEPTH = 6
 BLOCK = 128
 
 #: Trees of at most this many leaves are scored by leaf bitvectors (one 32-bit word per
-#: row) in blocks without NaN when the kernel compares in float32.
+#: row) in blocks.
 LEAF_BITS = 32
 
 
@@ -113,13 +113,14 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
     nodes from its root to the next tree's root.
 
     Paths, for speed; all reach the same leaves, so the same sums. Rows go in blocks of
-    ``BLOCK``. With ``cast32`` and no NaN in the block, a tree of at most ``LEAF_BITS``
-    leaves is scored by leaf bitvectors (QuickScorer): leaves numbered left to right, a
-    row starts with all of them possible, and each split the row goes right at clears the
-    leaves of its left subtree; the exit leaf is the first one left. A split is one float32
-    comparison over the block's rows, which the compiler vectorises: ``float32(x) <= thr``
-    is ``float32(x) <= t32``, ``t32`` the largest float32 not above ``thr``; each leaf's
-    ``scale * value`` is computed once per call (the same product). Other trees
+    ``BLOCK``. A tree of at most ``LEAF_BITS`` leaves is scored by leaf bitvectors
+    (QuickScorer): leaves numbered left to right, a row starts with all of them possible,
+    and each split the row goes right at clears the leaves of its left subtree; the exit
+    leaf is the first one left. A split is one comparison over the block's rows, which the
+    compiler vectorises: ``x > thr`` goes right, or ``not x <= thr`` where NaN goes right;
+    with ``cast32`` in float32, ``float32(x) <= thr`` being ``float32(x) <= t32``, ``t32``
+    the largest float32 not above ``thr``. Each leaf's ``scale * value`` is computed once
+    per call (the same product). Other trees
     are walked for all the block's rows in turn (independent walks the CPU overlaps); one
     deeper than ``EXIT_DEPTH`` only as deep as a balanced tree of its size, then for the
     rows not yet on a leaf. A block with no NaN skips the missing-value rule. A call of
@@ -321,13 +322,15 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
     at = np.empty(BLOCK, np.uint32)  # each row's node in the tree walked
     live = np.empty(BLOCK, np.uint32)  # rows not yet on a leaf
     bits = np.empty(BLOCK, np.uint32)  # each row's leaves still possible
-    # leaf bitvectors (float32 comparisons only), once per call: leaves numbered left to
-    # right; each split's float32 threshold, the leaves it keeps when the row goes right
-    # (all but its left subtree's) and its feature's offset in the block
+    # leaf bitvectors, once per call: leaves numbered left to right; each split's
+    # threshold (and float32 one), NaN direction, the leaves it keeps when the row goes
+    # right (all but its left subtree's) and its feature's offset in the block
     under = np.empty(n_nodes, np.int64)  # leaves under each node, at most 64
     first_leaf = np.zeros(n_nodes, np.int64)  # number of the first leaf under each node
     split_at = np.zeros(n_trees + 1, np.int64)  # tree t's splits: split_at[t] to [t + 1]
     t32 = np.empty(n_nodes, np.float32)
+    t64 = np.empty(n_nodes)
+    nan_right = np.zeros(n_nodes, np.uint8)
     keep = np.empty(n_nodes, np.uint32)
     off = np.empty(n_nodes, np.int64)
     leaf_node = np.empty(n_trees * LEAF_BITS, np.int64)  # tree t's leaf j: node [32t + j]
@@ -339,12 +342,12 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
     debruijn = np.zeros(32, np.int64)  # trailing zeros of 32 bits, by de Bruijn's multiply
     for i in range(32):
         debruijn[(((1 << i) * 0x077CB531) & 0xFFFFFFFF) >> 27] = i
-    for i in range(n_nodes - 1 if cast32 != 0 else -1, -1, -1):
+    for i in range(n_nodes - 1, -1, -1):
         c = word[2 * i + 1] & 0x7FFFFFFF  # children come after their parent
         under[i] = 1 if c == i else min(under[c] + under[c + 1], 64)
     k = 0
     done = 0  # trees' node ranges taken so far: a split is counted once
-    for t in range(n_trees if cast32 != 0 else 0):
+    for t in range(n_trees):
         split_at[t] = k
         root = trees[t, 0]
         end = trees[t + 1, 0] if t + 1 < n_trees else n_nodes
@@ -363,13 +366,15 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
                 continue
             first_leaf[c] = lo
             first_leaf[c + 1] = lo + under[c]
-            if thr[i] == np.inf:
+            if thr[i] == np.inf and (word[2 * i] >> 24) & 1 == 0:
                 continue  # no row goes right: nothing to clear
             keep[k] = ~np.uint32(((1 << min(under[c], 32)) - 1) << lo)
             v32 = np.float32(thr[i])
             if np.float64(v32) > thr[i]:
                 v32 = np.nextafter(v32, np.float32(-np.inf))
             t32[k] = v32
+            t64[k] = thr[i]
+            nan_right[k] = (word[2 * i] >> 24) & 1
             off[k] = (word[2 * i] & 0xFFFFFF) * BLOCK
             k += 1
         for j in range(t * LEAF_BITS, (t + 1) * LEAF_BITS):
@@ -394,15 +399,32 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
             root = trees[t, 0]
             depth = trees[t, 1]
             first = trees[t, 2]
-            if clean and quick[t] != 0:
+            if quick[t] != 0:
                 for r in range(nb):
                     bits[r] = 0xFFFFFFFF
-                for k in range(split_at[t], split_at[t + 1]):
-                    c = t32[k]
+                for k in range(split_at[t], split_at[t + 1] if cast32 != 0 and clean else 0):
+                    c = t32[k]  # the common case: float32, no NaN
                     m = keep[k]
                     xk = x32[off[k] : off[k] + BLOCK]  # a view: contiguous, vectorised loads
                     for r in range(nb):
                         bits[r] &= m if xk[r] > c else np.uint32(0xFFFFFFFF)
+                for k in range(split_at[t], 0 if cast32 != 0 and clean else split_at[t + 1]):
+                    m = keep[k]
+                    right = nan_right[k] != 0 and not clean  # NaN goes right: not x <= thr
+                    if cast32 != 0:
+                        c = t32[k]
+                        xk = x32[off[k] : off[k] + BLOCK]  # a view: contiguous loads
+                        for r in range(nb if not right else 0):
+                            bits[r] &= m if xk[r] > c else np.uint32(0xFFFFFFFF)
+                        for r in range(nb if right else 0):
+                            bits[r] &= np.uint32(0xFFFFFFFF) if xk[r] <= c else m
+                    else:
+                        c64 = t64[k]
+                        xk64 = xs[off[k] : off[k] + BLOCK]
+                        for r in range(nb if not right else 0):
+                            bits[r] &= m if xk64[r] > c64 else np.uint32(0xFFFFFFFF)
+                        for r in range(nb if right else 0):
+                            bits[r] &= np.uint32(0xFFFFFFFF) if xk64[r] <= c64 else m
                 base = t * LEAF_BITS
                 if under[root] <= 8 and n_val == 1:  # the exit leaf in the low byte
                     for r in range(nb):
