@@ -91,5 +91,6 @@ def test_a_narrow_plan_keeps_its_blocks(monkeypatch: pytest.MonkeyPatch) -> None
     assert scorer.plan.width < 8192
     seen = _watch_blocks(scorer, monkeypatch)
     batch = scorer.score_records([{"text": d} for d in docs])
-    assert [rows for rows, _ in seen] == [BLOCK_ROWS, BLOCK_ROWS, 5]
+    # the scorer's threads finish blocks in any order
+    assert sorted(rows for rows, _ in seen) == [5, BLOCK_ROWS, BLOCK_ROWS]
     assert np.array_equal(batch.proba, model.predict_proba(docs))
