@@ -381,6 +381,10 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
             for v in range(n_val):  # the product the walks take, once per call
                 leaf_val[j * n_val + v] = scale * value[leaf_node[j], v]
     split_at[n_trees] = k
+    wide = cast32 == 0  # the float64 copy of the block: walks and float64 bitvectors read it
+    for t in range(n_trees):
+        if quick[t] == 0:
+            wide = True
     for b0 in range(0, n, BLOCK):
         nb = min(BLOCK, n - b0)
         clean = True  # no NaN in the block: walks can skip the missing-value rule
@@ -388,8 +392,10 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
             for f in range(n_feat):
                 x = ws[b0 + r, src[f]]
                 x = np.float64(np.float32(x)) if cast32 != 0 else x
-                xs[f * BLOCK + r] = x
-                x32[f * BLOCK + r] = np.float32(x)
+                if wide:
+                    xs[f * BLOCK + r] = x
+                if cast32 != 0:
+                    x32[f * BLOCK + r] = np.float32(x)
                 if x != x:
                     clean = False
             for k in range(n_out):
@@ -429,6 +435,14 @@ def tree_sum(ws, src, dst, start_cols, start, trees, nodes, thr, value, scale, d
                 if under[root] <= 8 and n_val == 1:  # the exit leaf in the low byte
                     for r in range(nb):
                         acc[r, first] += leaf_val[base + ctz[bits[r] & 255]]
+                    continue
+                if n_val <= 2:  # one value (regression, boosting) or two (binary proba)
+                    for r in range(nb):
+                        b = np.int64(bits[r])  # never 0: no split clears the last leaf
+                        a = (base + debruijn[(((b & -b) * 0x077CB531) & 0xFFFFFFFF) >> 27]) * n_val
+                        acc[r, first] += leaf_val[a]
+                        if n_val == 2:
+                            acc[r, first + 1] += leaf_val[a + 1]
                     continue
                 for r in range(nb):
                     b = np.int64(bits[r])  # never 0: no split clears the last leaf
