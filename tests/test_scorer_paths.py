@@ -7,6 +7,7 @@ thread, with errors naming the row of the whole batch.
 
 from __future__ import annotations
 
+import pickle
 import threading
 from typing import Any
 
@@ -15,7 +16,11 @@ import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -297,3 +302,128 @@ def test_errors_in_a_later_block_name_the_row_of_the_batch(
     objects[bad, 1] = 7
     with pytest.raises(InputError, match=rf"row {bad + 1}, field 'color': expected one of"):
         _scorer(pipe, threads=2).score_rows(objects)
+
+
+@pytest.fixture(scope="module")
+def boosted(forest: tuple[Any, np.ndarray]) -> tuple[Scorer, np.ndarray]:
+    """A regression's scorer (its single row's value is a view of the row's workspace)."""
+    _, X = forest
+    model = GradientBoostingRegressor(n_estimators=20, random_state=0).fit(X, X[:, 0] * 2 - X[:, 1])
+    return _scorer(model), X
+
+
+def test_single_rows_on_two_threads_get_their_own_results(
+    forest: tuple[Any, np.ndarray], boosted: tuple[Scorer, np.ndarray]
+) -> None:
+    """The single-row path shares nothing between calls: two threads scoring rows at
+    once each get their own row's result, as the batch gives it."""
+    model, X = forest
+    for scorer in (_scorer(model), boosted[0]):
+        assert _wrong_on_two_threads(scorer, X) == []
+
+
+def _wrong_on_two_threads(scorer: Scorer, X: np.ndarray) -> list[int]:
+    whole = scorer.score_rows(X)
+    names = scorer.plan.input_names
+    records = [dict(zip(names, row, strict=True)) for row in X.tolist()]
+    wrong: list[int] = []
+
+    def score(rows: range) -> None:
+        for _ in range(3):
+            for r in rows:
+                for one in (scorer.score_rows(X[r : r + 1]), scorer.score_record(records[r])):
+                    if one.record(0) != whole.record(r):
+                        wrong.append(r)
+
+    threads = [threading.Thread(target=score, args=(range(k, len(X), 2),)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return wrong
+
+
+def test_a_single_rows_result_is_not_changed_by_a_later_call(
+    forest: tuple[Any, np.ndarray], boosted: tuple[Scorer, np.ndarray]
+) -> None:
+    model, X = forest
+    for scorer in (_scorer(model), boosted[0]):
+        names = scorer.plan.input_names
+        first = scorer.score_rows(X[:1])
+        first_record = scorer.score_record(dict(zip(names, X[0].tolist(), strict=True)))
+        kept = [first.record(0), first_record.record(0), first.labels(), first_record.labels()]
+        for r in range(1, 40):
+            scorer.score_rows(X[r : r + 1])
+            scorer.score_record(dict(zip(names, X[r].tolist(), strict=True)))
+        assert kept == [
+            first.record(0),
+            first_record.record(0),
+            first.labels(),
+            first_record.labels(),
+        ]
+        assert kept[0] == scorer.score_rows(X).record(0)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"x3": None},
+        {"x3": float("nan"), "x5": None},
+        {"x3": 1},
+        {"x3": 10**400},
+        {"x3": "1.5"},
+        {"x3": True},
+        {"x3": np.float64(0.25)},
+        {"x3": [1.0]},
+    ],
+)
+def test_a_record_scores_as_the_batch_of_one_does(
+    forest: tuple[Any, np.ndarray], boosted: tuple[Scorer, np.ndarray], change: dict[str, Any]
+) -> None:
+    """Missing, None, NaN, integer, too-large, string and other cells: the single record's
+    result and error are the batch path's (``score_records``) to the message."""
+    model, X = forest
+    for scorer in (_scorer(model), boosted[0]):
+        record = dict(zip(scorer.plan.input_names, X[3].tolist(), strict=True)) | change
+        try:
+            want = scorer.score_records([record])
+        except InputError as exc:
+            with pytest.raises(InputError) as got:
+                scorer.score_record(record)
+            assert str(got.value) == str(exc)
+            continue
+        one = scorer.score_record(record)
+        assert one.record(0) == want.record(0)
+        assert one.labels() == want.labels()
+
+
+def test_a_record_of_one_field_and_a_short_record(forest: tuple[Any, np.ndarray]) -> None:
+    _, X = forest
+    model = LogisticRegression().fit(X[:, :1], (X[:, 0] > 14).astype(int))
+    scorer = _scorer(model)
+    (name,) = scorer.plan.input_names
+    assert scorer.score_record({name: 15.0}).record(0) == scorer.score_rows(
+        X[:1, :1] * 0 + 15
+    ).record(0)
+    with pytest.raises(InputError, match="record 1: missing field"):
+        scorer.score_record({})
+
+
+def test_an_unpickled_single_row_takes_the_one_row_path(
+    forest: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unpickled array's float64 dtype is a copy of numpy's, not numpy's own object:
+    its single row still takes the one-row path, with the same result."""
+    model, X = forest
+    scorer = _scorer(model)
+    want = scorer.score_rows(X[5:6]).record(0)
+    row = pickle.loads(pickle.dumps(np.ascontiguousarray(X[5:6])))
+
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("not the one-row path")
+
+    monkeypatch.setattr(scorer, "_score_small", refuse)
+    monkeypatch.setattr(scorer, "_run_small", refuse)
+    assert scorer.score_rows(row).record(0) == want
+    record = dict(zip(scorer.plan.input_names, X[5].tolist(), strict=True))
+    assert scorer.score_record(record).record(0) == want

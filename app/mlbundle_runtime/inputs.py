@@ -40,6 +40,14 @@ _FEW_ROWS = 8
 _NOT_FOUND = -2.0
 
 
+def _one_field(names: Sequence[str]) -> Callable[[Any], tuple[object, ...]]:
+    """``itemgetter(*names)`` for fewer than two names, which still gives a tuple."""
+    if not names:
+        return lambda record: ()
+    name = names[0]
+    return lambda record: (record[name],)
+
+
 def _is_nan(value: object) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
@@ -70,6 +78,10 @@ class Encoder:
             if i.kind == "text"
         }
         self.numeric_only = not self.text and all(codes is None for codes in self.codes)
+        #: a record's fields in input order, as one tuple (a C loop: ``fill_record``)
+        self._fields: Callable[[Any], tuple[object, ...]] = (
+            itemgetter(*self.names) if len(self.names) > 1 else _one_field(self.names)
+        )
 
     def _text_doc(self, value: object, j: int, r: int, what: str) -> str:
         """A text input's value: a string (empty is valid text), never missing."""
@@ -114,7 +126,7 @@ class Encoder:
         """Write one record into ``row``: the single-prediction path, so the common case
         (every field present, numbers where numbers go) costs one pass over the fields."""
         try:
-            values = [record[name] for name in self.names]
+            values = self._fields(record)
         except (KeyError, TypeError):
             values = None
         if values is None or len(record) != len(self.names):

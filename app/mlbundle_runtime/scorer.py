@@ -323,6 +323,15 @@ class Scorer:
             -1 if not self._numeric else DENSE_BLAS_ROWS - 1 if self._segments else self._block_rows
         )
         self._task, self._classes = out.task, out.classes
+        #: a single numeric row's shape, the one ``score_rows`` scores without any other
+        #: check (None: no such row, the plan has non-numeric inputs)
+        self._one_shape = (1, self._n_inputs) if self._numeric else None
+        #: what a single prediction needs that does not depend on the row: the workspace's
+        #: shape, the regression value's column, the outputs' columns
+        self._ws_shape = (1, self._width)
+        self._value_col = int(self._decision[0]) if out.label_rule == "value" else -1
+        self._one_ok = self._multi is None
+        self._fill_record = self.encoder.fill_record
         self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None
         #: Training ranges to warn against (set by the runtime API from the model record).
@@ -342,8 +351,10 @@ class Scorer:
 
     def score_record(self, record: Mapping[str, object]) -> AnyScores:
         """Score one JSON-like record: the desktop app's case, kept short."""
-        ws = np.empty((1, self._width))
-        self.encoder.fill_record(ws[0], record)
+        ws = np.empty(self._ws_shape)
+        self._fill_record(ws[0], record)
+        if self._one_ok:
+            return self._score_one(ws, _NO_ROWS, _record_at)
         if self._segments is None:
             return self._score_small(ws, _NO_ROWS, _record_at)
         return self._run_small(ws, _NO_ROWS, _record_at)
@@ -355,7 +366,15 @@ class Scorer:
         pass an object array (strings for categorical inputs, None or NaN for
         missing values), checked cell by cell as records are.
         """
-        if (  # the desktop app's single prediction, in as few Python steps as it takes
+        if (  # the desktop app's single prediction: one row's shape says it all
+            type(rows) is np.ndarray
+            and rows.shape == self._one_shape
+            and (rows.dtype is _F8 or rows.dtype == _F8)  # an unpickled array's is a copy
+            and rows.flags.c_contiguous
+            and self._one_ok
+        ):
+            return self._score_one(np.empty(self._ws_shape), rows, _row_at)
+        if (  # a few rows, in as few Python steps as it takes
             type(rows) is np.ndarray
             and rows.ndim == 2
             and rows.dtype is _F8
@@ -389,6 +408,29 @@ class Scorer:
             return self.run(ws, _row_at, X)
         self.encoder.fill_array(ws, X)
         return self.run(ws, _row_at)
+
+    def _score_one(self, ws: np.ndarray, x: np.ndarray, where: Callable[[int], str]) -> Scores:
+        """``_score_small`` for one row of a single-output plan (``ws``: a fresh (1, width)
+        workspace; ``x``: the row to copy in, or ``_NO_ROWS`` when ``ws`` is filled), with
+        ``_scores`` inlined. ``ws`` is the caller's to keep: probabilities and values
+        are views of it (a single row's workspace is small), so a later call never
+        changes a returned result."""
+        found = None if self.ranges is None else self.ranges.rows(ws if x is _NO_ROWS else x)
+        label = None if self._value_rule else np.empty(1, _I8)
+        status = self._run_program(ws, x, self._data, self._no_label if label is None else label)
+        if status >= 0:
+            self._fail(status, ws, 0, where)
+        if self._nonnegative:
+            label[:] = ~(ws[:, self._decision[0]] < 0)  # type: ignore[index]
+        return Scores(
+            self._task,
+            self._classes,
+            label,
+            None if self._proba_cols is None else ws[:, self._proba_cols],
+            None if label is not None else ws[:, self._value_col],
+            tuple([(e, ws[:, cols]) for e, cols in self._extras]) if self._extras else (),
+            found,
+        )
 
     def _score_small(self, ws: np.ndarray, X: np.ndarray, where: Callable[[int], str]) -> AnyScores:
         """``_run_small`` inlined, for a few rows of a plan with no layer through BLAS
@@ -912,6 +954,7 @@ def _segments(ops: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
 #: ``run_program``'s ``x`` when the workspace is already filled.
 _NO_ROWS = np.empty((0, 0))
 _F8 = np.dtype(np.float64)
+_I8 = np.dtype(np.int64)
 
 
 def _gather(n: int, found: dict[int, list[tuple[str, ...]]]) -> list[tuple[str, ...]] | None:
