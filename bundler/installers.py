@@ -184,37 +184,44 @@ CXX_SYSTEM_PACKAGES = {
 }
 
 
-def system_cxx(tree: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The .deb packages and RPM capabilities of the C++ runtime libraries that files in
-    ``tree`` need but ``tree`` does not carry (Debian policy 8.6: the package must say so)."""
-    bundled = {p.name for p in tree.rglob("*.so*")}
+@dataclass(frozen=True)
+class SystemNeeds:
+    """What a package of a onedir tree must say it takes from the system (Debian policy
+    8.6), read in one pass over the tree's files."""
+
+    glibc: str | None  # the highest GLIBC_x.y any ELF file requires, as "x.y"; None without ELF
+    depends: tuple[str, ...]  # the .deb's packages after libc6
+    requires: tuple[str, ...]  # the RPM's capabilities after glibc
+
+
+def system_needs(tree: Path) -> SystemNeeds:
+    """The glibc floor, and the X client libraries (Tk bundled without libX11: the window
+    loads them from the system) and C++ runtime libraries (needed by a file but not
+    carried) that ``tree`` takes from the system."""
+    floors: list[tuple[int, ...]] = []
     needed: set[str] = set()
+    bundled: set[str] = set()
     for path in sorted(tree.rglob("*")):
+        if ".so" in path.name:
+            bundled.add(path.name)
         if path.is_file() and not path.is_symlink():
             info = read_elf(path)
             if info is not None:
                 needed |= info.versioned_needs
-    missing = [CXX_SYSTEM_PACKAGES[n] for n in sorted(needed - bundled) if n in CXX_SYSTEM_PACKAGES]
-    return tuple(d for d, _ in missing), tuple(r for _, r in missing)
-
-
-def needs_system_x(tree: Path) -> bool:
-    """True when the onedir tree carries Tk but not libX11: the window then loads the X
-    libraries from the system, and the package must say so (Debian policy 8.6)."""
-    names = {p.name for p in tree.rglob("*.so*")}
-    return any(n.startswith("libtk") for n in names) and "libX11.so.6" not in names
+                if info.glibc is not None:
+                    floors.append(info.glibc)
+    x = any(n.startswith("libtk") for n in bundled) and "libX11.so.6" not in bundled
+    cxx = [CXX_SYSTEM_PACKAGES[n] for n in sorted(needed - bundled) if n in CXX_SYSTEM_PACKAGES]
+    return SystemNeeds(
+        glibc=".".join(str(p) for p in max(floors)) if floors else None,
+        depends=(*(X_DEB_DEPENDS if x else ()), *(deb for deb, _ in cxx)),
+        requires=(*(X_RPM_REQUIRES if x else ()), *(rpm for _, rpm in cxx)),
+    )
 
 
 def glibc_floor(tree: Path) -> str | None:
-    """The highest ``GLIBC_x.y`` symbol version any ELF file under ``tree`` requires, as
-    ``"x.y"`` (the ``libc6 (>= x.y)`` a package of the tree depends on); None without ELF."""
-    floors = []
-    for path in sorted(tree.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            info = read_elf(path)
-            if info is not None and info.glibc is not None:
-                floors.append(info.glibc)
-    return ".".join(str(p) for p in max(floors)) if floors else None
+    """The ``libc6 (>= x.y)`` floor of a package of ``tree`` (see ``system_needs``)."""
+    return system_needs(tree).glibc
 
 
 def architecture(executable: Path) -> tuple[str, str]:
@@ -476,6 +483,7 @@ def make_deb(
     )
     size_kb = sum(p.lstat().st_size for p in root.rglob("*") if not p.is_dir()) // 1024 + 1
     arch, _ = architecture(root / "opt" / name / name)
+    needs = system_needs(root / "opt" / name)
     (root / "DEBIAN").mkdir()
     (root / "DEBIAN" / "control").write_text(
         _render(
@@ -486,11 +494,8 @@ def make_deb(
             maintainer=maintainer,
             homepage=app.get("homepage"),
             license=license_,
-            glibc=glibc_floor(root / "opt" / name),
-            system_depends=(
-                *(X_DEB_DEPENDS if needs_system_x(root / "opt" / name) else ()),
-                *system_cxx(root / "opt" / name)[0],
-            ),
+            glibc=needs.glibc,
+            system_depends=needs.depends,
             installed_kb=size_kb,
             title=title,
             description_lines=_wrap(description or title),
@@ -556,6 +561,7 @@ def make_rpm(
     model = record["model"]
     app = record["app"]
     _, arch = architecture(root / "opt" / name / name)
+    needs = system_needs(root / "opt" / name)
     topdir = work / "rpmbuild"
     (topdir / "SPECS").mkdir(parents=True, exist_ok=True)
     spec = topdir / "SPECS" / f"{name}.spec"
@@ -569,13 +575,8 @@ def make_rpm(
             license=_rpm_text(app.get("license") or "LicenseRef-unset"),
             homepage=_rpm_text(app.get("homepage")),
             arch=arch,
-            glibc=glibc_floor(root / "opt" / name),
-            system_requires=(
-                *(X_RPM_REQUIRES if needs_system_x(root / "opt" / name) else ()),
-                *system_cxx(root / "opt" / name)[1],
-            )
-            if arch in ("x86_64", "aarch64")
-            else (),
+            glibc=needs.glibc,
+            system_requires=needs.requires if arch in ("x86_64", "aarch64") else (),
             description_lines=[_rpm_text(line) for line in _wrap(description or title)],
             model_algorithm=model["algorithm"],
             model_version=model["version"],
